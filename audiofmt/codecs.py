@@ -1,0 +1,172 @@
+"""encode / decode / transcode between int16 samples and the session formats' bytes.
+
+Float samples become int16 by one documented rule (`float_to_int16`): multiply by 32768, round
+to nearest (ties to even), clip to [-32768, 32767]. Clipping is reported: a ClippingWarning by
+default, a ClippingError with clip="raise", nothing with clip="ignore".
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal, Union
+
+import numpy as np
+
+from .errors import ClippingError, ClippingWarning, InvalidDataError, InvalidSamplesError
+from .formats import FORMATS, AudioFormat, get_format
+from .kernels import compiled_entry, g711
+from .kernels.pcm import float_to_int16 as _float_to_int16_kernel
+
+__all__ = ["encode", "decode", "transcode", "float_to_int16", "as_samples", "Buffer", "ClipPolicy"]
+
+Buffer = Union[bytes, bytearray, memoryview, np.ndarray]
+ClipPolicy = Literal["warn", "raise", "ignore"]
+_CLIP_POLICIES = ("warn", "raise", "ignore")
+_INT16 = np.dtype(np.int16)
+_SAMPLE_DTYPES = (np.dtype(np.int16), np.dtype(np.float32), np.dtype(np.float64))
+
+# Per codec: how int16 samples become code bytes and back. pcm_s16le has no kernel.
+_EXPANDERS = {"ulaw": g711.ulaw_expand, "alaw": g711.alaw_expand}
+# Pre-resolved compiled entry points for the hot paths (signature 0: writable input, 1: read-only).
+_LUT_ENCODE = (compiled_entry(g711.lut_encode, 0), compiled_entry(g711.lut_encode, 1))
+_EXPAND_FROM_BYTES = {codec: compiled_entry(kernel, 1) for codec, kernel in _EXPANDERS.items()}
+_ENCODE_TABLES = {"ulaw": g711.encode_table("ulaw"), "alaw": g711.encode_table("alaw")}
+_CODE_TABLES = {
+    ("ulaw", "alaw"): g711.ULAW_TO_ALAW.tobytes(),
+    ("alaw", "ulaw"): g711.ALAW_TO_ULAW.tobytes(),
+}
+
+
+def as_samples(samples: object, *, what: str = "samples") -> np.ndarray:
+    """`samples` as a 1-D contiguous native-endian array of int16, float32 or float64."""
+    if not isinstance(samples, np.ndarray):
+        raise InvalidSamplesError(
+            f"{what} must be a numpy.ndarray of int16, float32 or float64; got {type(samples).__name__}"
+        )
+    if samples.ndim != 1:
+        raise InvalidSamplesError(
+            f"{what} must be 1-D mono; got an array of shape {samples.shape}"
+            + ("; downmix first (audiofmt.downmix)" if samples.ndim == 2 else "")
+        )
+    dtype = samples.dtype.newbyteorder("=") if samples.dtype.byteorder not in "=|" else samples.dtype
+    if dtype not in _SAMPLE_DTYPES:
+        raise InvalidSamplesError(
+            f"{what} dtype must be one of int16, float32, float64; got {samples.dtype}"
+        )
+    return np.ascontiguousarray(samples, dtype=dtype)
+
+
+def float_to_int16(samples: np.ndarray, *, clip: ClipPolicy = "warn") -> tuple[np.ndarray, int]:
+    """Float samples (full scale ±1.0) to int16; returns (int16 array, number of clipped samples).
+
+    Rule: round(x * 32768) to nearest, ties to even, then clip to [-32768, 32767].
+    NaN or inf raises InvalidSamplesError; clipping is reported per `clip`.
+    """
+    if clip not in _CLIP_POLICIES:
+        raise InvalidSamplesError(f"clip must be one of {_CLIP_POLICIES}; got {clip!r}")
+    out = np.empty(samples.shape[0], dtype=np.int16)
+    n_clipped, n_nonfinite = _float_to_int16_kernel(samples, out)
+    if n_nonfinite:
+        first = int(np.flatnonzero(~np.isfinite(samples))[0])
+        raise InvalidSamplesError(
+            f"float samples must be finite; got {n_nonfinite} NaN/inf value(s), "
+            f"the first at index {first} ({samples[first]})"
+        )
+    if n_clipped:
+        message = (
+            f"{n_clipped} of {samples.shape[0]} float samples were outside [-1.0, 32767/32768] "
+            "and were clipped to the int16 range"
+        )
+        if clip == "raise":
+            raise ClippingError(message)
+        if clip == "warn":
+            warnings.warn(message, ClippingWarning, stacklevel=3)
+    return out, int(n_clipped)
+
+
+def _to_int16(samples: object, clip: ClipPolicy) -> np.ndarray:
+    x = as_samples(samples)
+    if x.dtype == np.int16:
+        return x
+    return float_to_int16(x, clip=clip)[0]
+
+
+def _as_code_bytes(data: object, what: str = "data") -> np.ndarray:
+    """Encoded audio as a 1-D uint8 array view (bytes, bytearray, memoryview or uint8 ndarray)."""
+    if isinstance(data, (bytes, bytearray)):
+        return np.frombuffer(data, dtype=np.uint8)
+    if isinstance(data, memoryview):
+        if not data.c_contiguous:
+            data = data.tobytes()
+        return np.frombuffer(data, dtype=np.uint8)
+    if isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 1:
+        return np.ascontiguousarray(data)
+    raise InvalidDataError(
+        f"{what} must be bytes, bytearray, memoryview or a 1-D uint8 ndarray; got {type(data).__name__}"
+    )
+
+
+def encode(samples: np.ndarray, format: str | AudioFormat, *, clip: ClipPolicy = "warn") -> bytes:
+    """int16 (or float, see module doc) mono samples to `format`'s bytes, one byte or two per sample.
+
+    No rate change happens here: the samples are taken to be at the format's rate already.
+    """
+    fmt = FORMATS.get(format) or get_format(format)  # type: ignore[arg-type]
+    if type(samples) is np.ndarray and samples.dtype == _INT16 and samples.ndim == 1:
+        flags = samples.flags
+        x = samples if flags.c_contiguous else np.ascontiguousarray(samples)
+        read_only = not flags.writeable
+    else:
+        x = _to_int16(samples, clip)
+        read_only = False
+    if fmt.codec == "pcm_s16le":
+        return x.astype("<i2", copy=False).tobytes()
+    out = np.empty(x.shape[0], dtype=np.uint8)
+    _LUT_ENCODE[read_only](x, _ENCODE_TABLES[fmt.codec], out)
+    return out.tobytes()
+
+
+def decode(data: Buffer, format: str | AudioFormat) -> np.ndarray:
+    """`format`'s bytes to a new int16 sample array (native byte order) at the format's rate."""
+    fmt = FORMATS.get(format) or get_format(format)  # type: ignore[arg-type]
+    from_bytes = type(data) is bytes
+    codes = np.frombuffer(data, dtype=np.uint8) if from_bytes else _as_code_bytes(data)
+    if fmt.codec == "pcm_s16le":
+        fmt.n_samples(codes.shape[0])  # raises on an odd byte count
+        return codes.view("<i2").astype(np.int16)
+    out = np.empty(codes.shape[0], dtype=np.int16)
+    (_EXPAND_FROM_BYTES[fmt.codec] if from_bytes else _EXPANDERS[fmt.codec])(codes, out)
+    return out
+
+
+def transcode(
+    data: Buffer,
+    from_format: str | AudioFormat,
+    to_format: str | AudioFormat,
+    *,
+    quality: str = "hq",
+    clip: ClipPolicy = "warn",
+) -> bytes:
+    """Bytes of one session format to bytes of another.
+
+    μ-law ↔ A-law goes through G.711's code conversion tables. Where the rates differ
+    (pcm16 at 24000 Hz ↔ G.711 at 8000 Hz) the audio is resampled at `quality` in float64 and
+    rounded once to int16 on the way out (clipping reported per `clip`); the output length
+    follows the resampler's rule, round-half-up(n * to_rate / from_rate).
+    """
+    src = FORMATS.get(from_format) or get_format(from_format)  # type: ignore[arg-type]
+    dst = FORMATS.get(to_format) or get_format(to_format)  # type: ignore[arg-type]
+    table = _CODE_TABLES.get((src.codec, dst.codec))
+    if table is not None:
+        return (data if type(data) is bytes else _as_code_bytes(data).tobytes()).translate(table)
+    if src.codec == dst.codec:
+        codes = _as_code_bytes(data)
+        src.n_samples(codes.shape[0])
+        return codes.tobytes()
+    samples = decode(data, src)
+    if src.rate_hz != dst.rate_hz:
+        from .resample import resample
+
+        resampled = resample(samples.astype(np.float64) / 32768.0, src.rate_hz, dst.rate_hz, quality=quality)
+        return encode(resampled, dst, clip=clip)
+    return encode(samples, dst)

@@ -1,0 +1,37 @@
+"""PCM sample conversion kernels (numba)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+_SIGS = [
+    types.UniTuple(types.int64, 2)(types.Array(dtype, 1, "C", readonly=ro), types.Array(types.int16, 1, "C"))
+    for dtype in (types.float32, types.float64)
+    for ro in (False, True)
+]
+
+
+@njit(_SIGS, cache=True, nogil=True)
+def float_to_int16(x, out):
+    """out = clip(rint(x * 32768), -32768, 32767); returns (n_clipped, n_nonfinite).
+
+    Rounding is to nearest, ties to even. A non-finite sample is written as 0 and counted.
+    """
+    n_clipped = 0
+    n_nonfinite = 0
+    for i in range(x.shape[0]):
+        v = np.float64(x[i]) * 32768.0
+        if not np.isfinite(v):
+            n_nonfinite += 1
+            out[i] = 0
+            continue
+        r = np.rint(v)
+        if r > 32767.0:
+            n_clipped += 1
+            r = 32767.0
+        elif r < -32768.0:
+            n_clipped += 1
+            r = -32768.0
+        out[i] = np.int16(r)
+    return n_clipped, n_nonfinite
