@@ -29,9 +29,10 @@ _LAZY = {
     "decode": "codecs",
     "transcode": "codecs",
     "float_to_int16": "codecs",
-    "resample": "resample",
-    "Resampler": "resample",
-    "downmix": "resample",
+    "resample": "resampler",
+    "Resampler": "resampler",
+    "downmix": "resampler",
+    "output_length": "resampler",
 }
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .codecs import decode, encode, float_to_int16, transcode
-    from .resample import Resampler, downmix, resample
+    from .resampler import Resampler, downmix, output_length, resample
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,7 @@ def _roundtrip(args: argparse.Namespace) -> int:
         raise AudioFormatError(f"{args.input}: cannot read audio: {exc}") from None
     mono = samples.mean(axis=1)
     if rate_hz != fmt.rate_hz:
-        from .resample import resample
+        from .resampler import resample
 
         mono = resample(mono, rate_hz, fmt.rate_hz)
     data = codecs.encode(mono, fmt, clip="warn")

@@ -165,7 +165,7 @@ def transcode(
         return codes.tobytes()
     samples = decode(data, src)
     if src.rate_hz != dst.rate_hz:
-        from .resample import resample
+        from .resampler import resample
 
         resampled = resample(samples.astype(np.float64) / 32768.0, src.rate_hz, dst.rate_hz, quality=quality)
         return encode(resampled, dst, clip=clip)

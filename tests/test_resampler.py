@@ -1,0 +1,185 @@
+"""Resampler: length rule, zero delay, streaming == one-shot for any chunking, dtypes, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import audiofmt
+from audiofmt import InvalidRateError, InvalidSamplesError, Resampler, StreamStateError
+from audiofmt.filters import QUALITIES
+
+RATIOS = [(8000, 24000), (16000, 24000), (22050, 24000), (44100, 24000), (48000, 24000), (96000, 24000), (24000, 8000)]
+AWKWARD = [(11025, 24000), (7999, 24000), (32000, 24000), (88200, 24000), (192000, 24000), (24000, 44100), (1000, 384000)]
+QUALITY_NAMES = list(QUALITIES)
+
+
+def _signal(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(n) * 0.1
+
+
+def _stream(resampler: Resampler, x: np.ndarray, sizes: list[int]) -> np.ndarray:
+    parts, i = [], 0
+    for size in sizes:
+        parts.append(resampler.process(x[i : i + size]))
+        i += size
+    parts.append(resampler.process(x[i:]))
+    parts.append(resampler.flush())
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("in_rate,out_rate", RATIOS + AWKWARD)
+@pytest.mark.parametrize("n", [1, 2, 3, 147, 1001])
+def test_length_rule(in_rate, out_rate, n):
+    y = audiofmt.resample(_signal(n), in_rate, out_rate, "hq")
+    assert y.shape == ((2 * n * out_rate + in_rate) // (2 * in_rate),)
+    assert audiofmt.output_length(n, in_rate, out_rate) == y.shape[0]
+
+
+def test_length_rule_rounds_half_up():
+    assert audiofmt.output_length(1, 2000, 1000) == 1  # 0.5 -> 1
+    assert audiofmt.output_length(3, 2000, 1000) == 2  # 1.5 -> 2
+    assert audiofmt.output_length(1, 3000, 1000) == 0  # 0.33 -> 0
+    assert audiofmt.output_length(10 * 3600 * 44100, 44100, 24000) == 10 * 3600 * 24000  # no drift in 10 h
+
+
+@pytest.mark.parametrize("quality", QUALITY_NAMES)
+@pytest.mark.parametrize("in_rate,out_rate", RATIOS)
+def test_zero_delay_tone(quality, in_rate, out_rate):
+    """A passband tone comes out at the same time and phase it went in."""
+    f0 = 997.0
+    x = 0.5 * np.sin(2 * np.pi * f0 * np.arange(in_rate // 2) / in_rate)
+    y = audiofmt.resample(x, in_rate, out_rate, quality)
+    ideal = 0.5 * np.sin(2 * np.pi * f0 * np.arange(y.shape[0]) / out_rate)
+    middle = slice(y.shape[0] // 4, 3 * y.shape[0] // 4)
+    limit = {"hq": 10 ** (-140 / 20), "vhq": 10 ** (-190 / 20), "low_latency": 10 ** (-110 / 20)}[quality]
+    assert np.max(np.abs(y[middle] - ideal[middle])) < limit
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ratio=st.sampled_from(RATIOS + AWKWARD[:4]),
+    quality=st.sampled_from(QUALITY_NAMES),
+    n=st.integers(0, 30000),
+    sizes=st.lists(st.one_of(st.just(0), st.integers(1, 7), st.integers(8, 9000)), max_size=25),
+    seed=st.integers(0, 2**16),
+)
+def test_streaming_equals_one_shot_for_any_chunking(ratio, quality, n, sizes, seed):
+    in_rate, out_rate = ratio
+    x = _signal(n, seed)
+    streamed = _stream(Resampler(in_rate, out_rate, quality), x, sizes)
+    assert streamed.shape[0] == audiofmt.output_length(n, in_rate, out_rate)
+    if n:
+        assert np.array_equal(streamed, audiofmt.resample(x, in_rate, out_rate, quality))
+
+
+def test_streaming_one_sample_at_a_time():
+    x = _signal(3000)
+    for quality in QUALITY_NAMES:
+        r = Resampler(44100, 24000, quality)
+        streamed = np.concatenate([r.process(x[i : i + 1]) for i in range(x.shape[0])] + [r.flush()])
+        assert np.array_equal(streamed, audiofmt.resample(x, 44100, 24000, quality))
+
+
+@pytest.mark.parametrize("in_rate,out_rate", [(8000, 24000), (24000, 8000), (48000, 24000), (16000, 24000)])
+def test_low_latency_gives_regular_20ms_frames(in_rate, out_rate):
+    r = Resampler(in_rate, out_rate, "low_latency")
+    frame_in, frame_out = in_rate // 50, out_rate // 50
+    sizes = [r.process(_signal(frame_in, i)).shape[0] for i in range(50)]
+    assert 0 < sizes[0] < frame_out
+    assert sizes[1:] == [frame_out] * 49
+    assert r.latency_ms <= 6.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_dtypes_round_trip(dtype):
+    x = _signal(4800).astype(dtype)
+    y = audiofmt.resample(x, 48000, 24000)
+    assert y.dtype == dtype
+    assert np.allclose(y, audiofmt.resample(x.astype(np.float64), 48000, 24000), atol=1e-6)
+
+
+def test_int16_uses_the_float_rule_and_counts_clipping():
+    x = (np.sin(np.arange(2400) * 0.3) * 32767).astype(np.int16)
+    y = audiofmt.resample(x, 24000, 8000)
+    expected, _ = audiofmt.float_to_int16(audiofmt.resample(x / 32768.0, 24000, 8000), clip="ignore")
+    assert y.dtype == np.int16 and np.array_equal(y, expected)
+    square = np.where(np.arange(4800) % 48 < 24, 32767, -32768).astype(np.int16)
+    r = Resampler(48000, 24000)
+    np.concatenate([r.process(square), r.flush()])
+    assert r.n_clipped > 0  # Gibbs overshoot of a full-scale square wave
+
+
+def test_multichannel_and_downmix():
+    left, right = _signal(5000, 1), _signal(5000, 2)
+    stereo = np.stack([left, right], axis=1)
+    y = audiofmt.resample(stereo, 44100, 24000)
+    assert y.shape == (audiofmt.output_length(5000, 44100, 24000), 2)
+    assert np.array_equal(y[:, 0], audiofmt.resample(left, 44100, 24000))
+    mono = audiofmt.resample(stereo, 44100, 24000, downmix=True)
+    assert np.allclose(mono, audiofmt.resample((left + right) / 2, 44100, 24000), atol=1e-15)
+    r = Resampler(44100, 24000, channels=2)
+    streamed = np.concatenate([r.process(stereo[:1234]), r.process(stereo[1234:]), r.flush()])
+    assert np.array_equal(streamed, y)
+
+
+def test_downmix():
+    x = np.array([[1, 2], [-3, -4], [5, 6]], dtype=np.int16)
+    assert audiofmt.downmix(x).tolist() == [2, -4, 6]  # ties to even
+    assert audiofmt.downmix(x.astype(np.float32)).dtype == np.float32
+    with pytest.raises(InvalidSamplesError):
+        audiofmt.downmix(np.zeros((2, 2, 2)))
+
+
+@pytest.mark.parametrize("rate", [0, -8000, 999, 384001, 44100.0, 44100.5, "44100", None, True])
+def test_bad_rates(rate):
+    with pytest.raises(InvalidRateError, match=r"in_rate"):
+        audiofmt.resample(_signal(10), rate, 24000)
+    with pytest.raises(InvalidRateError, match=r"out_rate"):
+        Resampler(24000, rate)
+
+
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (np.zeros(0), "empty"),
+        (np.array([0.1, np.nan]), "NaN/inf at flat index 1"),
+        (np.array([np.inf]), "NaN/inf"),
+        (np.zeros(4, dtype=np.int32), "got int32"),
+        (np.zeros((3, 2, 2)), "shape"),
+        ([0.0, 0.1], "got list"),
+    ],
+)
+def test_bad_input(x, match):
+    with pytest.raises(InvalidSamplesError, match=match):
+        audiofmt.resample(x, 48000, 24000)
+
+
+def test_bad_stream_use():
+    r = Resampler(48000, 24000)
+    r.process(np.zeros(10, dtype=np.float32))
+    with pytest.raises(StreamStateError, match="float32 to float64"):
+        r.process(np.zeros(10))
+    with pytest.raises(InvalidSamplesError, match=r"shape 1-D"):
+        r.process(np.zeros((10, 2), dtype=np.float32))
+    r.flush()
+    with pytest.raises(StreamStateError, match="after flush"):
+        r.process(np.zeros(10, dtype=np.float32))
+    with pytest.raises(StreamStateError, match="twice"):
+        r.flush()
+    with pytest.raises(audiofmt.AudioFormatError, match="'best'"):
+        Resampler(48000, 24000, "best")
+    with pytest.raises(InvalidSamplesError, match="channels"):
+        Resampler(48000, 24000, channels=0)
+
+
+def test_transcode_now_resamples():
+    x = (np.sin(2 * np.pi * 440 * np.arange(24000) / 24000) * 10000).astype(np.int16)
+    ulaw = audiofmt.transcode(audiofmt.encode(x, "pcm16"), "pcm16", "g711_ulaw")
+    assert len(ulaw) == 8000
+    back = audiofmt.decode(audiofmt.transcode(ulaw, "g711_ulaw", "pcm16"), "pcm16")
+    assert back.shape == (24000,)
+    middle = slice(2000, 22000)
+    error = back[middle].astype(float) - x[middle]
+    assert 10 * np.log10(np.sum(x[middle].astype(float) ** 2) / np.sum(error**2)) > 30  # μ-law SNR
