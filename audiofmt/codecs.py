@@ -37,6 +37,14 @@ _CODE_TABLES = {
 }
 
 
+def _format(name: object) -> AudioFormat:
+    """get_format with a fast path for the common case of a registered name."""
+    try:
+        return FORMATS[name]  # type: ignore[index]
+    except (KeyError, TypeError):
+        return get_format(name)  # type: ignore[arg-type]
+
+
 def as_samples(samples: object, *, what: str = "samples") -> np.ndarray:
     """`samples` as a 1-D contiguous native-endian array of int16, float32 or float64."""
     if not isinstance(samples, np.ndarray):
@@ -99,11 +107,13 @@ def _as_code_bytes(data: object, what: str = "data") -> np.ndarray:
         if not data.c_contiguous:
             data = data.tobytes()
         return np.frombuffer(data, dtype=np.uint8)
-    if isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 1:
-        return np.ascontiguousarray(data)
-    raise InvalidDataError(
-        f"{what} must be bytes, bytearray, memoryview or a 1-D uint8 ndarray; got {type(data).__name__}"
-    )
+    if isinstance(data, np.ndarray):
+        if data.dtype == np.uint8 and data.ndim == 1:
+            return np.ascontiguousarray(data)
+        got = f"a {data.ndim}-D {data.dtype} ndarray"
+    else:
+        got = type(data).__name__
+    raise InvalidDataError(f"{what} must be bytes, bytearray, memoryview or a 1-D uint8 ndarray; got {got}")
 
 
 def encode(samples: np.ndarray, format: str | AudioFormat, *, clip: ClipPolicy = "warn") -> bytes:
@@ -111,14 +121,15 @@ def encode(samples: np.ndarray, format: str | AudioFormat, *, clip: ClipPolicy =
 
     No rate change happens here: the samples are taken to be at the format's rate already.
     """
-    fmt = FORMATS.get(format) or get_format(format)  # type: ignore[arg-type]
+    fmt = _format(format)
     if type(samples) is np.ndarray and samples.dtype == _INT16 and samples.ndim == 1:
         flags = samples.flags
-        x = samples if flags.c_contiguous else np.ascontiguousarray(samples)
-        read_only = not flags.writeable
+        if flags.c_contiguous and flags.aligned:
+            x, read_only = samples, not flags.writeable
+        else:
+            x, read_only = np.array(samples, order="C"), False
     else:
-        x = _to_int16(samples, clip)
-        read_only = False
+        x, read_only = _to_int16(samples, clip), False
     if fmt.codec == "pcm_s16le":
         return x.astype("<i2", copy=False).tobytes()
     out = np.empty(x.shape[0], dtype=np.uint8)
@@ -128,7 +139,7 @@ def encode(samples: np.ndarray, format: str | AudioFormat, *, clip: ClipPolicy =
 
 def decode(data: Buffer, format: str | AudioFormat) -> np.ndarray:
     """`format`'s bytes to a new int16 sample array (native byte order) at the format's rate."""
-    fmt = FORMATS.get(format) or get_format(format)  # type: ignore[arg-type]
+    fmt = _format(format)
     from_bytes = type(data) is bytes
     codes = np.frombuffer(data, dtype=np.uint8) if from_bytes else _as_code_bytes(data)
     if fmt.codec == "pcm_s16le":
@@ -154,8 +165,7 @@ def transcode(
     rounded once to int16 on the way out (clipping reported per `clip`); the output length
     follows the resampler's rule, round-half-up(n * to_rate / from_rate).
     """
-    src = FORMATS.get(from_format) or get_format(from_format)  # type: ignore[arg-type]
-    dst = FORMATS.get(to_format) or get_format(to_format)  # type: ignore[arg-type]
+    src, dst = _format(from_format), _format(to_format)
     table = _CODE_TABLES.get((src.codec, dst.codec))
     if table is not None:
         return (data if type(data) is bytes else _as_code_bytes(data).tobytes()).translate(table)

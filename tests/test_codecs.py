@@ -125,8 +125,10 @@ def test_bad_data_is_named():
         audiofmt.transcode(b"\0" * 3, "pcm16", "pcm16")
     with pytest.raises(InvalidDataError, match="got str"):
         audiofmt.decode("abc", "g711_ulaw")  # type: ignore[arg-type]
-    with pytest.raises(InvalidDataError, match="got ndarray"):
+    with pytest.raises(InvalidDataError, match="got a 1-D int16 ndarray"):
         audiofmt.decode(np.zeros(3, dtype=np.int16), "g711_ulaw")
+    with pytest.raises(UnknownFormatError):
+        audiofmt.encode(np.zeros(3, dtype=np.int16), ["g711_ulaw"])  # type: ignore[arg-type]
 
 
 def test_every_error_is_an_audio_format_error_and_a_value_error():
@@ -139,3 +141,14 @@ def test_empty_input():
         assert audiofmt.encode(np.zeros(0, np.int16), fmt) == b""
         assert audiofmt.decode(b"", fmt).shape == (0,)
         assert audiofmt.transcode(b"", fmt, fmt) == b""
+
+
+def test_read_only_unaligned_and_strided_int16_input():
+    x = (np.arange(-2000, 2000) * 16).astype(np.int16)
+    expected = audiofmt.encode(x, "g711_alaw")
+    raw = b"\0" + x.tobytes()
+    unaligned = np.frombuffer(raw, dtype=np.int16, offset=1)  # read-only, misaligned
+    assert not unaligned.flags.aligned and not unaligned.flags.writeable
+    assert audiofmt.encode(unaligned, "g711_alaw") == expected
+    strided = np.frombuffer(np.repeat(x, 2).tobytes(), dtype=np.int16)[::2]  # read-only, strided
+    assert audiofmt.encode(strided, "g711_alaw") == expected
