@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .filters import Quality, kaiser_beta, kaiser_length, windowed_sinc
 
-__all__ = ["output_length", "FFTEngine", "PolyphaseEngine"]
+__all__ = ["output_length", "FFTEngine", "PolyphaseEngine", "HalfbandDecimator", "Chain", "make_engine"]
 
 _MAX_FFT = 1 << 21
 _BATCH_SAMPLES = 1 << 18  # input samples transformed per numpy call (about 2 MB of float64)
@@ -84,7 +84,6 @@ class FFTEngine:
         self._buffer = np.zeros(self.pad)  # holds input from absolute index self._start
         self._start = -self.pad
         self._next_block = 0
-        self._n_out = 0
 
     @property
     def latency_samples(self) -> int:
@@ -92,28 +91,48 @@ class FFTEngine:
         return self.hop_in + self.pad
 
     def push(self, x: np.ndarray) -> np.ndarray:
-        if x.shape[0]:
-            self._buffer = np.concatenate((self._buffer, x))
-        n_avail = self._start + self._buffer.shape[0]
-        last_ready = (n_avail + self.pad - self.n_fft_in) // self.hop_in
-        return self._run_blocks(last_ready + 1 - self._next_block)
+        n_buffered = self._start + self._buffer.shape[0]  # absolute index where x begins
+        n_avail = n_buffered + x.shape[0]
+        n_blocks = (n_avail + self.pad - self.n_fft_in) // self.hop_in + 1 - self._next_block
+        if n_blocks <= 0:
+            if x.shape[0]:
+                self._buffer = np.concatenate((self._buffer, x))
+            return np.zeros(0)
+        # Blocks whose window starts inside x read x itself; only the first few, which straddle
+        # the buffered tail and x, need a (short) joined copy.
+        first_start = self._next_block * self.hop_in - self.pad
+        n_straddling = min(n_blocks, max(0, -((first_start - n_buffered) // self.hop_in)))
+        parts = []
+        if n_straddling:
+            span = (n_straddling - 1) * self.hop_in + self.n_fft_in
+            joined = np.concatenate((self._buffer, x[: first_start + span - n_buffered]))
+            parts.append(self._transform(joined[first_start - self._start :], n_straddling))
+        if n_blocks > n_straddling:
+            inside_start = first_start + n_straddling * self.hop_in - n_buffered
+            parts.append(self._transform(x[inside_start:], n_blocks - n_straddling))
+        self._next_block += n_blocks
+        keep_from = self._next_block * self.hop_in - self.pad
+        if keep_from >= n_buffered:
+            self._buffer = x[keep_from - n_buffered :].copy()
+        else:
+            self._buffer = np.concatenate((self._buffer[keep_from - self._start :], x))
+        self._start = keep_from
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def finish(self) -> np.ndarray:
+    def finish(self, total: int) -> np.ndarray:
+        """Emit the rest: `total` outputs in all, the input being zero after what was pushed."""
         n_in = self._start + self._buffer.shape[0]
-        total = output_length(n_in, self.in_rate, self.out_rate)
-        n_blocks = -(-(total - self._n_out) // self.hop_out)
-        needed = (self._next_block + n_blocks - 1) * self.hop_in - self.pad + self.n_fft_in
-        if needed > n_in:
-            self._buffer = np.concatenate((self._buffer, np.zeros(needed - n_in)))
-        out = self._run_blocks(n_blocks)
-        return out[: out.shape[0] - (self._n_out - total)]
-
-    def _run_blocks(self, n_blocks: int) -> np.ndarray:
+        n_blocks = -(-(total - self._next_block * self.hop_out) // self.hop_out)
         if n_blocks <= 0:
             return np.zeros(0)
-        first = self._next_block * self.hop_in - self.pad - self._start
+        needed = (self._next_block + n_blocks - 1) * self.hop_in - self.pad + self.n_fft_in
+        out = self.push(np.zeros(max(0, needed - n_in)))
+        return out[: out.shape[0] - ((self._next_block * self.hop_out) - total)]
+
+    def _transform(self, signal: np.ndarray, n_blocks: int) -> np.ndarray:
+        """Outputs of `n_blocks` consecutive blocks whose first window starts at signal[0]."""
         span = (n_blocks - 1) * self.hop_in + self.n_fft_in
-        frames = sliding_window_view(self._buffer[first : first + span], self.n_fft_in)[:: self.hop_in]
+        frames = sliding_window_view(signal[:span], self.n_fft_in)[:: self.hop_in]
         n_bins = self.gains.shape[0]
         per_batch = max(1, _BATCH_SAMPLES // self.n_fft_in)
         out = np.empty((n_blocks, self.hop_out))
@@ -122,11 +141,6 @@ class FFTEngine:
             spectrum *= self.gains
             blocks = np.fft.irfft(spectrum, n=self.n_fft_out, axis=1)
             out[b : b + per_batch] = blocks[:, self.out_offset : self.out_offset + self.hop_out]
-        self._next_block += n_blocks
-        self._n_out += n_blocks * self.hop_out
-        keep_from = self._next_block * self.hop_in - self.pad
-        self._buffer = self._buffer[keep_from - self._start :]
-        self._start = keep_from
         return out.reshape(-1)
 
 
@@ -184,9 +198,9 @@ class PolyphaseEngine:
         ready = -((self.half - n_avail * self.l) // self.m)  # outputs j with floor((jM+T)/L) < n_avail
         return self._run(ready)
 
-    def finish(self) -> np.ndarray:
+    def finish(self, total: int) -> np.ndarray:
+        """Emit the rest: `total` outputs in all, the input being zero after what was pushed."""
         n_in = self._start + self._buffer.shape[0]
-        total = output_length(n_in, self.in_rate, self.out_rate)
         if total > self._n_out:
             needed = ((total - 1) * self.m + self.half) // self.l + 1
             if needed > n_in:
@@ -205,3 +219,99 @@ class PolyphaseEngine:
             self._buffer = self._buffer[keep_from - self._start :]
             self._start = keep_from
         return out
+
+
+@lru_cache(maxsize=64)
+def _halfband_design(in_rate: int, out_rate: int, attenuation_db: float) -> np.ndarray:
+    """Odd taps of a half-band low-pass at in_rate that keeps 0 .. out_rate/2 free of aliases.
+
+    After 2:1 decimation, content at f aliases to in_rate/2 - f; the stopband starts at
+    in_rate/2 - out_rate/2, so nothing lands below out_rate/2, where the next stage cuts.
+    """
+    transition = (in_rate / 2 - out_rate) / in_rate
+    half = kaiser_length(attenuation_db, transition) // 2
+    half += 1 - half % 2  # odd, so the outermost tap is a non-zero one
+    taps = windowed_sinc(half, 0.25, kaiser_beta(attenuation_db))
+    odd = np.ascontiguousarray(taps[half + 1 :: 2]) / (2 * taps[half])  # centre tap exactly 1/2
+    odd.setflags(write=False)
+    return odd
+
+
+class HalfbandDecimator:
+    """Streaming 2:1 half-band decimation: output j sits at input 2j (zero delay)."""
+
+    def __init__(self, in_rate: int, out_rate: int, quality: Quality) -> None:
+        from .kernels.polyphase import halfband_decimate
+
+        self._kernel = halfband_decimate
+        self._odd_taps = _halfband_design(in_rate, out_rate, quality.attenuation_db)
+        self.reach = 2 * self._odd_taps.shape[0] - 1  # farthest input offset from 2j
+        self._buffer = np.zeros(self.reach)
+        self._start = -self.reach
+        self._n_out = 0
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        if x.shape[0]:
+            self._buffer = np.concatenate((self._buffer, x))
+        n_avail = self._start + self._buffer.shape[0]
+        return self._run((n_avail - 1 - self.reach) // 2 + 1)
+
+    def finish(self) -> np.ndarray:
+        """Every remaining output that is not identically zero (the input being zero after its end)."""
+        n_in = self._start + self._buffer.shape[0]
+        end = (n_in - 1 + self.reach) // 2 + 1
+        needed = 2 * (end - 1) + self.reach + 1
+        self._buffer = np.concatenate((self._buffer, np.zeros(max(0, needed - n_in))))
+        return self._run(end)
+
+    def _run(self, end: int) -> np.ndarray:
+        count = end - self._n_out
+        if count <= 0:
+            return np.zeros(0)
+        out = np.empty(count)
+        self._kernel(self._buffer, self._start, self._odd_taps, self._n_out, out)
+        self._n_out = end
+        keep_from = 2 * end - self.reach
+        self._buffer = self._buffer[keep_from - self._start :]
+        self._start = keep_from
+        return out
+
+
+class Chain:
+    """Half-band 2:1 stages feeding a final engine; behaves like one engine."""
+
+    def __init__(self, stages: list[HalfbandDecimator], final: FFTEngine | PolyphaseEngine) -> None:
+        self.stages, self.final = stages, final
+
+    @property
+    def latency_samples(self) -> int:
+        reach = sum(stage.reach << i for i, stage in enumerate(self.stages))
+        return reach + (self.final.latency_samples << len(self.stages))
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        for stage in self.stages:
+            x = stage.push(x)
+        return self.final.push(x)
+
+    def finish(self, total: int) -> np.ndarray:
+        x = np.zeros(0)
+        for stage in self.stages:
+            x = np.concatenate((stage.push(x), stage.finish()))
+        return np.concatenate((self.final.push(x), self.final.finish(total)))
+
+
+def make_engine(in_rate: int, out_rate: int, quality: Quality) -> FFTEngine | PolyphaseEngine | Chain:
+    """The engine for one channel: FFT or polyphase, behind half-band 2:1 stages while the rate
+    stays at least three times the output rate (each stage then needs only a short filter)."""
+    from math import gcd
+
+    stages: list[HalfbandDecimator] = []
+    rate = in_rate
+    if quality.engine == "fft":
+        while rate % 2 == 0 and rate >= 3 * out_rate:
+            stages.append(HalfbandDecimator(rate, out_rate, quality))
+            rate //= 2
+    common = gcd(rate, out_rate)
+    engine_class = FFTEngine if quality.engine == "fft" else PolyphaseEngine
+    final = engine_class(rate, out_rate, out_rate // common, rate // common, quality)
+    return Chain(stages, final) if stages else final

@@ -18,7 +18,7 @@ from typing import Union
 
 import numpy as np
 
-from ._engines import FFTEngine, PolyphaseEngine, output_length
+from ._engines import Chain, FFTEngine, PolyphaseEngine, make_engine, output_length
 from .errors import InvalidRateError, InvalidSamplesError, StreamStateError
 from .filters import Quality, get_quality
 
@@ -27,8 +27,7 @@ __all__ = ["resample", "Resampler", "downmix", "output_length", "MIN_RATE_HZ", "
 MIN_RATE_HZ = 1000
 MAX_RATE_HZ = 384000
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int16))
-_ENGINES = {"fft": FFTEngine, "polyphase": PolyphaseEngine}
-Engine = Union[FFTEngine, PolyphaseEngine]
+Engine = Union[FFTEngine, PolyphaseEngine, Chain]
 
 
 def _check_rate(name: str, rate: object) -> int:
@@ -90,9 +89,8 @@ class Resampler:
         common = gcd(self.in_rate, self.out_rate)
         self.l, self.m = self.out_rate // common, self.in_rate // common
         n_engines = 1 if self.downmix else self.channels
-        engine_class = _ENGINES[self.quality.engine]
         self._engines: list[Engine] = [
-            engine_class(self.in_rate, self.out_rate, self.l, self.m, self.quality) for _ in range(n_engines)
+            make_engine(self.in_rate, self.out_rate, self.quality) for _ in range(n_engines)
         ]
         self._dtype: np.dtype | None = None
         self._flushed = False
@@ -117,7 +115,8 @@ class Resampler:
         if self._flushed:
             raise StreamStateError("flush() called twice; create a new Resampler for a new stream")
         self._flushed = True
-        return self._collect([engine.finish() for engine in self._engines])
+        total = output_length(self.n_in, self.in_rate, self.out_rate)
+        return self._collect([engine.finish(total) for engine in self._engines])
 
     def _check_chunk(self, chunk: object) -> list[np.ndarray]:
         """Validate one chunk and return it as float64 planes, one per engine."""

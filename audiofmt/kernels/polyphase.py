@@ -50,3 +50,34 @@ def polyphase(x, x_start, coefs, last_tap, m, l, j_start, out):
             a0 += c[k] * x[first + k]
         out[i] = (a0 + a1) + (a2 + a3)
 
+
+
+@njit(
+    types.void(
+        _F64,  # x: input samples, x[0] is absolute input index `x_start`
+        types.int64,  # x_start
+        types.Array(types.float64, 1, "C", readonly=True),  # odd taps g[k] = h[2k + 1]
+        types.int64,  # j_start: absolute index of out[0]
+        _F64,  # out
+    ),
+    cache=True,
+    nogil=True,
+    boundscheck=False,
+)
+def halfband_decimate(x, x_start, odd_taps, j_start, out):
+    """2:1 decimation by a zero-phase half-band FIR (h[0] = 1/2, h[even] = 0 elsewhere).
+
+    out[i] = x[2j] / 2 + Σ_k odd_taps[k] · (x[2j - 2k - 1] + x[2j + 2k + 1]) with j = j_start + i.
+    The tap loop is outside the sample loop so the sample loop vectorizes; every output still
+    adds its terms in the same order, whatever the chunking.
+    """
+    base = 2 * j_start - x_start
+    n = out.shape[0]
+    for i in range(n):
+        out[i] = 0.5 * x[base + 2 * i]
+    for k in range(odd_taps.shape[0]):
+        g = odd_taps[k]
+        lo = base - 2 * k - 1
+        hi = base + 2 * k + 1
+        for i in range(n):
+            out[i] += g * (x[lo + 2 * i] + x[hi + 2 * i])
