@@ -34,6 +34,51 @@ def _fft_cost(n: int) -> float:
     return per_point * n * math.log2(max(n, 2))
 
 
+class History:
+    """The input samples from absolute index `start` on, kept in one reusable array.
+
+    Appending copies only the new samples; dropping old ones moves an offset and compacts
+    only when the array is full, so a stream of small chunks costs no reallocation.
+    """
+
+    def __init__(self, n_zeros: int) -> None:
+        self._data = np.zeros(max(4096, 4 * n_zeros))
+        self._offset = 0
+        self._length = n_zeros
+        self.start = -n_zeros
+
+    @property
+    def end(self) -> int:
+        """Absolute index one past the newest sample."""
+        return self.start + self._length
+
+    def samples(self) -> np.ndarray:
+        """A view of every kept sample (valid until the next append)."""
+        return self._data[self._offset : self._offset + self._length]
+
+    def append(self, x: np.ndarray) -> None:
+        n = x.shape[0]
+        if self._offset + self._length + n > self._data.shape[0]:
+            kept = self.samples()
+            if self._length + n > self._data.shape[0] // 2:
+                data = np.empty(2 * (self._length + n))
+                data[: self._length] = kept
+                self._data = data
+            else:
+                self._data[: self._length] = kept.copy()
+            self._offset = 0
+        self._data[self._offset + self._length : self._offset + self._length + n] = x
+        self._length += n
+
+    def drop_before(self, index: int) -> None:
+        """Forget samples before absolute `index`."""
+        n = index - self.start
+        if n > 0:
+            self._offset += n
+            self._length -= n
+            self.start = index
+
+
 @lru_cache(maxsize=64)
 def _fft_design(l: int, m: int, quality: Quality) -> tuple[int, int, int, np.ndarray]:
     """(P, Ni, No, H) for the overlap-save engine: pad, FFT sizes in and out, bin gains."""
@@ -175,15 +220,15 @@ class PolyphaseEngine:
     """Direct-form polyphase FIR (the low_latency preset): each output as soon as it can be."""
 
     def __init__(self, in_rate: int, out_rate: int, l: int, m: int, quality: Quality) -> None:
+        from .kernels import compiled_entry
         from .kernels.polyphase import polyphase
 
-        self._kernel = polyphase
+        self._kernel = compiled_entry(polyphase, 0)
         self.in_rate, self.out_rate, self.l, self.m = in_rate, out_rate, l, m
         self.half, coefs, last_tap = _polyphase_design(in_rate, l, m, quality)
         self._coefs, self._last_tap = coefs, last_tap
         self.n_taps = coefs.shape[1]
-        self._buffer = np.zeros(self.n_taps)
-        self._start = -self.n_taps
+        self._history = History(self.n_taps)
         self._n_out = 0
 
     @property
@@ -192,19 +237,16 @@ class PolyphaseEngine:
         return -(-self.half // self.l)
 
     def push(self, x: np.ndarray) -> np.ndarray:
-        if x.shape[0]:
-            self._buffer = np.concatenate((self._buffer, x))
-        n_avail = self._start + self._buffer.shape[0]
-        ready = -((self.half - n_avail * self.l) // self.m)  # outputs j with floor((jM+T)/L) < n_avail
+        self._history.append(x)
+        ready = -((self.half - self._history.end * self.l) // self.m)  # j with floor((jM+T)/L) < end
         return self._run(ready)
 
     def finish(self, total: int) -> np.ndarray:
         """Emit the rest: `total` outputs in all, the input being zero after what was pushed."""
-        n_in = self._start + self._buffer.shape[0]
         if total > self._n_out:
             needed = ((total - 1) * self.m + self.half) // self.l + 1
-            if needed > n_in:
-                self._buffer = np.concatenate((self._buffer, np.zeros(needed - n_in)))
+            if needed > self._history.end:
+                self._history.append(np.zeros(needed - self._history.end))
         return self._run(total)
 
     def _run(self, end: int) -> np.ndarray:
@@ -212,12 +254,10 @@ class PolyphaseEngine:
         if count <= 0:
             return np.zeros(0)
         out = np.empty(count)
-        self._kernel(self._buffer, self._start, self._coefs, self._last_tap, self.m, self.l, self._n_out, out)
+        history = self._history
+        self._kernel(history.samples(), history.start, self._coefs, self._last_tap, self.m, self.l, self._n_out, out)
         self._n_out = end
-        keep_from = (end * self.m + self.half) // self.l - self.n_taps + 1
-        if keep_from > self._start:
-            self._buffer = self._buffer[keep_from - self._start :]
-            self._start = keep_from
+        history.drop_before((end * self.m + self.half) // self.l - self.n_taps + 1)
         return out
 
 
@@ -246,22 +286,18 @@ class HalfbandDecimator:
         self._kernel = halfband_decimate
         self._odd_taps = _halfband_design(in_rate, out_rate, quality.attenuation_db)
         self.reach = 2 * self._odd_taps.shape[0] - 1  # farthest input offset from 2j
-        self._buffer = np.zeros(self.reach)
-        self._start = -self.reach
+        self._history = History(self.reach)
         self._n_out = 0
 
     def push(self, x: np.ndarray) -> np.ndarray:
-        if x.shape[0]:
-            self._buffer = np.concatenate((self._buffer, x))
-        n_avail = self._start + self._buffer.shape[0]
-        return self._run((n_avail - 1 - self.reach) // 2 + 1)
+        self._history.append(x)
+        return self._run((self._history.end - 1 - self.reach) // 2 + 1)
 
     def finish(self) -> np.ndarray:
         """Every remaining output that is not identically zero (the input being zero after its end)."""
-        n_in = self._start + self._buffer.shape[0]
+        n_in = self._history.end
         end = (n_in - 1 + self.reach) // 2 + 1
-        needed = 2 * (end - 1) + self.reach + 1
-        self._buffer = np.concatenate((self._buffer, np.zeros(max(0, needed - n_in))))
+        self._history.append(np.zeros(max(0, 2 * (end - 1) + self.reach + 1 - n_in)))
         return self._run(end)
 
     def _run(self, end: int) -> np.ndarray:
@@ -269,11 +305,9 @@ class HalfbandDecimator:
         if count <= 0:
             return np.zeros(0)
         out = np.empty(count)
-        self._kernel(self._buffer, self._start, self._odd_taps, self._n_out, out)
+        self._kernel(self._history.samples(), self._history.start, self._odd_taps, self._n_out, out)
         self._n_out = end
-        keep_from = 2 * end - self.reach
-        self._buffer = self._buffer[keep_from - self._start :]
-        self._start = keep_from
+        self._history.drop_before(2 * end - self.reach)
         return out
 
 

@@ -21,12 +21,14 @@ import numpy as np
 from ._engines import Chain, FFTEngine, PolyphaseEngine, make_engine, output_length
 from .errors import InvalidRateError, InvalidSamplesError, StreamStateError
 from .filters import Quality, get_quality
+from .kernels.pcm import count_nonfinite
 
 __all__ = ["resample", "Resampler", "downmix", "output_length", "MIN_RATE_HZ", "MAX_RATE_HZ"]
 
 MIN_RATE_HZ = 1000
 MAX_RATE_HZ = 384000
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int16))
+_FLOAT64 = np.dtype(np.float64)
+_DTYPES = (np.dtype(np.float32), _FLOAT64, np.dtype(np.int16))
 Engine = Union[FFTEngine, PolyphaseEngine, Chain]
 
 
@@ -41,10 +43,10 @@ def _check_rate(name: str, rate: object) -> int:
 
 
 def _all_finite(x: np.ndarray) -> bool:
-    """True if no sample is NaN or ±inf. The dot product (BLAS-fast) is finite for finite audio;
-    only when it is not (a non-finite sample, or |x| near the float range) do we look closer."""
-    flat = x.reshape(-1)
-    return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(flat).all())
+    """True if no sample of x (float32 or float64, any shape) is NaN or ±inf."""
+    if x.ndim != 1 or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x).reshape(-1)
+    return count_nonfinite(x) == 0
 
 
 def downmix(x: np.ndarray) -> np.ndarray:
@@ -107,6 +109,18 @@ class Resampler:
         """Resample the next chunk; returns every output sample that is now complete (maybe none)."""
         if self._flushed:
             raise StreamStateError("process() called after flush(); create a new Resampler for a new stream")
+        if (  # the hot path of a mono stream of float64 frames: nothing to convert
+            type(chunk) is np.ndarray
+            and chunk.dtype is self._dtype is _FLOAT64
+            and chunk.ndim == 1
+            and len(self._engines) == 1
+            and chunk.flags.c_contiguous
+            and _all_finite(chunk)
+        ):
+            self.n_in += chunk.shape[0]
+            out = self._engines[0].push(chunk)
+            self.n_out += out.shape[0]
+            return out
         planar = self._check_chunk(chunk)
         return self._collect([engine.push(x) for engine, x in zip(self._engines, planar)])
 

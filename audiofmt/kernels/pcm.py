@@ -35,3 +35,21 @@ def float_to_int16(x, out):
             r = -32768.0
         out[i] = np.int16(r)
     return n_clipped, n_nonfinite
+
+
+@njit(
+    [
+        types.int64(types.Array(dtype, 1, "C", readonly=ro))
+        for dtype in (types.float32, types.float64)
+        for ro in (False, True)
+    ],
+    cache=True,
+    nogil=True,
+)
+def count_nonfinite(x):
+    """How many samples of x are NaN or ±inf."""
+    n = 0
+    for i in range(x.shape[0]):
+        if not np.isfinite(x[i]):
+            n += 1
+    return n

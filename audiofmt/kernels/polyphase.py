@@ -7,6 +7,7 @@ j * M. No floating-point time register exists anywhere.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, types
 
 _F64 = types.Array(types.float64, 1, "C")
@@ -27,29 +28,73 @@ def polyphase(x, x_start, coefs, last_tap, m, l, j_start, out):
     """out[i] = Σ_k coefs[φ, k] · x[n_last - K + 1 + k] for output j = j_start + i.
 
     With t = j·M, φ = t mod L and n_last = t div L + last_tap[φ] (the last input index the
-    filter reaches). The caller guarantees x covers every index read. Four partial sums keep
-    the arithmetic order fixed, so an output never depends on how the input was chunked.
-    """
-    n_taps = coefs.shape[1]
-    n4 = n_taps - n_taps % 4
-    for i in range(out.shape[0]):
-        t = (j_start + i) * m
-        phase = t % l
-        first = t // l + last_tap[phase] - n_taps + 1 - x_start
-        c = coefs[phase]
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        for k in range(0, n4, 4):
-            a0 += c[k] * x[first + k]
-            a1 += c[k + 1] * x[first + k + 1]
-            a2 += c[k + 2] * x[first + k + 2]
-            a3 += c[k + 3] * x[first + k + 3]
-        for k in range(n4, n_taps):
-            a0 += c[k] * x[first + k]
-        out[i] = (a0 + a1) + (a2 + a3)
+    filter reaches). The caller guarantees x covers every index read.
 
+    Outputs j, j + L, j + 2L … share a phase and step through the input by M, so after
+    splitting x into M interleaved planes each group of four taps is one contiguous vector
+    update. Every output sums its taps in the same fixed order (groups of four, k = 0 .. K-1),
+    so the result never depends on chunking.
+    """
+    n_out = out.shape[0]
+    n_taps = coefs.shape[1]
+    n_cols = (x.shape[0] + m - 1) // m + 1
+    planes = np.zeros((m, n_cols))
+    for r in range(m):  # planes[r, u] = x[r + M*u]
+        row = planes[r]
+        for u in range((x.shape[0] - r + m - 1) // m):
+            row[u] = x[r + m * u]
+    acc = np.empty((n_out + l - 1) // l)
+    t0 = j_start * m
+    phase = t0 % l
+    base = t0 // l
+    for p in range(min(l, n_out)):
+        count = (n_out - p + l - 1) // l
+        first = base + last_tap[phase] - n_taps + 1 - x_start
+        r = first % m  # x index first + k lives at planes[r, u]; r, u step along with k
+        u = first // m
+        a = acc[:count]
+        a[:] = 0.0
+        c = coefs[phase]
+        n4 = n_taps - n_taps % 4
+        for k in range(0, n4, 4):
+            s0 = planes[r, u : u + count]
+            r += 1
+            if r == m:
+                r = 0
+                u += 1
+            s1 = planes[r, u : u + count]
+            r += 1
+            if r == m:
+                r = 0
+                u += 1
+            s2 = planes[r, u : u + count]
+            r += 1
+            if r == m:
+                r = 0
+                u += 1
+            s3 = planes[r, u : u + count]
+            r += 1
+            if r == m:
+                r = 0
+                u += 1
+            g0 = c[k]; g1 = c[k + 1]; g2 = c[k + 2]; g3 = c[k + 3]
+            for s in range(count):
+                a[s] = a[s] + g0 * s0[s] + g1 * s1[s] + g2 * s2[s] + g3 * s3[s]
+        for k in range(n4, n_taps):
+            seg = planes[r, u : u + count]
+            r += 1
+            if r == m:
+                r = 0
+                u += 1
+            g = c[k]
+            for s in range(count):
+                a[s] += g * seg[s]
+        for s in range(count):
+            out[p + l * s] = a[s]
+        phase += m  # next output: t += M
+        while phase >= l:
+            phase -= l
+            base += 1
 
 
 @njit(
