@@ -179,13 +179,17 @@ class FFTEngine:
         span = (n_blocks - 1) * self.hop_in + self.n_fft_in
         frames = sliding_window_view(signal[:span], self.n_fft_in)[:: self.hop_in]
         n_bins = self.gains.shape[0]
-        per_batch = max(1, _BATCH_SAMPLES // self.n_fft_in)
+        per_batch = min(n_blocks, max(1, _BATCH_SAMPLES // self.n_fft_in))
+        # The product goes into a contiguous buffer that already holds the zero bins above
+        # the lower Nyquist, so irfft neither copies a strided view nor pads.
+        spectrum = np.zeros((per_batch, self.n_fft_out // 2 + 1), dtype=np.complex128)
         out = np.empty((n_blocks, self.hop_out))
         for b in range(0, n_blocks, per_batch):
-            spectrum = np.fft.rfft(frames[b : b + per_batch], axis=1)[:, :n_bins]
-            spectrum *= self.gains
-            blocks = np.fft.irfft(spectrum, n=self.n_fft_out, axis=1)
-            out[b : b + per_batch] = blocks[:, self.out_offset : self.out_offset + self.hop_out]
+            rows = min(per_batch, n_blocks - b)
+            forward = np.fft.rfft(frames[b : b + rows], axis=1)
+            np.multiply(forward[:, :n_bins], self.gains, out=spectrum[:rows, :n_bins])
+            blocks = np.fft.irfft(spectrum[:rows], n=self.n_fft_out, axis=1)
+            out[b : b + rows] = blocks[:, self.out_offset : self.out_offset + self.hop_out]
         return out.reshape(-1)
 
 

@@ -113,16 +113,22 @@ def halfband_decimate(x, x_start, odd_taps, j_start, out):
     """2:1 decimation by a zero-phase half-band FIR (h[0] = 1/2, h[even] = 0 elsewhere).
 
     out[i] = x[2j] / 2 + Σ_k odd_taps[k] · (x[2j - 2k - 1] + x[2j + 2k + 1]) with j = j_start + i.
-    The tap loop is outside the sample loop so the sample loop vectorizes; every output still
-    adds its terms in the same order, whatever the chunking.
+    The odd-indexed samples are first copied into one contiguous plane, so the sample loop
+    (inside the tap loop) vectorizes; every output still adds its terms in the same order,
+    whatever the chunking.
     """
-    base = 2 * j_start - x_start
+    base = 2 * j_start - x_start  # index in x of output 0's centre sample
     n = out.shape[0]
+    n_taps = odd_taps.shape[0]
+    first_odd = base - 2 * n_taps + 1  # odd[v] = x[first_odd + 2v]
+    odd = np.empty(n + 2 * n_taps - 1)
+    for v in range(odd.shape[0]):
+        odd[v] = x[first_odd + 2 * v]
     for i in range(n):
         out[i] = 0.5 * x[base + 2 * i]
-    for k in range(odd_taps.shape[0]):
+    for k in range(n_taps):
         g = odd_taps[k]
-        lo = base - 2 * k - 1
-        hi = base + 2 * k + 1
+        lo = odd[n_taps - 1 - k : n_taps - 1 - k + n]  # x[2j - 2k - 1]
+        hi = odd[n_taps + k : n_taps + k + n]  # x[2j + 2k + 1]
         for i in range(n):
-            out[i] += g * (x[lo + 2 * i] + x[hi + 2 * i])
+            out[i] += g * (lo[i] + hi[i])
