@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .filters import Quality, kaiser_beta, kaiser_length, windowed_sinc
+from .filters import Quality, kaiser_beta, kaiser_length, windowed_sinc, windowed_sinc_at
 
 __all__ = ["output_length", "FFTEngine", "PolyphaseEngine", "HalfbandDecimator", "Chain", "make_engine"]
 
@@ -205,15 +205,20 @@ def _polyphase_design(in_rate: int, l: int, m: int, quality: Quality) -> tuple[i
         transition = 0.5 * lower_nyquist
         half = kaiser_length(quality.attenuation_db, transition / grid_rate) // 2
     cutoff = (quality.stopband_begin * lower_nyquist - transition / 2) / grid_rate
-    taps = windowed_sinc(half, cutoff, kaiser_beta(quality.attenuation_db)) * l
     phases = np.arange(l)
     last_tap = (phases + half) // l
     first_tap = -((half - phases) // l)
     n_taps = int((last_tap - first_tap).max()) + 1
-    offsets = phases[:, None] - (last_tap[:, None] - n_taps + 1 + np.arange(n_taps)[None, :]) * l
-    inside = np.abs(offsets) <= half
-    coefs = np.where(inside, taps[np.clip(offsets + half, 0, 2 * half)], 0.0)
-    coefs = np.ascontiguousarray(coefs)
+    # Grid offset of tap k of phase φ; every offset in [-T, T] occurs exactly once in the table.
+    # Filled a band of phases at a time so that awkward ratios need no giant temporaries.
+    coefs = np.empty((l, n_taps))
+    beta = kaiser_beta(quality.attenuation_db)
+    band = max(1, (1 << 20) // n_taps)
+    for p0 in range(0, l, band):
+        rows = slice(p0, p0 + band)
+        offsets = phases[rows, None] - (last_tap[rows, None] - n_taps + 1 + np.arange(n_taps)[None, :]) * l
+        coefs[rows] = windowed_sinc_at(offsets, half, cutoff, beta)
+    coefs *= l / coefs.sum()  # each phase then sums to ~1: unity gain
     coefs.setflags(write=False)
     last_tap = last_tap.astype(np.int64)
     last_tap.setflags(write=False)

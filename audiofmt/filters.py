@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import AudioFormatError
 
-__all__ = ["Quality", "QUALITIES", "get_quality", "kaiser_beta", "kaiser_length", "windowed_sinc"]
+__all__ = ["Quality", "QUALITIES", "get_quality", "kaiser_beta", "kaiser_length", "windowed_sinc", "windowed_sinc_at"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,15 @@ def windowed_sinc(half_length: int, cutoff: float, beta: float) -> np.ndarray:
 
     `cutoff` is the −6 dB frequency as a fraction of the sample rate at which the taps run.
     """
-    n = np.arange(-half_length, half_length + 1, dtype=np.float64)
-    taps = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(2 * half_length + 1, beta)
+    taps = windowed_sinc_at(np.arange(-half_length, half_length + 1), half_length, cutoff, beta)
     return taps / taps.sum()
+
+
+def windowed_sinc_at(offsets: np.ndarray, half_length: int, cutoff: float, beta: float) -> np.ndarray:
+    """The same Kaiser-windowed sinc evaluated at integer `offsets` (0 where |offset| > half_length),
+    unnormalised; lets a polyphase table be filled without building the whole filter."""
+    n = offsets.astype(np.float64)
+    inside = np.abs(n) <= half_length
+    ratio = np.where(inside, n / max(half_length, 1), 0.0)
+    window = np.i0(beta * np.sqrt(1.0 - ratio * ratio)) / np.i0(beta)
+    return np.where(inside, 2 * cutoff * np.sinc(2 * cutoff * n) * window, 0.0)
