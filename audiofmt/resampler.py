@@ -28,6 +28,7 @@ __all__ = ["resample", "Resampler", "downmix", "output_length", "MIN_RATE_HZ", "
 MIN_RATE_HZ = 1000
 MAX_RATE_HZ = 384000
 _FLOAT64 = np.dtype(np.float64)
+_PIECE = 1 << 16  # samples per engine push when a chunk is large
 _DTYPES = (np.dtype(np.float32), _FLOAT64, np.dtype(np.int16))
 Engine = Union[FFTEngine, PolyphaseEngine, Chain]
 
@@ -40,6 +41,19 @@ def _check_rate(name: str, rate: object) -> int:
     if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
         raise InvalidRateError(f"{name} must be from {MIN_RATE_HZ} to {MAX_RATE_HZ} Hz; got {rate}")
     return int(rate)
+
+
+def _push_in_pieces(engine: Engine, x: np.ndarray) -> np.ndarray:
+    """engine.push(x), fed at most _PIECE samples at a time.
+
+    Streaming is chunk-invariant, so this changes no sample; it keeps every working array
+    small enough to stay in cache and be reused, instead of faulting in fresh pages for a
+    multi-megabyte one-shot input.
+    """
+    if x.shape[0] <= _PIECE:
+        return engine.push(x)
+    parts = [engine.push(x[i : i + _PIECE]) for i in range(0, x.shape[0], _PIECE)]
+    return np.concatenate(parts)
 
 
 def _all_finite(x: np.ndarray) -> bool:
@@ -113,6 +127,7 @@ class Resampler:
             type(chunk) is np.ndarray
             and chunk.dtype is self._dtype is _FLOAT64
             and chunk.ndim == 1
+            and chunk.shape[0] <= _PIECE
             and len(self._engines) == 1
             and chunk.flags.c_contiguous
             and _all_finite(chunk)
@@ -122,7 +137,7 @@ class Resampler:
             self.n_out += out.shape[0]
             return out
         planar = self._check_chunk(chunk)
-        return self._collect([engine.push(x) for engine, x in zip(self._engines, planar)])
+        return self._collect([_push_in_pieces(engine, x) for engine, x in zip(self._engines, planar)])
 
     def flush(self) -> np.ndarray:
         """End of input: returns the remaining output (the stream then holds output_length(n_in))."""
