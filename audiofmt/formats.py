@@ -6,11 +6,12 @@ millisecond takes asks this registry; nothing else branches on format names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import InvalidDataError, UnknownFormatError
+from .errors import AudioFormatError, InvalidDataError, InvalidRateError, UnknownFormatError
 
-__all__ = ["AudioFormat", "FORMATS", "get_format"]
+__all__ = ["AudioFormat", "FORMATS", "get_format", "format_from_ga", "format_to_ga"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,53 @@ def get_format(name: str | AudioFormat) -> AudioFormat:
     except (KeyError, TypeError):
         valid = ", ".join(repr(n) for n in FORMATS)
         raise UnknownFormatError(f"unknown audio format {name!r}; expected one of {valid}") from None
+
+
+# GA session format objects: {"type": "audio/pcm", "rate": 24000}, {"type": "audio/pcmu"}, ...
+_BY_GA_TYPE: dict[str, AudioFormat] = {f.ga_type: f for f in FORMATS.values()}
+_GA_RATED_TYPES = frozenset({"audio/pcm"})  # GA types whose objects carry a "rate" field
+_GA_TYPES = "one of " + ", ".join(repr(t) for t in _BY_GA_TYPE)
+_GA_KEYS = ("type", "rate")
+
+
+def _ga_format_problem(obj: object) -> tuple[AudioFormat | None, tuple[str, object, str] | None]:
+    """(format, None) for a valid GA format object, else (None, (key at fault, value, allowed))."""
+    if not isinstance(obj, Mapping):
+        return None, ("", obj, f"an object {{'type': ...}} with type {_GA_TYPES}")
+    unknown = [k for k in obj if k not in _GA_KEYS]
+    if unknown:
+        return None, (str(unknown[0]), obj[unknown[0]], "only the keys 'type' and 'rate'")
+    ga_type = obj.get("type")
+    fmt = _BY_GA_TYPE.get(ga_type) if isinstance(ga_type, str) else None
+    if fmt is None:
+        return None, ("type", ga_type, _GA_TYPES)
+    rate = obj.get("rate", fmt.rate_hz)
+    if type(rate) is not int or rate != fmt.rate_hz:
+        return None, ("rate", rate, f"{fmt.rate_hz} for {fmt.ga_type!r} (or no rate)")
+    return fmt, None
+
+
+def format_from_ga(obj: object) -> AudioFormat:
+    """The registered format for a GA session format object such as `{"type": "audio/pcmu"}`.
+
+    Raises UnknownFormatError for a bad `type`, InvalidRateError for a `rate` other than the
+    format's own, and AudioFormatError for anything that is not such an object.
+    """
+    if isinstance(obj, AudioFormat):
+        return obj
+    fmt, problem = _ga_format_problem(obj)
+    if fmt is not None:
+        return fmt
+    assert problem is not None
+    key, value, allowed = problem
+    error = {"type": UnknownFormatError, "rate": InvalidRateError}.get(key, AudioFormatError)
+    where = f"field {key!r} = {value!r}" if key else repr(value)
+    raise error(f"GA audio format {where} is not allowed; expected {allowed}")
+
+
+def format_to_ga(fmt: str | AudioFormat) -> dict[str, object]:
+    """The GA session format object for `fmt`: `{"type": ...}`, plus `"rate"` where GA carries one."""
+    fmt = get_format(fmt)
+    if fmt.ga_type in _GA_RATED_TYPES:
+        return {"type": fmt.ga_type, "rate": fmt.rate_hz}
+    return {"type": fmt.ga_type}

@@ -1,0 +1,492 @@
+"""The Realtime API session object, in its beta and GA shapes.
+
+`Session.parse` takes either shape (a dict, JSON text, an openai SDK model, a Session, or a
+session.created / session.updated / session.update event), checks every known field against the
+rule table below and reports every problem at once in a SessionError. Audio formats resolve
+through the codec registry (`audiofmt.formats`). Unknown fields pass through untouched, so newer
+API fields never break parsing. A null known field means "not set" (as in the SDK's Optional
+fields), except where null is a setting: turn_detection, transcription and noise reduction off. The beta shape is the source of truth: fields are stored under
+their beta names and the GA shape is a renaming of them (`_GA_PATHS`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import reprlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import AudioFormatError
+from .formats import FORMATS, AudioFormat, _ga_format_problem, format_to_ga, get_format
+
+__all__ = ["Session", "SessionError"]
+
+Problem = tuple[str, object, str]  # (field path, value, what was allowed)
+Rule = Callable[[Any, str, list[Problem]], Any]  # checks a value, appends problems, returns it normalized
+
+SHAPES = ("beta", "ga")
+_EVENT_TYPES = ("session.created", "session.updated", "session.update")
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 80
+
+
+def _printable(text: str) -> str:
+    """`text`, or its repr when it holds line breaks or other unprintable characters."""
+    return text if text.isprintable() else repr(text)
+
+
+class SessionError(AudioFormatError):
+    """A session that breaks the rules; `.problems` lists every (field path, value, allowed)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        lines = [f"{_printable(path) or '<session>'}: got {_short.repr(value)}; expected {_printable(allowed)}"
+                 for path, value, allowed in self.problems]
+        super().__init__(f"invalid Realtime session ({len(lines)} problem(s)):\n  " + "\n  ".join(lines))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.problems,))
+
+
+# ---- rules: small checkers combined into the field table ---------------------------------------
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check(test: Callable[[Any], bool], allowed: str) -> Rule:
+    def rule(value: Any, path: str, problems: list[Problem]) -> Any:
+        if not test(value):
+            problems.append((path, value, allowed))
+        return value
+    return rule
+
+
+def _enum(*choices: str) -> Rule:
+    return _check(lambda v: isinstance(v, str) and v in choices, "one of " + ", ".join(map(repr, choices)))
+
+
+def _number(lo: float, hi: float) -> Rule:
+    return _check(lambda v: _is_number(v) and lo <= v <= hi, f"a number in [{lo}, {hi}]")
+
+
+def _json(value: Any, path: str, problems: list[Problem]) -> Any:
+    """A fresh copy of a JSON-like pass-through value (lists for tuples); problems for the rest."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int) and value.bit_length() <= 13000:  # json.dumps stops at 4300 digits
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        return _ANY_OBJECT(value, path, problems)
+    problems.append((path, value, "a JSON value (object, array, string, finite number, boolean, null)"))
+    return value
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a validated JSON-like tree (formats and scalars are immutable and shared)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return [_copy(v) for v in value] if isinstance(value, list) else value
+
+
+def _object(fields: Mapping[str, Rule], required: tuple[str, ...] = (),
+            defaults: Mapping[str, Any] | None = None, nullable: bool = False) -> Rule:
+    """An object whose known keys follow `fields`; unknown keys pass through as JSON."""
+    def rule(value: Any, path: str, problems: list[Problem]) -> Any:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, Mapping):
+            problems.append((path, value, "an object" + (" or null" if nullable else "")))
+            return value
+        out = dict(defaults or {})
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append((path, key, "string keys only"))
+            elif item is not None or key not in fields:  # null for a known key means "not set"
+                out[key] = fields.get(key, _json)(item, f"{path}.{key}" if path else key, problems)
+        problems.extend((f"{path}.{k}", MISSING, "a value (required)") for k in required if k not in out)
+        return out
+    return rule
+
+
+def _list_of(item: Rule) -> Rule:
+    def rule(value: Any, path: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, (list, tuple)):
+            problems.append((path, value, "a list"))
+            return value
+        return [item(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    return rule
+
+
+def _tagged(variants: Mapping[str, Rule], default: str | None = None, strings: tuple[str, ...] = ()) -> Rule:
+    """One of `strings`, or an object whose "type" picks its rule from `variants`."""
+    allowed = " or ".join(filter(None, [", ".join(map(repr, strings)),
+                                        "an object with type " + ", ".join(map(repr, variants))]))
+
+    def rule(value: Any, path: str, problems: list[Problem]) -> Any:
+        if isinstance(value, str) and value in strings:
+            return value
+        if not isinstance(value, Mapping):
+            problems.append((path, value, allowed))
+            return value
+        tag = value.get("type", default)
+        if not (isinstance(tag, str) and tag in variants):
+            problems.append((f"{path}.type", tag, "one of " + ", ".join(map(repr, variants))))
+            return value
+        out = variants[tag](value, path, problems)
+        return {"type": tag, **out} if isinstance(out, dict) else out
+    return rule
+
+
+def _beta_format(value: Any, path: str, problems: list[Problem]) -> Any:
+    try:
+        return get_format(value)
+    except AudioFormatError:
+        problems.append((path, value, "one of " + ", ".join(map(repr, FORMATS))))
+        return value
+
+
+def _ga_format(value: Any, path: str, problems: list[Problem]) -> Any:
+    if isinstance(value, AudioFormat):
+        return value
+    fmt, problem = _ga_format_problem(value)
+    if problem is not None:
+        key, bad, allowed = problem
+        problems.append((f"{path}.{key}" if key else path, bad, allowed))
+    return fmt if fmt is not None else value
+
+
+def _modalities(value: Any, path: str, problems: list[Problem]) -> Any:
+    ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(m in ("text", "audio") for m in value)
+    if not (ok and len(set(value)) == len(value)):
+        problems.append((path, value, "a non-empty list of distinct 'text', 'audio'"))
+        return value
+    return list(value)
+
+
+def _voice(value: Any, path: str, problems: list[Problem]) -> Any:
+    if isinstance(value, Mapping):  # a GA custom voice reference, {"id": "voice_1234"}
+        return _CUSTOM_VOICE(value, path, problems)
+    return _NAMED_VOICE(value, path, problems)
+
+
+_ANY_OBJECT = _object({})
+_STRING = _check(lambda v: isinstance(v, str), "a string")
+_STRING1 = _check(lambda v: isinstance(v, str) and v != "", "a non-empty string")
+_BOOL = _check(lambda v: isinstance(v, bool), "true or false")
+_MS = _check(lambda v: _is_int(v) and v >= 0, "an integer >= 0 (milliseconds)")
+_TOKENS = _check(lambda v: v == "inf" if isinstance(v, str) else _is_int(v) and 1 <= v <= 4096,
+                 "an integer 1..4096 or 'inf'")
+
+# "marin" and "cedar" came with the GA API (gpt-realtime); accepted in both shapes.
+VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+_NAMED_VOICE = _check(lambda v: isinstance(v, str) and v in VOICES,
+                      "one of " + ", ".join(map(repr, VOICES)) + " or {'id': <custom voice id>}")
+_CUSTOM_VOICE = _object({"id": _STRING1}, required=("id",))
+
+_FUNCTION = _object({"name": _STRING1, "description": _STRING,
+                     "parameters": _object({})}, required=("name",))
+_MCP = _object({"server_label": _STRING1}, required=("server_label",))  # GA remote MCP tools
+
+# The field table, under beta names, in serialization order.
+_RULES: dict[str, Rule] = {
+    "id": _STRING,
+    "model": _STRING,  # any model name; the known ones are listed in the README
+    "instructions": _STRING,
+    "modalities": _modalities,
+    "input_audio_format": _beta_format,
+    "output_audio_format": _beta_format,
+    "voice": _voice,
+    "input_audio_transcription": _object({"model": _STRING, "language": _STRING, "prompt": _STRING},
+                                         nullable=True),
+    "input_audio_noise_reduction": _object({"type": _enum("near_field", "far_field")}, nullable=True),
+    "turn_detection": _object({
+        "type": _enum("server_vad", "semantic_vad"),
+        "threshold": _number(0, 1),
+        "prefix_padding_ms": _MS,
+        "silence_duration_ms": _MS,
+        "create_response": _BOOL,
+        "interrupt_response": _BOOL,
+        "eagerness": _enum("low", "medium", "high", "auto"),
+    }, defaults={"type": "server_vad"}, nullable=True),
+    "tools": _list_of(_tagged({"function": _FUNCTION, "mcp": _MCP}, default="function")),
+    "tool_choice": _tagged({"function": _FUNCTION, "mcp": _MCP}, strings=("auto", "none", "required")),
+    "temperature": _number(0.6, 1.2),
+    "max_response_output_tokens": _TOKENS,
+    "speed": _number(0.25, 1.5),
+}
+_NULLABLE = ("input_audio_transcription", "input_audio_noise_reduction", "turn_detection")  # null turns off
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "beta": {"modalities": ["text", "audio"], "input_audio_format": "pcm16", "output_audio_format": "pcm16",
+             "tools": [], "tool_choice": "auto", "temperature": 0.8, "max_response_output_tokens": "inf"},
+}
+_DEFAULTS["ga"] = {**_DEFAULTS["beta"], "modalities": ["audio"]}  # GA's own default output_modalities
+
+# Where the GA shape keeps each renamed field; the rest keep their beta name at the top level.
+_GA_PATHS: dict[str, tuple[str, ...]] = {
+    "modalities": ("output_modalities",),
+    "max_response_output_tokens": ("max_output_tokens",),
+    "input_audio_format": ("audio", "input", "format"),
+    "input_audio_transcription": ("audio", "input", "transcription"),
+    "input_audio_noise_reduction": ("audio", "input", "noise_reduction"),
+    "turn_detection": ("audio", "input", "turn_detection"),
+    "output_audio_format": ("audio", "output", "format"),
+    "voice": ("audio", "output", "voice"),
+    "speed": ("audio", "output", "speed"),
+}
+_GA_RULES: dict[str, Rule] = {"input_audio_format": _ga_format, "output_audio_format": _ga_format}
+_FROM_GA = {path: name for name, path in _GA_PATHS.items()}
+_GA_OMIT_DEFAULT = ("temperature",)  # GA has no temperature: written only when not the default
+_REALTIME = _enum("realtime")  # the GA session "type" (transcription sessions are not Sessions)
+
+Found = dict[str, list[tuple[str, Any, Rule]]]  # beta name -> [(path, raw value, rule)]
+
+
+def _coerce(obj: Any) -> Mapping[str, Any]:
+    """Any accepted input as a mapping (a session, or an event's "session")."""
+    if isinstance(obj, Session):  # GA when it holds GA-only audio keys, which beta cannot carry
+        return obj._dump("ga" if obj._audio_extra else obj.shape)
+    if isinstance(obj, (str, bytes, bytearray, memoryview)):
+        try:
+            obj = json.loads(bytes(obj) if isinstance(obj, memoryview) else obj)
+        except (ValueError, RecursionError) as exc:
+            raise SessionError([("", obj, f"JSON text of a session object ({exc})")]) from None
+    elif not isinstance(obj, Mapping) and callable(getattr(obj, "model_dump", None)):
+        try:  # an openai SDK (pydantic) model: explicitly set fields only, so null stays meaningful
+            obj = obj.model_dump(mode="json", exclude_unset=True)
+        except Exception as exc:
+            raise SessionError([("", obj, f"a model whose model_dump() works ({exc!r})")]) from None
+    if isinstance(obj, Mapping) and obj.get("type") in _EVENT_TYPES:
+        obj = obj.get("session", MISSING)
+        if not isinstance(obj, Mapping):
+            raise SessionError([("session", obj, "an object in the event's 'session'")])
+    if not isinstance(obj, Mapping):
+        raise SessionError([("", obj, "a session object (dict, JSON, openai SDK model, Session or event)")])
+    return obj
+
+
+def _items(obj: Any, path: str, problems: list[Problem]) -> list[tuple[str, Any]]:
+    """The (str key, value) pairs of an object; problems for a non-object or non-str keys."""
+    if not isinstance(obj, Mapping):
+        problems.append((path, obj, "an object"))
+        return []
+    problems.extend((path, k, "string keys only") for k in obj if not isinstance(k, str))
+    return [(k, v) for k, v in obj.items() if isinstance(k, str)]
+
+
+def _split(raw: Mapping[Any, Any], problems: list[Problem]) -> tuple[str, Found, dict[str, Any], dict[str, Any]]:
+    """Sort raw keys into known fields (either shape), unknown top-level fields and unknown audio keys.
+
+    The shape is GA when any GA-only key is present (or "type": "realtime"), else beta.
+    """
+    ga = raw.get("type") == "realtime" or any(k in raw for k in ("audio", "output_modalities", "max_output_tokens"))
+    found: Found = {}
+    extra: dict[str, Any] = {}
+    audio_extra: dict[str, Any] = {}
+
+    def add(name: str, path: str, value: Any, ga_path: bool) -> None:
+        if value is None and name not in _NULLABLE:
+            return  # null for a field that cannot be null means "not set"
+        rule = _GA_RULES.get(name, _RULES[name]) if ga_path else _RULES[name]
+        found.setdefault(name, []).append((path, value, rule))
+
+    for key, value in _items(raw, "", problems):
+        if key in _RULES:
+            add(key, key, value, False)
+        elif (key,) in _FROM_GA:
+            add(_FROM_GA[(key,)], key, value, True)
+        elif key == "type":
+            _REALTIME(value, key, problems)
+        elif key != "audio":
+            extra[key] = _json(value, key, problems)
+            continue
+        for side, sub in _items(value, "audio", problems) if key == "audio" else ():
+            if side not in ("input", "output"):
+                audio_extra[side] = _json(sub, f"audio.{side}", problems)
+                continue
+            for leaf, item in _items(sub, f"audio.{side}", problems):
+                path = f"audio.{side}.{leaf}"
+                if ("audio", side, leaf) in _FROM_GA:
+                    add(_FROM_GA[("audio", side, leaf)], path, item, True)
+                else:
+                    audio_extra.setdefault(side, {})[leaf] = _json(item, path, problems)
+    return ("ga" if ga else "beta"), found, extra, audio_extra
+
+
+def _validate(found: Found, defaults: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """Apply the rules (and defaults for absent fields); both shapes' values for one field must agree."""
+    fields: dict[str, Any] = {}
+    for name, rule in _RULES.items():
+        entries = found.get(name) or ([(name, defaults[name], rule)] if name in defaults else [])
+        before = len(problems)
+        checked = [(path, raw, r(raw, path, problems)) for path, raw, r in entries]
+        if checked:
+            fields[name] = checked[0][2]
+        if len(problems) == before:
+            problems.extend((path, raw, f"the same value as {checked[0][0]} ({_short.repr(checked[0][1])})")
+                            for path, raw, value in checked[1:] if value != checked[0][2])
+    return fields
+
+
+def _field(name: str) -> Any:
+    return property(lambda self: _copy(self._fields.get(name)), doc=f"The session's {name}.")
+
+
+class Session:
+    """A validated Realtime session configuration (immutable apart from `mark_audio_output`)."""
+
+    shape: str
+    audio_output_started: bool
+
+    def __init__(self, obj: Any = MISSING) -> None:
+        """Same as `Session.parse(obj)`; `Session()` is the default session."""
+        self._load(obj._state() if isinstance(obj, Session) else self._build({} if obj is MISSING else obj))
+
+    @classmethod
+    def parse(cls, obj: Any) -> Session:
+        """A Session from a dict, JSON text/bytes, an SDK model, a Session (copied) or a session event."""
+        return cls(obj)
+
+    @staticmethod
+    def _build(obj: Any, base: Session | None = None) -> tuple[Any, ...]:
+        problems: list[Problem] = []
+        try:
+            shape, found, extra, audio_extra = _split(_coerce(obj), problems)
+            if base is not None:  # update: the partial's fields over the current ones
+                current = {n: [(n, v, _RULES[n])] for n, v in base._fields.items() if n not in found}
+                old_voice = base._fields.get("voice", MISSING)
+                fields = _validate({**current, **found}, {}, problems)
+                if base.audio_output_started and "voice" in found and fields.get("voice") != old_voice:
+                    problems.append((found["voice"][0][0], found["voice"][0][1],
+                                     f"the current voice {old_voice!r}: the voice cannot change once the "
+                                     "model has responded with audio"))
+                extra = {**base._extra, **extra}
+                audio_extra = {k: ({**base._audio_extra.get(k, {}), **v} if k in ("input", "output") else v)
+                               for k, v in {**base._audio_extra, **audio_extra}.items()}
+                shape = base.shape
+            else:
+                fields = _validate(found, _DEFAULTS[shape], problems)
+        except RecursionError:
+            problems.append(("", "<deeply nested value>", "nesting within Python's recursion limit"))
+        if problems:
+            raise SessionError(problems)
+        return shape, fields, extra, audio_extra, base is not None and base.audio_output_started
+
+    def _state(self) -> tuple[Any, ...]:
+        return (self.shape, _copy(self._fields), _copy(self._extra),
+                _copy(self._audio_extra), self.audio_output_started)
+
+    def _load(self, state: tuple[Any, ...]) -> None:
+        self.shape, self._fields, self._extra, self._audio_extra, self.audio_output_started = state
+
+    def update(self, partial: Any) -> Session:
+        """A new Session: `partial` (either shape, or a session.update event) merged over this one.
+
+        Top-level fields in `partial` replace the current ones (nested objects such as
+        turn_detection are replaced whole; GA `audio.input` / `audio.output` merge key by key).
+        The result is validated like `parse`; a voice change after audio output is a problem.
+        """
+        session = Session.__new__(type(self))
+        session._load(self._build(partial, base=self))
+        return session
+
+    def mark_audio_output(self) -> None:
+        """Record that the model has produced audio: from now on the voice cannot change."""
+        self.audio_output_started = True
+
+    # ---- serialization -------------------------------------------------------------------------
+
+    def _dump(self, shape: str) -> dict[str, Any]:
+        ga = shape == "ga"
+        out: dict[str, Any] = {"type": "realtime", "audio": {"input": {}, "output": {}}} if ga else {}
+        for name, value in self._fields.items():
+            if ga and name in _GA_OMIT_DEFAULT and value == _DEFAULTS["ga"][name]:
+                continue
+            if isinstance(value, AudioFormat):
+                value = format_to_ga(value) if ga else value.name
+            *parents, leaf = _GA_PATHS.get(name, (name,)) if ga else (name,)
+            target = out
+            for key in parents:
+                target = target[key]
+            target[leaf] = _copy(value)
+        for key, value in _copy(self._audio_extra).items() if ga else ():
+            out["audio"][key] = {**out["audio"][key], **value} if key in ("input", "output") else value
+        out.update(_copy(self._extra))
+        return out
+
+    def to_dict(self, shape: str | None = None) -> dict[str, Any]:
+        """The session as a plain dict in `shape` ("beta" or "ga"; default: the parsed shape).
+
+        Unknown fields come back as they came in; unknown keys inside GA `audio` have no beta
+        place and appear in the GA shape only.
+        """
+        shape = self.shape if shape is None else shape
+        if shape not in SHAPES:
+            raise SessionError([("shape", shape, "'beta' or 'ga'")])
+        return self._dump(shape)
+
+    def to_json(self, shape: str | None = None) -> str:
+        """`to_dict(shape)` as JSON text."""
+        return json.dumps(self.to_dict(shape), allow_nan=False)
+
+    def update_event(self, shape: str | None = None, event_id: str | None = None) -> dict[str, Any]:
+        """A `session.update` client event carrying the whole session in `shape`."""
+        if event_id is not None and not isinstance(event_id, str):
+            raise SessionError([("event_id", event_id, "a string or None")])
+        event: dict[str, Any] = {"type": "session.update", "session": self.to_dict(shape)}
+        if event_id is not None:
+            event["event_id"] = event_id
+        return event
+
+    # ---- read-only attributes ------------------------------------------------------------------
+
+    # (copies: mutating what they return never changes the session; None for an absent field)
+    input_format = property(lambda self: self._fields["input_audio_format"], doc="Input AudioFormat.")
+    output_format = property(lambda self: self._fields["output_audio_format"], doc="Output AudioFormat.")
+    id = _field("id")
+    model = _field("model")
+    instructions = _field("instructions")
+    modalities = _field("modalities")
+    voice = _field("voice")  # a name from VOICES, or a GA custom voice {"id": ...}
+    temperature = _field("temperature")
+    max_response_output_tokens = _field("max_response_output_tokens")  # 1..4096 or "inf"
+    speed = _field("speed")
+    tool_choice = _field("tool_choice")
+    tools = _field("tools")
+    turn_detection = _field("turn_detection")
+    input_audio_transcription = _field("input_audio_transcription")
+    input_audio_noise_reduction = _field("input_audio_noise_reduction")
+    extra = property(lambda self: _copy(self._extra), doc="Unknown top-level fields.")
+
+    def __eq__(self, other: object) -> bool:
+        """Same configuration (the shape it was parsed from and the audio flag are not compared)."""
+        if not isinstance(other, Session):
+            return NotImplemented
+        return self._config() == other._config()
+
+    def _config(self) -> tuple[Any, ...]:
+        return self._fields, self._extra, self._audio_extra
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Session(shape={self.shape!r}, input_format={self.input_format.name!r}, "
+                f"output_format={self.output_format.name!r}, voice={self.voice!r}, "
+                f"audio_output_started={self.audio_output_started})")
