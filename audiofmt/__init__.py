@@ -33,6 +33,13 @@ _LAZY = {
     "Resampler": "resampler",
     "downmix": "resampler",
     "output_length": "resampler",
+    "Session": "session",
+    "SessionError": "session",
+    "InputEncoder": "realtime",
+    "OutputDecoder": "realtime",
+    "convert_file": "files",
+    "decode_file": "files",
+    "RawSpec": "files",
 }
 
 __all__ = [
@@ -53,6 +60,9 @@ __all__ = [
 if TYPE_CHECKING:
     from .codecs import decode, encode, float_to_int16, transcode
     from .resampler import Resampler, downmix, output_length, resample
+    from .files import RawSpec, convert_file, decode_file
+    from .realtime import InputEncoder, OutputDecoder
+    from .session import Session, SessionError
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,185 @@
+"""Realtime API events: building client events, reading server events, base64, truncation math.
+
+Client events are plain dicts shaped exactly as the API (and the openai SDK's models) expect.
+Server events are accepted as dicts, JSON text, or any object with `model_dump()` (the openai
+SDK's own models), and come back as dicts; anything malformed raises an AudioFormatError.
+
+Truncation arithmetic rounds down: `conversation.item.truncate` must never claim that the
+listener heard more audio than they did.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+from typing import Any
+
+from .errors import AudioFormatError, InvalidDataError
+from .formats import AudioFormat, get_format
+
+__all__ = [
+    "EventError",
+    "MAX_EVENT_BYTES",
+    "append_event",
+    "append_event_json",
+    "commit_event",
+    "clear_event",
+    "truncate_event",
+    "parse_event",
+    "decode_audio",
+    "encode_audio",
+    "heard_ms",
+    "ms_to_samples",
+    "ms_to_bytes",
+    "AUDIO_DELTA_TYPES",
+    "AUDIO_DONE_TYPES",
+    "SESSION_TYPES",
+]
+
+MAX_EVENT_BYTES = 15 * 1024 * 1024
+"""Largest client event the API accepts, in bytes of JSON."""
+
+AUDIO_DELTA_TYPES = frozenset({"response.audio.delta", "response.output_audio.delta"})  # beta, GA
+AUDIO_DONE_TYPES = frozenset({"response.audio.done", "response.output_audio.done"})
+SESSION_TYPES = frozenset({"session.created", "session.updated"})
+
+
+class EventError(AudioFormatError):
+    """A server event that is not a JSON object with a string `type`, or lacks a needed field."""
+
+
+def _with_id(event: dict[str, Any], event_id: str | None) -> dict[str, Any]:
+    if event_id is not None:
+        if not isinstance(event_id, str):
+            raise EventError(f"event_id must be a string; got {event_id!r}")
+        event["event_id"] = event_id
+    return event
+
+
+def encode_audio(data: bytes) -> str:
+    """Audio bytes as the base64 text the API carries (standard alphabet, padded)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_audio(text: object, field: str = "delta") -> bytes:
+    """The bytes of a base64 audio field; anything that is not strict base64 raises InvalidDataError."""
+    if isinstance(text, str):
+        try:
+            return _strict_b64decode(text)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidDataError(f"{field} is not valid base64 ({exc}); got {text[:40]!r}…") from None
+    raise InvalidDataError(f"{field} must be a base64 string; got {type(text).__name__}")
+
+
+def _strict_b64decode(text: str) -> bytes:
+    """Standard padded base64, nothing else allowed (C speed where Python has strict mode)."""
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(text, strict_mode=True)
+    return base64.b64decode(text, validate=True)  # pragma: no cover - Python 3.10
+
+
+def append_event_json(audio: bytes, event_id: str | None = None) -> str:
+    """The compact JSON text of append_event(audio, event_id), built without a dict round trip
+    (base64 never needs escaping; the event_id is escaped by json)."""
+    b64 = base64.b64encode(audio).decode("ascii")
+    if event_id is None:
+        return f'{{"type":"input_audio_buffer.append","audio":"{b64}"}}'
+    if not isinstance(event_id, str):
+        raise EventError(f"event_id must be a string; got {event_id!r}")
+    return f'{{"type":"input_audio_buffer.append","audio":"{b64}","event_id":{json.dumps(event_id)}}}'
+
+
+
+def append_event(audio: bytes, event_id: str | None = None) -> dict[str, Any]:
+    """`input_audio_buffer.append` carrying `audio` (bytes already in the session's input format)."""
+    return _with_id({"type": "input_audio_buffer.append", "audio": encode_audio(audio)}, event_id)
+
+
+def commit_event(event_id: str | None = None) -> dict[str, Any]:
+    """`input_audio_buffer.commit`."""
+    return _with_id({"type": "input_audio_buffer.commit"}, event_id)
+
+
+def clear_event(event_id: str | None = None) -> dict[str, Any]:
+    """`input_audio_buffer.clear`."""
+    return _with_id({"type": "input_audio_buffer.clear"}, event_id)
+
+
+def heard_ms(n_samples: int, rate_hz: int) -> int:
+    """Whole milliseconds in `n_samples` at `rate_hz`, rounded down (never more than was heard)."""
+    if n_samples < 0 or rate_hz <= 0:
+        raise AudioFormatError(f"need n_samples >= 0 and rate_hz > 0; got {n_samples}, {rate_hz}")
+    return n_samples * 1000 // rate_hz
+
+
+def ms_to_samples(duration_ms: int, format: str | AudioFormat) -> int:
+    """Samples in `duration_ms` of `format` (exact: pcm16 24 per ms, G.711 8 per ms)."""
+    return get_format(format).ms_to_samples(duration_ms)
+
+
+def ms_to_bytes(duration_ms: int, format: str | AudioFormat) -> int:
+    """Bytes in `duration_ms` of `format` (pcm16 48 per ms, G.711 8 per ms)."""
+    return duration_ms * get_format(format).bytes_per_ms
+
+
+def truncate_event(
+    item_id: str,
+    content_index: int,
+    *,
+    audio_end_ms: int | None = None,
+    heard_samples: int | None = None,
+    rate_hz: int | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """`conversation.item.truncate` for an item the listener heard part of.
+
+    Give `audio_end_ms` directly, or `heard_samples` at `rate_hz` (converted with heard_ms,
+    rounding down).
+    """
+    if not isinstance(item_id, str) or not item_id:
+        raise EventError(f"item_id must be a non-empty string; got {item_id!r}")
+    if isinstance(content_index, bool) or not isinstance(content_index, int) or content_index < 0:
+        raise EventError(f"content_index must be an integer >= 0; got {content_index!r}")
+    if audio_end_ms is None:
+        if heard_samples is None or rate_hz is None:
+            raise EventError("truncate_event needs audio_end_ms, or heard_samples and rate_hz")
+        audio_end_ms = heard_ms(heard_samples, rate_hz)
+    elif isinstance(audio_end_ms, bool) or not isinstance(audio_end_ms, int) or audio_end_ms < 0:
+        raise EventError(f"audio_end_ms must be an integer >= 0; got {audio_end_ms!r}")
+    event = {
+        "type": "conversation.item.truncate",
+        "item_id": item_id,
+        "content_index": content_index,
+        "audio_end_ms": audio_end_ms,
+    }
+    return _with_id(event, event_id)
+
+
+def parse_event(event: object) -> dict[str, Any]:
+    """A server event as a dict with a string "type" (from a dict, JSON text, or an SDK model)."""
+    if isinstance(event, (str, bytes, bytearray)):
+        try:
+            event = json.loads(event)
+        except (ValueError, RecursionError) as exc:
+            raise EventError(f"event is not valid JSON: {exc}") from None
+    elif not isinstance(event, dict) and callable(getattr(event, "model_dump", None)):
+        try:
+            event = event.model_dump(exclude_none=True)  # type: ignore[union-attr]
+        except Exception as exc:  # a foreign model_dump that fails is bad input, not our bug
+            raise EventError(f"event.model_dump() failed: {exc}") from None
+    if not isinstance(event, dict):
+        raise EventError(f"event must be a JSON object; got {type(event).__name__}")
+    if not isinstance(event.get("type"), str):
+        raise EventError(f"event needs a string 'type'; got {event.get('type')!r}")
+    return event
+
+
+def field(event: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    """event[name], which must exist and be of `kind`; else an EventError naming the event type."""
+    value = event.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise EventError(f"{event['type']} needs {name!r} of type {expected}; got {value!r}")
+    return value

@@ -1,0 +1,291 @@
+"""Session-aware streams: InputEncoder (audio → append events) and OutputDecoder (deltas → audio).
+
+Both read the codec and rate of their direction from a Session (the registry decides, never an
+if-chain on format names), resample with the streaming Resampler (so chunking never changes a
+sample) and round to int16 once, by audiofmt's float rule, at the very end.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+import numpy as np
+
+from .codecs import decode, encode, float_to_int16
+from .errors import AudioFormatError, InvalidSamplesError
+from .events import (
+    AUDIO_DELTA_TYPES,
+    AUDIO_DONE_TYPES,
+    MAX_EVENT_BYTES,
+    SESSION_TYPES,
+    append_event,
+    append_event_json,
+    clear_event,
+    commit_event,
+    decode_audio,
+    field,
+    heard_ms,
+    parse_event,
+)
+from .formats import AudioFormat
+from .resampler import Resampler, _check_rate
+from .session import Session
+
+__all__ = ["InputEncoder", "OutputDecoder"]
+
+Event = Union[dict[str, Any], str]
+_OUTPUT_DTYPES = {"int16": np.dtype(np.int16), "float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+
+
+def _event_json_bytes(n_audio_bytes: int, event_id_length: int) -> int:
+    """Size of an append event's compact JSON carrying n_audio_bytes (base64 grows 4/3)."""
+    envelope = len('{"type":"input_audio_buffer.append","audio":""}')
+    id_part = len(',"event_id":""') + event_id_length if event_id_length else 0
+    return envelope + 4 * -(-n_audio_bytes // 3) + id_part
+
+
+class InputEncoder:
+    """Audio at any rate, channel count and dtype → `input_audio_buffer.append` events.
+
+    `process(samples)` takes int16/float32/float64 arrays, 1-D or (frames, channels); channels are
+    averaged, the audio is resampled to the session's input rate and encoded to its format.
+    Events carry `chunk_ms` of audio each (whole samples); `flush()` sends the rest at the end.
+    Counters are exact integers: `samples_sent`, `bytes_sent`, `ms_sent` (rounded down).
+    """
+
+    def __init__(
+        self,
+        session: object,
+        rate: int,
+        channels: int = 1,
+        *,
+        chunk_ms: int = 100,
+        quality: str = "hq",
+        as_json: bool = False,
+        event_id_prefix: str | None = None,
+    ) -> None:
+        self.session = Session.parse(session)
+        self.format: AudioFormat = self.session.input_format
+        self.rate = _check_rate("rate", rate)
+        if isinstance(channels, bool) or not isinstance(channels, int) or not 1 <= channels <= 256:
+            raise InvalidSamplesError(f"channels must be an integer from 1 to 256; got {channels!r}")
+        self.channels = channels
+        if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, int) or chunk_ms < 1:
+            raise AudioFormatError(f"chunk_ms must be a positive integer number of ms; got {chunk_ms!r}")
+        id_length = len(event_id_prefix) + 20 if event_id_prefix is not None else 0
+        if _event_json_bytes(chunk_ms * self.format.bytes_per_ms, id_length) > MAX_EVENT_BYTES:
+            raise AudioFormatError(
+                f"chunk_ms={chunk_ms} makes {self.format.name} append events larger than the API's "
+                f"{MAX_EVENT_BYTES} bytes of JSON; use a shorter chunk"
+            )
+        self.chunk_ms = chunk_ms
+        self.chunk_samples = self.format.ms_to_samples(chunk_ms)
+        self.quality = quality
+        self.as_json = as_json
+        self.event_id_prefix = event_id_prefix
+        self._n_events = 0
+        self._resampler = self._new_resampler()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._dtype: np.dtype | None = None
+        self.samples_sent = 0
+        self.n_clipped = 0
+
+    @property
+    def bytes_sent(self) -> int:
+        return self.format.n_bytes(self.samples_sent)
+
+    @property
+    def ms_sent(self) -> int:
+        """Whole milliseconds of audio sent so far, rounded down."""
+        return heard_ms(self.samples_sent, self.format.rate_hz)
+
+    def _new_resampler(self) -> Resampler | None:
+        if self.rate == self.format.rate_hz:
+            return None
+        return Resampler(self.rate, self.format.rate_hz, self.quality, self.channels, downmix=True)
+
+    def process(self, samples: np.ndarray) -> list[Event]:
+        """Encode the next piece of audio; returns the append events that are now complete."""
+        if (  # hot path: exactly one chunk of mono int16 at the format's rate, nothing pending
+            self._resampler is None
+            and type(samples) is np.ndarray
+            and samples.dtype == np.int16
+            and samples.ndim == 1
+            and samples.shape[0] == self.chunk_samples
+            and self.channels == 1
+            and not self._pending.shape[0]
+        ):
+            self.samples_sent += samples.shape[0]
+            return [self._append(encode(samples, self.format))]
+        self._take(self._convert(samples))
+        return self._events(final=False)
+
+    def flush(self) -> list[Event]:
+        """End of input: the resampler's tail and the last partial chunk, as events."""
+        if self._resampler is not None:
+            self._take(self._resampler.flush())
+            self._resampler = self._new_resampler()
+        return self._events(final=True)
+
+    def commit(self) -> list[Event]:
+        """Everything pushed so far (flushed), then `input_audio_buffer.commit`."""
+        return [*self.flush(), self._wrap(commit_event(self._next_id()))]
+
+    def clear(self) -> list[Event]:
+        """Drop audio not yet sent (pending and inside the resampler); `input_audio_buffer.clear`."""
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._resampler = self._new_resampler()
+        return [self._wrap(clear_event(self._next_id()))]
+
+    def _convert(self, samples: object) -> np.ndarray:
+        """Validate a piece and return it resampled to the format's rate (float64 or int16), mono."""
+        if not isinstance(samples, np.ndarray):
+            raise InvalidSamplesError(f"samples must be a numpy.ndarray; got {type(samples).__name__}")
+        if samples.dtype not in _OUTPUT_DTYPES.values():
+            raise InvalidSamplesError(f"samples dtype must be one of int16, float32, float64; got {samples.dtype}")
+        want_ndim = 1 if self.channels == 1 else 2
+        if samples.ndim != want_ndim or (want_ndim == 2 and samples.shape[1] != self.channels):
+            want = "(frames,)" if self.channels == 1 else f"(frames, {self.channels})"
+            raise InvalidSamplesError(f"samples must have shape {want}; got {samples.shape}")
+        if self._resampler is not None:
+            x = samples.astype(np.float64) / 32768 if samples.dtype == np.int16 else samples.astype(np.float64)
+            return self._resampler.process(x)
+        if samples.ndim == 2:
+            return samples.mean(axis=1, dtype=np.float64) / (32768 if samples.dtype == np.int16 else 1)
+        return samples
+
+    def _take(self, resampled: np.ndarray) -> None:
+        if resampled.dtype == np.int16:
+            ints = resampled
+        else:
+            ints, clipped = float_to_int16(np.ascontiguousarray(resampled, dtype=np.float64), clip="ignore")
+            self.n_clipped += clipped
+        self._pending = np.concatenate((self._pending, ints)) if self._pending.shape[0] else ints
+
+    def _events(self, final: bool) -> list[Event]:
+        out: list[Event] = []
+        n = self.chunk_samples
+        start = 0
+        while self._pending.shape[0] - start >= n or (final and self._pending.shape[0] > start):
+            chunk = self._pending[start : start + n]
+            out.append(self._append(encode(chunk, self.format)))
+            self.samples_sent += chunk.shape[0]
+            start += chunk.shape[0]
+        self._pending = self._pending[start:]
+        return out
+
+    def _next_id(self) -> str | None:
+        if self.event_id_prefix is None:
+            return None
+        self._n_events += 1
+        return f"{self.event_id_prefix}{self._n_events}"
+
+    def _append(self, audio: bytes) -> Event:
+        event_id = self._next_id()
+        return append_event_json(audio, event_id) if self.as_json else append_event(audio, event_id)
+
+    def _wrap(self, event: dict[str, Any]) -> Event:
+        return json.dumps(event, separators=(",", ":")) if self.as_json else event
+
+
+class OutputDecoder:
+    """Server events → audio samples at the caller's rate and dtype.
+
+    `process(event)` takes any server event (dict, JSON text, SDK model); audio deltas
+    (`response.audio.delta` beta, `response.output_audio.delta` GA) return their samples,
+    other events return an empty array. It follows `session.created` / `session.updated`:
+    a change of output format flushes the old stream first, so nothing is lost or doubled.
+    `received[(item_id, content_index)]` counts samples in the output format's own rate.
+    """
+
+    def __init__(self, session: object, rate: int | None = None, dtype: str = "int16", *, quality: str = "hq") -> None:
+        self.session = Session.parse(session)
+        self.rate = None if rate is None else _check_rate("rate", rate)
+        if str(dtype) not in _OUTPUT_DTYPES:
+            raise InvalidSamplesError(f"dtype must be one of {', '.join(_OUTPUT_DTYPES)}; got {dtype!r}")
+        self.dtype = _OUTPUT_DTYPES[str(dtype)]
+        self.quality = quality
+        self.received: dict[tuple[str, int], int] = {}
+        self.n_clipped = 0
+        self._stream: tuple[str, int] | None = None
+        self._switch(self.session.output_format)
+
+    @property
+    def format(self) -> AudioFormat:
+        return self._format
+
+    @property
+    def output_rate(self) -> int:
+        return self.rate or self._format.rate_hz
+
+    def _switch(self, fmt: AudioFormat) -> None:
+        self._format = fmt
+        needs = self.rate is not None and self.rate != fmt.rate_hz
+        self._resampler = Resampler(fmt.rate_hz, self.rate, self.quality) if needs else None
+
+    def process(self, event: object) -> np.ndarray:
+        """The audio samples this event carries (possibly none)."""
+        ev = parse_event(event)
+        kind = ev["type"]
+        if kind in AUDIO_DELTA_TYPES:
+            return self._delta(ev)
+        if kind in AUDIO_DONE_TYPES:
+            return self.flush()
+        if kind in SESSION_TYPES:
+            return self._session_changed(ev)
+        return self._empty()
+
+    def flush(self) -> np.ndarray:
+        """End of the current audio stream: whatever the resampler still holds."""
+        self._stream = None
+        if self._resampler is None:
+            return self._empty()
+        tail = self._resampler.flush()
+        self._resampler = Resampler(self._format.rate_hz, self.output_rate, self.quality)
+        return self._finish(tail)
+
+    def feed(self, data: bytes, item_id: str = "", content_index: int = 0) -> np.ndarray:
+        """Audio bytes in the session's output format (a delta's payload, base64 already undone)."""
+        samples = decode(data, self._format)
+        head = self._empty()
+        if self._stream is not None and self._stream != (item_id, content_index):
+            head = self.flush()  # a new item's audio: close the previous stream first
+        self._stream = key = (item_id, content_index)
+        self.received[key] = self.received.get(key, 0) + samples.shape[0]
+        if not self.session.audio_output_started:
+            self.session.mark_audio_output()
+        if self._resampler is None:
+            out = self._finish(samples)
+        else:
+            out = self._finish(self._resampler.process(samples * (1 / 32768)))
+        return np.concatenate((head, out)) if head.shape[0] else out
+
+    def _delta(self, ev: dict[str, Any]) -> np.ndarray:
+        item_id = field(ev, "item_id", str)
+        content_index = field(ev, "content_index", int)
+        return self.feed(decode_audio(ev.get("delta"), f"{ev['type']}.delta"), item_id, content_index)
+
+    def _session_changed(self, ev: dict[str, Any]) -> np.ndarray:
+        started = self.session.audio_output_started
+        self.session = Session.parse(ev)
+        if started:
+            self.session.mark_audio_output()
+        if self.session.output_format == self._format:
+            return self._empty()
+        tail = self.flush()
+        self._switch(self.session.output_format)
+        return tail
+
+    def _finish(self, x: np.ndarray) -> np.ndarray:
+        """int16 (exact) or float64 (resampled) samples → the caller's dtype."""
+        if x.dtype == np.int16:
+            return x if self.dtype == np.int16 else (x * (1 / 32768)).astype(self.dtype)
+        if self.dtype != np.int16:
+            return x.astype(self.dtype, copy=False)
+        ints, clipped = float_to_int16(np.ascontiguousarray(x), clip="ignore")
+        self.n_clipped += clipped
+        return ints
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros(0, dtype=self.dtype)

@@ -1,0 +1,247 @@
+"""InputEncoder / OutputDecoder / events: all nine format pairs, SDK validation, fuzzing, errors."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import audiofmt
+from audiofmt import AudioFormatError, InvalidDataError
+from audiofmt.events import (
+    append_event,
+    clear_event,
+    commit_event,
+    heard_ms,
+    ms_to_bytes,
+    ms_to_samples,
+    parse_event,
+    truncate_event,
+)
+from audiofmt.realtime import InputEncoder, OutputDecoder
+
+from .conftest import REPO
+
+FORMATS = ["pcm16", "g711_ulaw", "g711_alaw"]
+PAIRS = list(itertools.product(FORMATS, FORMATS))
+
+
+def _speech_16k() -> np.ndarray:
+    x, rate = soundfile.read(REPO / "fixtures" / "speech_16k.wav", dtype="float64")
+    assert rate == 16000
+    return x[:40000]
+
+
+def _session(input_format: str, output_format: str) -> dict:
+    return {"input_audio_format": input_format, "output_audio_format": output_format, "voice": "alloy"}
+
+
+def _event_audio(events: list) -> bytes:
+    return b"".join(base64.b64decode(e["audio"]) for e in events if e["type"] == "input_audio_buffer.append")
+
+
+def _delta(data: bytes, item_id: str = "item_1", content_index: int = 0, kind: str = "response.audio.delta") -> dict:
+    return {
+        "type": kind,
+        "event_id": "event_1",
+        "response_id": "resp_1",
+        "item_id": item_id,
+        "output_index": 0,
+        "content_index": content_index,
+        "delta": base64.b64encode(data).decode(),
+    }
+
+
+@pytest.mark.parametrize("input_format,output_format", PAIRS)
+def test_input_encoder_matches_one_shot_path(input_format, output_format):
+    x = _speech_16k()
+    fmt = audiofmt.get_format(input_format)
+    encoder = InputEncoder(_session(input_format, output_format), rate=16000)
+    events = []
+    rng = np.random.default_rng(7)
+    i = 0
+    while i < x.shape[0]:
+        n = int(rng.integers(0, 3000))
+        events += encoder.process(x[i : i + n])
+        i += n
+    events += encoder.flush()
+    one_shot = audiofmt.encode(audiofmt.resample(x, 16000, fmt.rate_hz), fmt, clip="ignore")
+    assert _event_audio(events) == one_shot
+    chunk_bytes = fmt.bytes_per_ms * 100
+    sizes = [len(base64.b64decode(e["audio"])) for e in events]
+    assert all(size == chunk_bytes for size in sizes[:-1]) and 0 < sizes[-1] <= chunk_bytes
+    assert encoder.samples_sent == audiofmt.output_length(x.shape[0], 16000, fmt.rate_hz)
+    assert encoder.ms_sent == encoder.samples_sent * 1000 // fmt.rate_hz
+
+
+@pytest.mark.parametrize("input_format,output_format", PAIRS)
+def test_output_decoder_matches_one_shot_path(input_format, output_format):
+    fmt = audiofmt.get_format(output_format)
+    x = _speech_16k()
+    data = audiofmt.encode(audiofmt.resample(x, 16000, fmt.rate_hz), fmt, clip="ignore")
+    pieces = [data[i : i + 997 * fmt.bytes_per_sample] for i in range(0, len(data), 997 * fmt.bytes_per_sample)]
+    for rate in (None, 16000, 48000):
+        decoder = OutputDecoder(_session(input_format, output_format), rate=rate)
+        got = [decoder.process(_delta(piece)) for piece in pieces]
+        got.append(decoder.process({"type": "response.audio.done", "item_id": "item_1", "content_index": 0}))
+        out = np.concatenate(got)
+        samples = audiofmt.decode(data, fmt)
+        if rate is None or rate == fmt.rate_hz:
+            expected = samples
+        else:
+            expected, _ = audiofmt.float_to_int16(audiofmt.resample(samples / 32768, fmt.rate_hz, rate), clip="ignore")
+        assert out.dtype == np.int16 and np.array_equal(out, expected)
+        assert decoder.received == {("item_1", 0): samples.shape[0]}
+
+
+def test_output_decoder_float_dtypes_and_ga_events():
+    data = audiofmt.encode((np.sin(np.arange(2400) * 0.05) * 8000).astype(np.int16), "pcm16")
+    for dtype in ("float32", "float64"):
+        decoder = OutputDecoder(_session("pcm16", "pcm16"), dtype=dtype)
+        out = decoder.process(json.dumps(_delta(data, kind="response.output_audio.delta")))
+        assert out.dtype == np.dtype(dtype)
+        assert np.array_equal(out, (audiofmt.decode(data, "pcm16") / 32768).astype(dtype))
+    assert decoder.process({"type": "response.text.delta", "delta": "hi"}).shape == (0,)
+
+
+def test_mid_session_format_change_flushes_and_switches():
+    x = (np.sin(np.arange(24000) * 0.05) * 8000).astype(np.int16)
+    decoder = OutputDecoder(_session("pcm16", "pcm16"), rate=16000)
+    first = decoder.process(_delta(audiofmt.encode(x, "pcm16")))
+    switched = decoder.process({"type": "session.updated", "session": _session("pcm16", "g711_ulaw")})
+    assert decoder.format.name == "g711_ulaw"
+    ulaw = audiofmt.encode(x[::3], "g711_ulaw")
+    second = np.concatenate([decoder.process(_delta(ulaw, "item_2")), decoder.flush()])
+    expected_first, _ = audiofmt.float_to_int16(audiofmt.resample(x / 32768, 24000, 16000), clip="ignore")
+    assert np.array_equal(np.concatenate([first, switched]), expected_first)  # nothing lost or doubled
+    expected_second, _ = audiofmt.float_to_int16(
+        audiofmt.resample(audiofmt.decode(ulaw, "g711_ulaw") / 32768, 8000, 16000), clip="ignore"
+    )
+    assert np.array_equal(second, expected_second)
+    assert decoder.session.audio_output_started
+
+
+def test_voice_locked_after_audio_output():
+    decoder = OutputDecoder(_session("pcm16", "pcm16"))
+    decoder.process(_delta(b"\0\0" * 10))
+    with pytest.raises(AudioFormatError, match="voice"):
+        decoder.session.update({"voice": "echo"})
+
+
+def test_events_validate_against_the_openai_sdk():
+    beta = pytest.importorskip("openai.types.beta.realtime")
+    ga = pytest.importorskip("openai.types.realtime")
+    encoder = InputEncoder(_session("g711_ulaw", "pcm16"), rate=8000, event_id_prefix="evt_")
+    events = encoder.process(np.zeros(2000, dtype=np.int16)) + encoder.commit() + encoder.clear()
+    assert [e["type"] for e in events] == ["input_audio_buffer.append"] * 3 + ["input_audio_buffer.commit", "input_audio_buffer.clear"]
+    for module in (beta, ga):
+        for event in events:
+            model = {
+                "input_audio_buffer.append": module.InputAudioBufferAppendEvent,
+                "input_audio_buffer.commit": module.InputAudioBufferCommitEvent,
+                "input_audio_buffer.clear": module.InputAudioBufferClearEvent,
+            }[event["type"]]
+            assert model.model_validate(event).model_dump(exclude_none=True) == event
+        truncate = truncate_event("item_1", 0, heard_samples=12345, rate_hz=24000, event_id="evt_9")
+        assert module.ConversationItemTruncateEvent.model_validate(truncate).audio_end_ms == 514
+
+
+def test_sdk_server_events_are_accepted():
+    beta = pytest.importorskip("openai.types.beta.realtime")
+    ga = pytest.importorskip("openai.types.realtime")
+    data = audiofmt.encode(np.arange(0, 8000, 10).astype(np.int16), "g711_alaw")
+    for module, kind in ((beta, "response.audio.delta"), (ga, "response.output_audio.delta")):
+        event = module.ResponseAudioDeltaEvent.model_validate(_delta(data, kind=kind))
+        decoder = OutputDecoder(_session("pcm16", "g711_alaw"))
+        assert np.array_equal(decoder.process(event), audiofmt.decode(data, "g711_alaw"))
+
+
+def test_json_output_and_event_ids():
+    encoder = InputEncoder(_session("pcm16", "pcm16"), rate=24000, as_json=True, event_id_prefix="mic-", chunk_ms=20)
+    events = encoder.process(np.zeros(480 * 3 + 10, dtype=np.int16))
+    assert len(events) == 3 and all(isinstance(e, str) for e in events)
+    assert [json.loads(e)["event_id"] for e in events] == ["mic-1", "mic-2", "mic-3"]
+    assert [len(base64.b64decode(json.loads(e)["audio"])) for e in encoder.flush()] == [20]
+
+
+def test_stereo_input_is_downmixed():
+    left, right = np.full(4800, 0.25), np.full(4800, -0.05)
+    encoder = InputEncoder(_session("pcm16", "pcm16"), rate=24000, channels=2)
+    audio = _event_audio(encoder.process(np.stack([left, right], axis=1)) + encoder.flush())
+    assert set(audiofmt.decode(audio, "pcm16").tolist()) == {round(0.1 * 32768)}
+
+
+def test_truncation_arithmetic_rounds_down():
+    assert heard_ms(23, 24000) == 0 and heard_ms(24, 24000) == 1 and heard_ms(47, 24000) == 1
+    assert heard_ms(7, 8000) == 0 and heard_ms(8, 8000) == 1
+    assert heard_ms(10 * 3600 * 24000 + 23, 24000) == 10 * 3600 * 1000  # exact after 10 hours
+    assert (ms_to_samples(20, "pcm16"), ms_to_bytes(20, "pcm16")) == (480, 960)
+    assert (ms_to_samples(20, "g711_ulaw"), ms_to_bytes(20, "g711_alaw")) == (160, 160)
+    assert truncate_event("item_1", 0, audio_end_ms=1500)["audio_end_ms"] == 1500
+    encoder = InputEncoder(_session("pcm16", "pcm16"), rate=24000)
+    encoder.samples_sent = 10 * 3600 * 24000 + 23
+    assert encoder.ms_sent == 36_000_000
+
+
+@pytest.mark.parametrize(
+    "event,error,match",
+    [
+        (_delta(b"") | {"delta": "not base64!!"}, InvalidDataError, "not valid base64"),
+        (_delta(b"\0\0\0"), InvalidDataError, "got 3 bytes"),
+        (_delta(b"\0\0") | {"item_id": None}, AudioFormatError, "item_id"),
+        (_delta(b"\0\0") | {"delta": 5}, InvalidDataError, "base64 string"),
+        ("{not json", AudioFormatError, "not valid JSON"),
+        ([1, 2], AudioFormatError, "JSON object"),
+        ({"no": "type"}, AudioFormatError, "type"),
+    ],
+)
+def test_bad_server_events(event, error, match):
+    with pytest.raises(error, match=match):
+        OutputDecoder(_session("pcm16", "pcm16")).process(event)
+
+
+def test_bad_encoder_arguments():
+    with pytest.raises(AudioFormatError, match="chunk_ms"):
+        InputEncoder(_session("pcm16", "pcm16"), rate=24000, chunk_ms=0)
+    with pytest.raises(AudioFormatError, match="15728640 bytes"):
+        InputEncoder(_session("pcm16", "pcm16"), rate=24000, chunk_ms=300_000)
+    with pytest.raises(AudioFormatError, match="shape"):
+        InputEncoder(_session("pcm16", "pcm16"), rate=24000).process(np.zeros((10, 2)))
+    with pytest.raises(AudioFormatError, match="rate"):
+        InputEncoder(_session("pcm16", "pcm16"), rate=0)
+    with pytest.raises(AudioFormatError, match="dtype"):
+        OutputDecoder(_session("pcm16", "pcm16"), dtype="int32")
+    assert append_event(b"ab")["audio"] == "YWI=" and commit_event()["type"] == "input_audio_buffer.commit"
+    assert clear_event("x") == {"type": "input_audio_buffer.clear", "event_id": "x"}
+
+
+_json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=False), st.text(max_size=20))
+_json = st.recursive(_json_scalars, lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=6), c, max_size=3)), max_leaves=4)
+_event_types = st.sampled_from(
+    ["response.audio.delta", "response.output_audio.delta", "response.audio.done", "response.output_audio.done", "session.updated", "session.created", "response.done", "error"]
+)
+_server_events = st.one_of(
+    _json,
+    st.fixed_dictionaries({"type": _event_types}, optional={"delta": st.one_of(_json, st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode())), "item_id": _json, "content_index": _json, "session": _json}),
+    st.text(max_size=60),
+)
+
+
+@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event=_server_events, output_format=st.sampled_from(FORMATS), rate=st.sampled_from([None, 16000]))
+def test_fuzzed_server_events_raise_only_audio_format_errors(event, output_format, rate):
+    decoder = OutputDecoder(_session("pcm16", output_format), rate=rate)
+    try:
+        out = decoder.process(event)
+    except AudioFormatError:
+        return
+    assert isinstance(out, np.ndarray) and out.dtype == np.int16
+
+
+def test_parse_event_accepts_bytes_and_models():
+    assert parse_event(b'{"type": "x"}') == {"type": "x"}
