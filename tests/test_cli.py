@@ -1,0 +1,114 @@
+"""The command line: every command runs for real in a subprocess or in-process; exit codes; batch."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import audiofmt
+from audiofmt.batch import Job, run_dask, run_local
+from audiofmt.cli import main
+
+from .conftest import REPO
+
+FIXTURES = REPO / "fixtures"
+
+
+def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "audiofmt", *args], input=stdin, capture_output=True, cwd=REPO, timeout=120)
+
+
+def test_help_for_every_command():
+    for command in ("convert", "decode", "info", "roundtrip"):
+        result = cli(command, "--help")
+        assert result.returncode == 0 and b"example" in result.stdout
+
+
+def test_convert_infers_container_and_prints_nothing_when_quiet(tmp_path, capsys):
+    assert main(["convert", str(FIXTURES / "speech_16k.wav"), "-o", str(tmp_path / "a.ulaw"), "--to", "g711_ulaw", "-q"]) == 0
+    assert main(["convert", str(FIXTURES / "speech_16k.wav"), "-o", str(tmp_path / "a.jsonl"), "--to", "pcm16", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "a.ulaw").stat().st_size == 64062
+    first = json.loads((tmp_path / "a.jsonl").read_text().splitlines()[0])
+    assert first["type"] == "input_audio_buffer.append" and len(base64.b64decode(first["audio"])) == 4800
+
+
+def test_batch_failure_exit_code_and_one_line_errors(tmp_path):
+    result = cli("convert", str(FIXTURES / "speech_8k.wav"), str(FIXTURES / "not_audio.wav"), str(FIXTURES / "noise_44k.flac"),
+                 "-d", str(tmp_path), "--to", "pcm16", "-j", "2")
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert "Traceback" not in err and "not_audio.wav: not a readable audio file" in err and "converted 2 of 3 files" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noise_44k.wav", "speech_8k.wav"]
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert cli("convert", "a.wav", "b.wav", "-o", "x.wav", "--to", "pcm16").returncode == 2
+    assert cli("convert", str(FIXTURES / "speech_8k.wav"), "-o", str(tmp_path / "x.mp4"), "--to", "pcm16").returncode == 2
+    assert cli("convert", "x.wav", "--to", "opus").returncode == 2
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    result = cli("convert", str(FIXTURES / "broken_empty.wav"), "-o", str(tmp_path / "x.pcm"), "--to", "pcm16", "-v")
+    assert result.returncode == 1 and b"Traceback" in result.stderr
+
+
+def test_stdin_to_stdout_pipes():
+    raw = (FIXTURES / "speech_16k_s16le.raw").read_bytes()
+    result = cli("convert", "-", "--raw-format", "s16le", "--raw-rate", "16000", "--to", "g711_ulaw", "-o", "-", "--container", "raw", stdin=raw)
+    assert result.returncode == 0
+    x = np.frombuffer(raw, dtype="<i2") / 32768
+    assert result.stdout == audiofmt.encode(audiofmt.resample(x, 16000, 8000), "g711_ulaw", clip="ignore")
+    jsonl = cli("convert", "-", "--to", "pcm16", "-o", "-", "--container", "jsonl", stdin=(FIXTURES / "speech_8k_mono_alaw.wav").read_bytes())
+    assert jsonl.returncode == 0 and all(json.loads(line)["type"] == "input_audio_buffer.append" for line in jsonl.stdout.splitlines())
+
+
+def test_decode_and_info(tmp_path):
+    ulaw = FIXTURES / "speech_8k.ulaw"
+    assert cli("decode", str(ulaw), "--from", "g711_ulaw", "-o", str(tmp_path / "r.wav"), "--rate", "16000").returncode == 0
+    info = cli("info", "--json", str(tmp_path / "r.wav"), str(FIXTURES / "speech_48k_stereo.opus"))
+    reports = json.loads(info.stdout)
+    assert [(r["rate_hz"], r["channels"]) for r in reports] == [(16000, 1), (48000, 2)]
+    text = cli("info", str(FIXTURES / "tone_1k_48k_stereo.wav")).stdout.decode()
+    assert "48000 Hz, 2 ch, 48000 frames, 1.000 s, peak -6.0 dBFS" in text
+    assert cli("info", str(FIXTURES / "not_audio.wav")).returncode == 1
+
+
+def test_roundtrip_demo(tmp_path):
+    result = cli("roundtrip", str(FIXTURES / "speech_16k.wav"), "--format", "g711_alaw", "-o", str(tmp_path / "back.wav"))
+    assert result.returncode == 0 and b"round-trip SNR" in result.stdout and (tmp_path / "back.wav").exists()
+
+
+def _jobs(tmp_path: Path) -> list[Job]:
+    names = ["speech_8k.wav", "speech_48k_stereo.flac", "not_audio.wav", "speech_44k_stereo.ogg", "speech_16k_mono.opus"]
+    return [Job(str(FIXTURES / n), str(tmp_path / f"{Path(n).stem}.jsonl"), {"to": "g711_alaw"}) for n in names]
+
+
+def test_parallel_batch_matches_single_process(tmp_path):
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    serial.mkdir(), parallel.mkdir()
+    one = run_local(_jobs(serial), workers=1)
+    two = run_local(_jobs(parallel), workers=2)
+    assert [o.ok for o in one] == [o.ok for o in two] == [True, True, False, True, True]
+    for a, b in zip(sorted(serial.iterdir()), sorted(parallel.iterdir())):
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_dask_cluster_matches_single_process(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the optional dask extra is not installed")
+    serial, on_cluster = tmp_path / "serial", tmp_path / "dask"
+    serial.mkdir(), on_cluster.mkdir()
+    expected = run_local(_jobs(serial), workers=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            outcomes = run_dask(_jobs(on_cluster), client)
+    assert [o.ok for o in outcomes] == [o.ok for o in expected]
+    assert "not_audio.wav" in outcomes[2].error
+    for a, b in zip(sorted(serial.iterdir()), sorted(on_cluster.iterdir())):
+        assert a.name == b.name and a.read_bytes() == b.read_bytes()

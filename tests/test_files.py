@@ -1,0 +1,231 @@
+"""File conversion on real fixtures: every container and target, raw input, errors, atomicity, interop."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+import audiofmt
+from audiofmt.files import FileFormatError, RawSpec, convert_file, decode_file, open_source, probe
+
+from .conftest import REPO
+
+FIXTURES = REPO / "fixtures"
+READABLE = sorted(
+    p.name for p in FIXTURES.iterdir()
+    if p.suffix in {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff"} and not p.name.startswith(("broken", "not_audio"))
+)
+BROKEN = {
+    "broken_empty.wav": "empty",
+    "broken_truncated_header.wav": "not a readable audio file",
+    "broken_truncated_data.wav": "truncated",
+    "not_audio.wav": "not a readable audio file",
+}
+TARGETS = ["pcm16", "g711_ulaw", "g711_alaw"]
+CONTAINER_EXT = {"raw": {"pcm16": ".pcm", "g711_ulaw": ".ulaw", "g711_alaw": ".alaw"}, "wav": ".wav", "jsonl": ".jsonl"}
+
+
+def _one_shot(path: Path, target: str) -> bytes:
+    """The reference: read everything, average channels, resample at once, encode."""
+    # MP3 as float32, as audiofmt reads it (its decoder's output is float32 precision anyway)
+    x, rate = soundfile.read(path, dtype="float32" if soundfile.info(path).format == "MP3" else "float64", always_2d=True)
+    x = x.astype(np.float64)
+    mono = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
+    fmt = audiofmt.get_format(target)
+    resampled = mono if rate == fmt.rate_hz else audiofmt.resample(mono, rate, fmt.rate_hz)
+    return audiofmt.encode(resampled, fmt, clip="ignore")
+
+
+def _payload(path: Path, container: str) -> bytes:
+    """The encoded audio inside an output, whatever its container."""
+    data = path.read_bytes()
+    if container == "raw":
+        return data
+    if container == "jsonl":
+        events = [json.loads(line) for line in data.decode().splitlines()]
+        assert all(e["type"] == "input_audio_buffer.append" for e in events)
+        return b"".join(base64.b64decode(e["audio"]) for e in events)
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    start = data.index(b"data") + 8
+    size = int.from_bytes(data[start - 4 : start], "little")
+    return data[start : start + size]
+
+
+def _ext(container: str, target: str) -> str:
+    ext = CONTAINER_EXT[container]
+    return ext[target] if isinstance(ext, dict) else ext
+
+
+@pytest.mark.parametrize("name", READABLE)
+def test_every_fixture_converts_like_the_one_shot_path(name, tmp_path):
+    out = tmp_path / "out.ulaw"
+    result = convert_file(FIXTURES / name, out, "g711_ulaw", block_frames=4096)
+    assert out.read_bytes() == _one_shot(FIXTURES / name, "g711_ulaw")
+    assert result.samples_out == len(out.read_bytes())
+
+
+@pytest.mark.parametrize("container", ["raw", "wav", "jsonl"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_container_and_target(container, target, tmp_path):
+    source = FIXTURES / "speech_44k_mono_pcm24.wav"
+    out = tmp_path / f"out{_ext(container, target)}"
+    convert_file(source, out, target)
+    assert _payload(out, container) == _one_shot(source, target)
+    if container == "wav":
+        info = soundfile.info(out)
+        fmt = audiofmt.get_format(target)
+        assert (info.samplerate, info.channels, info.subtype) == (fmt.rate_hz, 1, {"pcm16": "PCM_16", "g711_ulaw": "ULAW", "g711_alaw": "ALAW"}[target])
+        decoded, _ = soundfile.read(out, dtype="int16")
+        assert np.array_equal(decoded, audiofmt.decode(_payload(out, "wav"), fmt))
+
+
+def test_jsonl_events_are_chunked_whole_samples(tmp_path):
+    out = tmp_path / "events.jsonl"
+    convert_file(FIXTURES / "speech_16k_stereo_pcm16.wav", out, "pcm16", chunk_ms=40, event_id_prefix="f-")
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    sizes = [len(base64.b64decode(e["audio"])) for e in events]
+    assert all(s == 40 * 48 for s in sizes[:-1]) and 0 < sizes[-1] <= 40 * 48 and sizes[-1] % 2 == 0
+    assert [e["event_id"] for e in events[:3]] == ["f-1", "f-2", "f-3"]
+
+
+def test_stereo_is_the_mean_of_the_channels(tmp_path):
+    source = FIXTURES / "tone_1k_48k_stereo.wav"
+    x, _ = soundfile.read(source, dtype="float64")
+    out = tmp_path / "mono.pcm"
+    convert_file(source, out, "pcm16")
+    expected = audiofmt.encode(audiofmt.resample((x[:, 0] + x[:, 1]) / 2, 48000, 24000), "pcm16", clip="ignore")
+    assert out.read_bytes() == expected
+
+
+def test_block_size_does_not_change_a_sample(tmp_path):
+    source = FIXTURES / "speech_48k_stereo.flac"
+    outputs = []
+    for block in (1, 997, 65536):
+        out = tmp_path / f"b{block}.alaw"
+        convert_file(source, out, "g711_alaw", block_frames=block)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_raw_inputs(tmp_path):
+    ulaw_wav, _ = soundfile.read(FIXTURES / "speech_8k_mono_ulaw.wav", dtype="int16")
+    out = tmp_path / "from_raw.pcm"
+    convert_file(FIXTURES / "speech_8k.ulaw", out, "pcm16", raw=RawSpec("g711_ulaw"))
+    assert out.read_bytes() == audiofmt.encode(audiofmt.resample(ulaw_wav / 32768, 8000, 24000), "pcm16", clip="ignore")
+    out2 = tmp_path / "s16.ulaw"
+    convert_file(FIXTURES / "speech_16k_s16le.raw", out2, "g711_ulaw", raw=RawSpec("s16le", 16000))
+    x = np.fromfile(FIXTURES / "speech_16k_s16le.raw", dtype="<i2") / 32768
+    assert out2.read_bytes() == audiofmt.encode(audiofmt.resample(x, 16000, 8000), "g711_ulaw", clip="ignore")
+    with pytest.raises(FileFormatError, match="needs a rate"):
+        convert_file(FIXTURES / "speech_16k_s16le.raw", out2, "pcm16", raw=RawSpec("s16le"))
+    with pytest.raises(FileFormatError, match="unknown raw format 'mp4'"):
+        convert_file(FIXTURES / "speech_16k_s16le.raw", out2, "pcm16", raw=RawSpec("mp4", 8000))
+
+
+@pytest.mark.parametrize("name,match", sorted(BROKEN.items()))
+def test_broken_files_name_the_path_and_the_problem(name, match, tmp_path):
+    out = tmp_path / "x.pcm"
+    with pytest.raises(FileFormatError, match=match) as info:
+        convert_file(FIXTURES / name, out, "pcm16")
+    assert name in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written, no temp file
+
+
+def test_wrong_extensions_are_read_by_content():
+    assert open_source(FIXTURES / "mp3_named_as.wav").container == "MP3"
+    assert open_source(FIXTURES / "flac_named_as.ogg").container == "FLAC"
+    assert open_source(FIXTURES / "wav_named_as.mp3").container == "WAV"
+
+
+def test_failure_midway_leaves_no_output(tmp_path):
+    out = tmp_path / "partial.pcm"
+    out.write_bytes(b"old content")
+    odd = tmp_path / "odd.raw"
+    odd.write_bytes(b"\0" * 200001)  # a trailing half sample: fails after blocks were written
+    with pytest.raises(FileFormatError, match="trailing byte"):
+        convert_file(odd, out, "pcm16", raw=RawSpec("s16le", 16000), block_frames=1000)
+    assert out.read_bytes() == b"old content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.raw", "partial.pcm"]
+
+    def interrupt(_: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        convert_file(FIXTURES / "speech_48k_stereo.flac", tmp_path / "new.wav", "pcm16", progress=interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.raw", "partial.pcm"]
+
+
+def test_probe():
+    info = probe(FIXTURES / "tone_1k_48k_stereo.wav")
+    assert (info["container"], info["subtype"], info["rate_hz"], info["channels"], info["frames"]) == ("WAV", "PCM_16", 48000, 2, 48000)
+    assert info["duration_s"] == 1.0 and -6.1 < info["peak_dbfs"] < -5.9
+    assert probe(FIXTURES / "silence_16k.wav")["peak_dbfs"] == float("-inf")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_decode_jsonl_and_raw_to_files(target, tmp_path):
+    fmt = audiofmt.get_format(target)
+    data = _one_shot(FIXTURES / "speech_16k_mono_float32.wav", target)
+    pieces = [data[i : i + 1000 * fmt.bytes_per_sample] for i in range(0, len(data), 1000 * fmt.bytes_per_sample)]
+    deltas = tmp_path / "deltas.jsonl"
+    lines = [{"type": "response.created"}] + [
+        {"type": "response.output_audio.delta", "item_id": "it", "content_index": 0, "delta": base64.b64encode(p).decode()} for p in pieces
+    ]
+    deltas.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    raw = tmp_path / "reply.bin"
+    raw.write_bytes(data)
+    for source, out in ((deltas, tmp_path / "a.wav"), (raw, tmp_path / "b.flac")):
+        decode_file(source, out, target, rate=16000)
+        got, rate = soundfile.read(out, dtype="int16")
+        expected, _ = audiofmt.float_to_int16(audiofmt.resample(audiofmt.decode(data, fmt) / 32768, fmt.rate_hz, 16000), clip="ignore")
+        assert rate == 16000 and np.array_equal(got, expected)
+    decode_file(raw, tmp_path / "c.pcm", target)
+    assert np.array_equal(np.fromfile(tmp_path / "c.pcm", dtype="<i2"), audiofmt.decode(data, fmt))
+
+
+def test_decode_reports_the_bad_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "response.audio.delta", "item_id": "i", "content_index": 0, "delta": "AAAAAA=="}\n{"type": "response.audio.delta", "item_id": "i", "content_index": 0, "delta": "!!"}\n')
+    with pytest.raises(audiofmt.AudioFormatError, match="line 2"):
+        decode_file(bad, tmp_path / "x.wav", "pcm16")
+    assert not (tmp_path / "x.wav").exists()
+
+
+needs_tools = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("sox")), reason="ffmpeg and sox are not installed")
+
+
+@needs_tools
+@pytest.mark.parametrize("target", TARGETS)
+def test_ffmpeg_and_sox_read_our_wavs_to_the_same_samples(target, tmp_path):
+    out = tmp_path / "ours.wav"
+    convert_file(FIXTURES / "speech_16k.wav", out, target)
+    expected = audiofmt.decode(_payload(out, "wav"), target)
+    via_ffmpeg = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "s16le", "-"], capture_output=True, check=True).stdout
+    via_sox = subprocess.run(["sox", str(out), "-t", "raw", "-e", "signed", "-b", "16", "-"], capture_output=True, check=True).stdout
+    assert np.array_equal(np.frombuffer(via_ffmpeg, "<i2"), expected)
+    assert np.array_equal(np.frombuffer(via_sox, "<i2"), expected)
+
+
+@needs_tools
+@pytest.mark.parametrize("law,sox_enc,ffmpeg_codec", [("ULAW", "u-law", "pcm_mulaw"), ("ALAW", "a-law", "pcm_alaw")])
+def test_g711_wavs_from_sox_and_ffmpeg_read_like_libsndfile(law, sox_enc, ffmpeg_codec, tmp_path):
+    source = FIXTURES / "speech_8k.wav"
+    by_sox, by_ffmpeg = tmp_path / "sox.wav", tmp_path / "ffmpeg.wav"
+    subprocess.run(["sox", str(source), "-e", sox_enc, str(by_sox)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c:a", ffmpeg_codec, str(by_ffmpeg)], check=True)
+    for path in (by_sox, by_ffmpeg):
+        via_libsndfile, _ = soundfile.read(path, dtype="int16")
+        assert soundfile.info(path).subtype == law
+        codes = _payload(path, "wav")
+        fmt = "g711_ulaw" if law == "ULAW" else "g711_alaw"
+        assert np.array_equal(audiofmt.decode(codes, fmt), via_libsndfile)
+        out = tmp_path / "again.pcm"
+        convert_file(path, out, "pcm16")
+        assert out.read_bytes() == audiofmt.encode(audiofmt.resample(via_libsndfile / 32768, 8000, 24000), "pcm16", clip="ignore")
