@@ -65,7 +65,13 @@ if TYPE_CHECKING:
     from .session import Session, SessionError
 
 
+# submodules reachable as attributes (audiofmt.events.truncate_event …), imported on first access
+_SUBMODULES = frozenset({"codecs", "events", "files", "batch", "session", "realtime", "resampler", "filters", "sinks"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'audiofmt' has no attribute {name!r}")

@@ -107,7 +107,41 @@ class AudioSource:
             self._close()
 
 
+def _open_jsonl(name: str, stream: BinaryIO, spec: RawSpec, block_frames: int) -> AudioSource:
+    """JSON Lines of audio events (`input_audio_buffer.append` "audio", or audio deltas "delta"),
+    their payloads read as `spec.format`; other events are skipped."""
+    from .events import AUDIO_DELTA_TYPES, decode_audio, parse_event
+
+    fmt_name, rate, channels = spec.resolved()
+    if fmt_name not in FORMATS or channels != 1:
+        raise FileFormatError(f"{name}: JSONL events carry a mono session format; got --raw-format {fmt_name}")
+
+    def blocks() -> Iterator[np.ndarray]:
+        pending = b""
+        for line_no, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                event = parse_event(line)
+                key = "audio" if event["type"] == "input_audio_buffer.append" else "delta" if event["type"] in AUDIO_DELTA_TYPES else None
+                if key is None:
+                    continue
+                pending += decode_audio(event.get(key), f"{event['type']}.{key}")
+            except AudioFormatError as exc:
+                raise FileFormatError(f"{name}, line {line_no}: {exc}") from None
+            if len(pending) >= block_frames * FORMATS[fmt_name].bytes_per_sample:
+                usable = len(pending) - len(pending) % FORMATS[fmt_name].bytes_per_sample
+                yield _raw_to_float(pending[:usable], fmt_name, 1)
+                pending = pending[usable:]
+        if pending:
+            yield _raw_to_float(pending, fmt_name, 1)
+
+    return AudioSource(name, rate, 1, None, "JSONL", fmt_name, blocks())
+
+
 def _open_raw(name: str, stream: BinaryIO, spec: RawSpec, block_frames: int) -> AudioSource:
+    if stream.peek(64)[:64].lstrip()[:1] == b"{" if hasattr(stream, "peek") else False:
+        return _open_jsonl(name, stream, spec, block_frames)
     fmt_name, rate, channels = spec.resolved()
     if fmt_name in FORMATS:
         fmt = FORMATS[fmt_name]

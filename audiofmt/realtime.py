@@ -209,6 +209,7 @@ class OutputDecoder:
         self.received: dict[tuple[str, int], int] = {}
         self.n_clipped = 0
         self._stream: tuple[str, int] | None = None
+        self._audio_marked = self.session.audio_output_started
         self._switch(self.session.output_format)
 
     @property
@@ -253,8 +254,9 @@ class OutputDecoder:
             head = self.flush()  # a new item's audio: close the previous stream first
         self._stream = key = (item_id, content_index)
         self.received[key] = self.received.get(key, 0) + samples.shape[0]
-        if not self.session.audio_output_started:
+        if not self._audio_marked:
             self.session.mark_audio_output()
+            self._audio_marked = True
         if self._resampler is None:
             out = self._finish(samples)
         else:
@@ -267,9 +269,8 @@ class OutputDecoder:
         return self.feed(decode_audio(ev.get("delta"), f"{ev['type']}.delta"), item_id, content_index)
 
     def _session_changed(self, ev: dict[str, Any]) -> np.ndarray:
-        started = self.session.audio_output_started
         self.session = Session.parse(ev)
-        if started:
+        if self._audio_marked:
             self.session.mark_audio_output()
         if self.session.output_format == self._format:
             return self._empty()

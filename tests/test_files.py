@@ -229,3 +229,14 @@ def test_g711_wavs_from_sox_and_ffmpeg_read_like_libsndfile(law, sox_enc, ffmpeg
         out = tmp_path / "again.pcm"
         convert_file(path, out, "pcm16")
         assert out.read_bytes() == audiofmt.encode(audiofmt.resample(via_libsndfile / 32768, 8000, 24000), "pcm16", clip="ignore")
+
+
+def test_jsonl_events_read_back_as_input(tmp_path):
+    events = tmp_path / "speech.jsonl"
+    convert_file(FIXTURES / "speech_48k_stereo.flac", events, "pcm16")
+    assert probe(events, RawSpec("pcm16"))["frames"] == 48000
+    again = tmp_path / "again.pcm"
+    convert_file(events, again, "pcm16", raw=RawSpec("pcm16"))
+    assert again.read_bytes() == _payload(events, "jsonl")
+    with pytest.raises(FileFormatError, match="mono session format"):
+        probe(events, RawSpec("s16le", 24000))

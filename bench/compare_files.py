@@ -1,0 +1,260 @@
+"""File conversion with the `audiofmt` command against ffmpeg: wall time, peak memory, start-up, batch.
+
+    python bench/compare_files.py [--minutes 10] [--long-minutes 60] [--skip-long] [--repeat 3] [--json OUT]
+
+Every input is generated into a temporary directory (deleted at the end) from the bundled speech
+fixtures, looped with a different gain per loop. Every measurement is a fresh subprocess, timed
+from Popen to os.wait4; its peak RSS is the rusage wait4 returns (Linux: KiB, the maximum over
+the child and the descendants it reaped, e.g. the worker processes of `-j 2`, not their sum).
+The numba cache is warmed by short conversions of every kind before anything is timed.
+
+  1. --minutes of 44.1 kHz stereo FLAC (PCM_16) -> 24 kHz pcm16 WAV and -> 8 kHz μ-law raw:
+     audiofmt vs ffmpeg (default swresample) vs ffmpeg with aresample=resampler=soxr, best of
+     --repeat; target audiofmt <= 1.0x each ffmpeg variant.
+  2. --long-minutes of 48 kHz stereo WAV -> pcm16 WAV: wall time and peak RSS; target <= 150 MB.
+  3. Start-up: a 1 s WAV -> pcm16, best and median of 5 whole processes; target <= 1.5 s.
+  4. Batch: 200 two-second files -> g711_ulaw with -j 1 and -j 2; target speed-up >= 1.7x;
+     the two output directories must be byte-identical.
+Output lengths are checked against the length rule round_half_up(frames * out_rate / in_rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+AUDIOFMT = str(Path(sys.executable).parent / "audiofmt") if (Path(sys.executable).parent / "audiofmt").exists() \
+    else shutil.which("audiofmt") or "audiofmt"
+FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+BLOCK = 1 << 16
+
+
+def run(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one child process; raises if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:6])} ... exited {proc.returncode}: {err.strip()}")
+    return wall, usage.ru_maxrss
+
+
+def best_of(cmd: list[str], repeat: int) -> dict[str, float]:
+    runs = [run(cmd) for _ in range(repeat)]
+    return {"s": min(w for w, _ in runs), "median_s": statistics.median(w for w, _ in runs),
+            "rss_mib": max(r for _, r in runs) / 1024}
+
+
+def length_rule(n: int, rate_in: int, rate_out: int) -> int:
+    return (2 * n * rate_out + rate_in) // (2 * rate_in)  # round half up, exact in integers
+
+
+def speech(rate: int) -> np.ndarray:
+    """The 2 s stereo speech fixture at `rate`, float32 (frames, 2)."""
+    x, fs = sf.read(FIXTURES / "speech_48k_stereo.flac", dtype="float32", always_2d=True)
+    if fs != rate:
+        import soxr  # bench extra
+
+        x = soxr.resample(x, fs, rate, quality="VHQ").astype(np.float32)
+    return x
+
+
+def write_looped(path: Path, clip: np.ndarray, rate: int, seconds: float, fmt: str) -> int:
+    """Loop `clip` to `seconds` with a slowly changing gain per loop, written block by block."""
+    total, done, i = int(round(seconds * rate)), 0, 0
+    with sf.SoundFile(path, "w", rate, clip.shape[1], "PCM_16", format=fmt) as out:
+        while done < total:
+            piece = clip[: total - done] * np.float32(0.55 + 0.4 * np.sin(0.7 * i))
+            out.write(piece)
+            done, i = done + piece.shape[0], i + 1
+    return total
+
+
+def table(head: list[str], rows: list[list[str]]) -> None:
+    print("| " + " | ".join(head) + " |")
+    print("|" + " --- |" * len(head))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+
+
+def snr_db(ref: np.ndarray, x: np.ndarray) -> float:
+    n = min(ref.shape[0], x.shape[0])
+    ref, x = ref[:n].astype(np.float64), x[:n].astype(np.float64)
+    return 10 * np.log10(np.sum(ref**2) / max(np.sum((ref - x) ** 2), 1e-30))
+
+
+def bench_flac(tmp: Path, minutes: float, repeat: int, results: dict) -> None:
+    src = tmp / "in.flac"
+    frames = write_looped(src, speech(44100), 44100, minutes * 60, "FLAC")
+    seconds = frames / 44100
+    print(f"## {minutes:g} min of 44.1 kHz stereo FLAC ({src.stat().st_size / 2**20:.1f} MiB), best of {repeat}\n")
+    soxr_af = ["-af", "aresample=resampler=soxr"]
+    jobs = {
+        "pcm16 WAV 24 kHz": (
+            ("audiofmt", [AUDIOFMT, "convert", str(src), "-o", str(tmp / "a.wav"), "--to", "pcm16", "-q"]),
+            ("ffmpeg", [*FFMPEG, "-i", str(src), "-ac", "1", "-ar", "24000", str(tmp / "f.wav")]),
+            ("ffmpeg soxr", [*FFMPEG, "-i", str(src), "-ac", "1", *soxr_af, "-ar", "24000", str(tmp / "s.wav")]),
+        ),
+        "μ-law raw 8 kHz": (
+            ("audiofmt", [AUDIOFMT, "convert", str(src), "-o", str(tmp / "a.ulaw"), "--to", "g711_ulaw", "-q"]),
+            ("ffmpeg", [*FFMPEG, "-i", str(src), "-ac", "1", "-ar", "8000", "-f", "mulaw", str(tmp / "f.ulaw")]),
+            ("ffmpeg soxr", [*FFMPEG, "-i", str(src), "-ac", "1", *soxr_af, "-ar", "8000", "-f", "mulaw", str(tmp / "s.ulaw")]),
+        ),
+    }
+    rows, out = [], {}
+    for target, tools in jobs.items():
+        timed = {name: best_of(cmd, repeat) for name, cmd in tools}
+        out[target] = timed
+        for name, t in timed.items():
+            ratios = [f"{timed['audiofmt']['s'] / timed[p]['s']:.2f}×" for p in ("ffmpeg", "ffmpeg soxr")] \
+                if name == "audiofmt" else ["", ""]
+            ok = "✓" if all(timed["audiofmt"]["s"] <= timed[p]["s"] for p in ("ffmpeg", "ffmpeg soxr")) else "misses"
+            rows.append([target, name, f"{t['s']:.2f} s", f"{seconds / t['s']:.0f}×", *ratios,
+                         ok if name == "audiofmt" else "", f"{t['rss_mib']:.0f} MiB"])
+    table(["output", "tool", "wall (best)", "× realtime", "audiofmt / ffmpeg", "audiofmt / ffmpeg soxr",
+           "≤ 1.0× both", "peak RSS"], rows)
+
+    # sanity: lengths by the rule, and agreement with ffmpeg+soxr (ffmpeg's -ac 1 also averages L and R)
+    want_24k, want_8k = length_rule(frames, 44100, 24000), length_rule(frames, 44100, 8000)
+    got = {"audiofmt": sf.info(tmp / "a.wav").frames, "ffmpeg": sf.info(tmp / "f.wav").frames,
+           "ffmpeg soxr": sf.info(tmp / "s.wav").frames}
+    got_8k = {n: (tmp / f"{k}.ulaw").stat().st_size for n, k in (("audiofmt", "a"), ("ffmpeg", "f"), ("ffmpeg soxr", "s"))}
+    assert sf.info(tmp / "a.wav").samplerate == 24000 and sf.info(tmp / "a.wav").channels == 1
+    assert got["audiofmt"] == want_24k, (got, want_24k)
+    assert got_8k["audiofmt"] == want_8k, (got_8k, want_8k)
+    a, _ = sf.read(tmp / "a.wav", dtype="int16")
+    s, _ = sf.read(tmp / "s.wav", dtype="int16")
+    agree = snr_db(s, a)
+    out["check"] = {"frames_in": frames, "samples_24k": got, "expected_24k": want_24k,
+                    "bytes_8k": got_8k, "expected_8k": want_8k, "snr_vs_ffmpeg_soxr_db": agree}
+    print(f"Lengths: {frames} frames in → audiofmt {got['audiofmt']} samples at 24 kHz (rule: {want_24k}) and "
+          f"{got_8k['audiofmt']} μ-law bytes (rule: {want_8k}); ffmpeg {got['ffmpeg']} / {got_8k['ffmpeg']}, "
+          f"ffmpeg soxr {got['ffmpeg soxr']} / {got_8k['ffmpeg soxr']}. audiofmt vs ffmpeg soxr 24 kHz: "
+          f"SNR {agree:.1f} dB.\n")
+    results["flac"] = out
+
+
+def bench_long(tmp: Path, minutes: float, results: dict) -> None:
+    src = tmp / "long.wav"
+    start = time.perf_counter()
+    frames = write_looped(src, speech(48000), 48000, minutes * 60, "WAV")
+    made = time.perf_counter() - start
+    wall, rss = run([AUDIOFMT, "convert", str(src), "-o", str(tmp / "long_out.wav"), "--to", "pcm16", "-q"])
+    n_out = sf.info(tmp / "long_out.wav").frames
+    assert n_out == length_rule(frames, 48000, 24000), n_out
+    src.unlink()
+    (tmp / "long_out.wav").unlink()
+    print(f"## {minutes:g} min of 48 kHz stereo WAV → pcm16 WAV (input {frames * 4 / 2**20:.0f} MiB, written in {made:.0f} s)\n")
+    table(["wall", "× realtime", "peak RSS", "target ≤ 150 MB"],
+          [[f"{wall:.1f} s", f"{frames / 48000 / wall:.0f}×", f"{rss / 1024:.0f} MiB ({rss * 1024 / 1e6:.0f} MB)",
+            "✓" if rss * 1024 <= 150e6 else "misses"]])
+    results["long"] = {"minutes": minutes, "s": wall, "rss_mib": rss / 1024, "samples_out": n_out}
+
+
+def bench_startup(tmp: Path, results: dict) -> None:
+    one = tmp / "one_second.wav"
+    sf.write(one, speech(48000)[:48000], 48000, subtype="PCM_16")
+    cli = [run([AUDIOFMT, "convert", str(one), "-o", str(tmp / "x.pcm"), "--to", "pcm16", "-q"]) for _ in range(5)]
+    imp = [run([sys.executable, "-c", "import audiofmt"]) for _ in range(5)]
+    bare = [run([sys.executable, "-c", "pass"]) for _ in range(5)]
+    assert (tmp / "x.pcm").stat().st_size == 2 * 24000
+    print("## Start-up: 1 s 48 kHz stereo WAV → pcm16 raw, warm numba cache, 5 processes\n")
+    rows = []
+    for name, runs in (("audiofmt convert", cli), ("python -c 'import audiofmt'", imp), ("python -c pass", bare)):
+        walls = [w for w, _ in runs]
+        mark = ("✓" if min(walls) <= 1.5 else "misses") if name == "audiofmt convert" else ""
+        rows.append([name, f"{min(walls):.3f} s", f"{statistics.median(walls):.3f} s", mark,
+                     f"{max(r for _, r in runs) / 1024:.0f} MiB"])
+        results.setdefault("startup", {})[name] = {"best_s": min(walls), "median_s": statistics.median(walls)}
+    table(["process", "best", "median", "≤ 1.5 s", "peak RSS"], rows)
+
+
+def bench_batch(tmp: Path, repeat: int, results: dict) -> None:
+    clip, rate = sf.read(FIXTURES / "speech_16k_stereo_pcm16.wav", dtype="float32", always_2d=True)
+    src = tmp / "batch_in"
+    src.mkdir()
+    files = []
+    for i in range(200):
+        files.append(str(src / f"clip{i:03d}.wav"))
+        sf.write(files[-1], clip * np.float32(0.3 + 0.65 * i / 199), rate, subtype="PCM_16")
+    timed, digests = {}, {}
+    for jobs in (1, 2):
+        outdir = tmp / f"batch_j{jobs}"
+        timed[jobs] = best_of([AUDIOFMT, "convert", *files, "-d", str(outdir), "--to", "g711_ulaw", "-q", "-j", str(jobs)],
+                              repeat)
+        digests[jobs] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(outdir.iterdir())}
+    identical = digests[1] == digests[2] and len(digests[1]) == 200
+    sizes = {(tmp / "batch_j1" / name).stat().st_size for name in digests[1]}
+    speedup = timed[1]["s"] / timed[2]["s"]
+    print(f"## Batch: 200 × 2 s 16 kHz stereo WAV → g711_ulaw WAV, best of {repeat}\n")
+    table(["-j", "wall (best)", "files/s", "speed-up", "≥ 1.7×", "peak RSS (largest process)"],
+          [["1", f"{timed[1]['s']:.2f} s", f"{200 / timed[1]['s']:.0f}", "", "", f"{timed[1]['rss_mib']:.0f} MiB"],
+           ["2", f"{timed[2]['s']:.2f} s", f"{200 / timed[2]['s']:.0f}", f"{speedup:.2f}×",
+            "✓" if speedup >= 1.7 else "misses", f"{timed[2]['rss_mib']:.0f} MiB"]])
+    print(f"Outputs: {len(digests[1])} files of {sorted(sizes)} bytes each; -j 1 and -j 2 "
+          f"{'byte-identical' if identical else 'DIFFER'}.\n")
+    results["batch"] = {"j1": timed[1], "j2": timed[2], "speedup": speedup, "identical": identical}
+    if not identical:
+        raise SystemExit("batch outputs differ between -j 1 and -j 2")
+
+
+def warm_up(tmp: Path) -> None:
+    """One short conversion of every kind timed below, so numba's on-disk cache is filled."""
+    short44 = tmp / "warm44.flac"
+    sf.write(short44, speech(44100), 44100, subtype="PCM_16")
+    short48 = tmp / "warm48.wav"
+    sf.write(short48, speech(48000), 48000, subtype="PCM_16")
+    for cmd in (
+        [str(short44), "-o", str(tmp / "w.wav"), "--to", "pcm16"],
+        [str(short44), "-o", str(tmp / "w.ulaw"), "--to", "g711_ulaw"],
+        [str(short48), "-o", str(tmp / "w.pcm"), "--to", "pcm16"],
+        [str(FIXTURES / "speech_16k_stereo_pcm16.wav"), "-o", str(tmp / "w16.wav"), "--to", "g711_ulaw"],
+    ):
+        run([AUDIOFMT, "convert", *cmd, "-q"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--long-minutes", type=float, default=60)
+    parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    args = parser.parse_args()
+    results: dict = {"audiofmt": AUDIOFMT, "cpus": os.cpu_count(),
+                     "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]}
+    print(f"{results['ffmpeg']}; {os.cpu_count()} CPUs; {AUDIOFMT}\n")
+    with tempfile.TemporaryDirectory(prefix="audiofmt-bench-") as name:
+        tmp = Path(name)
+        warm_up(tmp)
+        bench_flac(tmp, args.minutes, args.repeat, results)
+        if not args.skip_long:
+            bench_long(tmp, args.long_minutes, results)
+        bench_startup(tmp, results)
+        bench_batch(tmp, args.repeat, results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
