@@ -1,0 +1,384 @@
+"""Sans-IO core of a Twilio Media Streams ↔ Realtime session bridge.
+
+`TwilioMediaStream` owns no socket, loop or clock: `receive_phone(message)` takes what Twilio sent
+and `receive_model(event)` what the Realtime server sent, and both return what to do next: a list
+of `ToPhone` / `ToModel` messages to send and `Dtmf` / `CallStarted` / `CallStopped` for the
+application. Time comes only from Twilio's media timestamps. A malformed or out-of-order message
+is dropped and counted in `stats.dropped[reason]`; nothing a peer sends can raise.
+
+Audio paths, chosen per direction from the session's formats through the codec registry:
+- g711_ulaw: the phone's bytes pass through untouched (re-chunked only);
+- g711_alaw: G.711's μ-law ↔ A-law code conversion table;
+- pcm16: decode, resample 8 kHz ↔ 24 kHz with the low_latency preset, encode.
+Phone audio goes out in exact 20 ms frames (160 bytes of μ-law); the last partial frame of a
+response is sent at its `*.audio.done`, never padded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from ..codecs import decode, encode, float_to_int16, transcode
+from ..errors import AudioFormatError
+from ..events import (
+    AUDIO_DELTA_TYPES,
+    AUDIO_DONE_TYPES,
+    SESSION_TYPES,
+    append_event,
+    decode_audio,
+    encode_audio,
+    parse_event,
+    truncate_event,
+)
+from ..formats import FORMATS, AudioFormat
+from ..resampler import Resampler
+from ..session import Session
+
+__all__ = ["TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats"]
+
+PHONE = FORMATS["g711_ulaw"]  # Twilio Media Streams: audio/x-mulaw, 8000 Hz, mono
+FRAME_BYTES = 160  # 20 ms of phone audio
+_SILENCE = b"\xff"  # μ-law code of 0
+_MAX_GAP_MS = 10_000  # a timestamp jump beyond this is not filled (it is a bad timestamp)
+_DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+@dataclass(frozen=True)
+class ToPhone:
+    """A message for Twilio (media, mark or clear)."""
+
+    message: dict[str, Any]
+
+    def json(self) -> str:
+        return json.dumps(self.message, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ToModel:
+    """A client event for the Realtime server."""
+
+    event: dict[str, Any]
+
+    def json(self) -> str:
+        return json.dumps(self.event, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    """A key the caller pressed (never sent to the model as audio)."""
+
+    digit: str
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    stream_sid: str
+    call_sid: str
+    custom_parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CallStopped:
+    stream_sid: str
+
+
+Output = Union[ToPhone, ToModel, Dtmf, CallStarted, CallStopped]
+
+
+@dataclass
+class CallStats:
+    """Per-call counters; `dropped` maps a reason to how many messages it dropped."""
+
+    phone_messages: int = 0
+    model_events: int = 0
+    media_in: int = 0
+    frames_out: int = 0
+    gap_filled_ms: int = 0
+    barge_ins: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+
+class _Drop(Exception):
+    """Internal: this message is dropped for `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _int_field(container: dict[str, Any], name: str) -> int:
+    value = container.get(name)
+    try:
+        number = int(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or number < 0:
+        raise _Drop(f"bad media.{name}")
+    return number
+
+
+@dataclass
+class _Playout:
+    """What went to the phone for the response being played, in phone samples (8 per ms)."""
+
+    item_id: str | None = None
+    content_index: int = 0
+    item_start: int = 0  # cumulative phone samples sent before this item's first frame
+    received: int = 0  # samples of this item received from the model, in the output format
+    cancelled: frozenset[str] = frozenset()
+
+
+class TwilioMediaStream:
+    """One phone call's audio between Twilio and a Realtime session (see the module doc)."""
+
+    def __init__(self, session: object) -> None:
+        self.session = Session.parse(session)
+        self.stats = CallStats()
+        self.state = "new"  # new -> started -> stopped
+        self.stream_sid: str | None = None
+        self._last_chunk = -1
+        self._next_timestamp: int | None = None  # ms where the next inbound media should start
+        self._phone_clock_ms = 0  # newest inbound media timestamp: the call's clock
+        self._in_pending = b""
+        self._setup_paths()
+        # outbound accounting, all in cumulative phone samples
+        self._out_pending = b""
+        self._sent = 0
+        self._acked = 0
+        self._anchor: tuple[int, int] = (0, 0)  # (phone clock ms, samples sent) when playback restarted
+        self._marks: dict[str, int] = {}
+        self._cleared_marks: set[str] = set()  # Twilio echoes these too once `clear` drops them
+        self._n_marks = 0
+        self._play = _Playout()
+
+    # -- codec paths -----------------------------------------------------------------------
+    def _setup_paths(self) -> None:
+        self._in_format: AudioFormat = self.session.input_format
+        self._out_format: AudioFormat = self.session.output_format
+        self._up = Resampler(PHONE.rate_hz, self._in_format.rate_hz, "low_latency") if self._in_format.rate_hz != PHONE.rate_hz else None
+        self._down = Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency") if self._out_format.rate_hz != PHONE.rate_hz else None
+
+    def _phone_to_model(self, ulaw: bytes) -> bytes:
+        if self._up is None:
+            return transcode(ulaw, PHONE, self._in_format)  # pass-through or the G.711 table
+        resampled = self._up.process(decode(ulaw, PHONE) * (1 / 32768))
+        return encode(float_to_int16(resampled, clip="ignore")[0], self._in_format)
+
+    def _model_to_phone(self, data: bytes, final: bool = False) -> bytes:
+        if self._down is None:
+            return transcode(data, self._out_format, PHONE)
+        resampled = self._down.process(decode(data, self._out_format) * (1 / 32768))
+        if final:
+            resampled = np.concatenate((resampled, self._down.flush()))
+            self._down = Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency")
+        return encode(float_to_int16(resampled, clip="ignore")[0], PHONE)
+
+    # -- phone side ------------------------------------------------------------------------
+    def receive_phone(self, message: object) -> list[Output]:
+        """Handle one Twilio Media Streams message (JSON text, bytes or dict)."""
+        self.stats.phone_messages += 1
+        try:
+            msg = self._parse_phone(message)
+            handler = getattr(self, f"_phone_{msg['event']}", None)
+            if handler is None:
+                raise _Drop(f"unknown phone event {str(msg['event'])[:40]!r}")
+            return handler(msg)
+        except _Drop as drop:
+            self.stats.dropped[drop.reason] += 1
+            return []
+        except AudioFormatError as exc:  # bad base64, wrong lengths …
+            self.stats.dropped[f"bad audio: {type(exc).__name__}"] += 1
+            return []
+
+    @staticmethod
+    def _parse_phone(message: object) -> dict[str, Any]:
+        if isinstance(message, (str, bytes, bytearray)):
+            try:
+                message = json.loads(message)
+            except (ValueError, RecursionError):
+                raise _Drop("not JSON") from None
+        if not isinstance(message, dict):
+            raise _Drop("not a JSON object")
+        if not isinstance(message.get("event"), str):
+            raise _Drop("no event name")
+        return message
+
+    def _phone_connected(self, msg: dict[str, Any]) -> list[Output]:
+        if self.state != "new":
+            raise _Drop("connected out of order")
+        return []
+
+    def _phone_start(self, msg: dict[str, Any]) -> list[Output]:
+        if self.state != "new":
+            raise _Drop("start out of order")
+        start = msg.get("start")
+        if not isinstance(start, dict):
+            raise _Drop("start without a start object")
+        stream_sid = start.get("streamSid", msg.get("streamSid"))
+        if not isinstance(stream_sid, str) or not stream_sid:
+            raise _Drop("start without streamSid")
+        media_format = start.get("mediaFormat", {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1})
+        if not isinstance(media_format, dict) or (
+            media_format.get("encoding"), media_format.get("sampleRate"), media_format.get("channels", 1)
+        ) != ("audio/x-mulaw", 8000, 1):
+            raise _Drop("unsupported mediaFormat (expected audio/x-mulaw, 8000 Hz, 1 channel)")
+        params = start.get("customParameters") or {}
+        call_sid = start.get("callSid")
+        self.state, self.stream_sid = "started", stream_sid
+        return [CallStarted(stream_sid, call_sid if isinstance(call_sid, str) else "", params if isinstance(params, dict) else {})]
+
+    def _phone_media(self, msg: dict[str, Any]) -> list[Output]:
+        if self.state != "started":
+            raise _Drop(f"media {'before start' if self.state == 'new' else 'after stop'}")
+        media = msg.get("media")
+        if not isinstance(media, dict):
+            raise _Drop("media without a media object")
+        if media.get("track", "inbound") not in ("inbound", "inbound_track"):
+            raise _Drop("media of another track")
+        chunk = _int_field(media, "chunk")
+        timestamp = _int_field(media, "timestamp")
+        payload = decode_audio(media.get("payload"), "media.payload")
+        if not payload:
+            raise _Drop("empty media payload")
+        if chunk <= self._last_chunk:
+            raise _Drop("duplicate or late media chunk")
+        self._last_chunk = chunk
+        self.stats.media_in += 1
+        audio = b""
+        if self._next_timestamp is not None and timestamp > self._next_timestamp:
+            gap_ms = timestamp - self._next_timestamp
+            if gap_ms <= _MAX_GAP_MS:  # keep the model's timeline continuous
+                audio = _SILENCE * PHONE.ms_to_samples(gap_ms)
+                self.stats.gap_filled_ms += gap_ms
+        audio += payload
+        self._next_timestamp = timestamp + len(payload) // PHONE.samples_per_ms
+        self._phone_clock_ms = max(self._phone_clock_ms, timestamp + len(payload) // PHONE.samples_per_ms)
+        return [ToModel(append_event(self._phone_to_model(audio)))]
+
+    def _phone_mark(self, msg: dict[str, Any]) -> list[Output]:
+        mark = msg.get("mark")
+        name = mark.get("name") if isinstance(mark, dict) else None
+        if name in self._cleared_marks:
+            self._cleared_marks.discard(name)
+            return []
+        if name not in self._marks:
+            raise _Drop("mark we did not send")
+        self._acked = max(self._acked, self._marks.pop(name))
+        return []
+
+    def _phone_dtmf(self, msg: dict[str, Any]) -> list[Output]:
+        dtmf = msg.get("dtmf")
+        digit = dtmf.get("digit") if isinstance(dtmf, dict) else None
+        if not isinstance(digit, str) or digit not in _DTMF_DIGITS:
+            raise _Drop("bad dtmf digit")
+        return [Dtmf(digit)]
+
+    def _phone_stop(self, msg: dict[str, Any]) -> list[Output]:
+        if self.state != "started":
+            raise _Drop("stop out of order")
+        self.state = "stopped"
+        return [CallStopped(self.stream_sid or "")]
+
+    # -- model side ------------------------------------------------------------------------
+    def receive_model(self, event: object) -> list[Output]:
+        """Handle one Realtime server event (JSON text, dict or SDK model)."""
+        self.stats.model_events += 1
+        try:
+            ev = parse_event(event)
+            kind = ev["type"]
+            if kind in AUDIO_DELTA_TYPES:
+                return self._model_delta(ev)
+            if kind in AUDIO_DONE_TYPES:
+                return self._model_done(ev)
+            if kind == "input_audio_buffer.speech_started":
+                return self._barge_in()
+            if kind in SESSION_TYPES:
+                self.session = Session.parse(ev)
+                self._setup_paths()
+            return []
+        except _Drop as drop:
+            self.stats.dropped[drop.reason] += 1
+            return []
+        except AudioFormatError as exc:
+            self.stats.dropped[f"bad model event: {type(exc).__name__}"] += 1
+            return []
+
+    def _item(self, ev: dict[str, Any]) -> tuple[str, int]:
+        item_id, content_index = ev.get("item_id"), ev.get("content_index", 0)
+        if not isinstance(item_id, str) or isinstance(content_index, bool) or not isinstance(content_index, int):
+            raise _Drop(f"{ev['type']} without item_id/content_index")
+        return item_id, content_index
+
+    def _model_delta(self, ev: dict[str, Any]) -> list[Output]:
+        item_id, content_index = self._item(ev)
+        if item_id in self._play.cancelled:
+            raise _Drop("audio of an interrupted response")
+        if self.state != "started" or self.stream_sid is None:
+            raise _Drop("model audio while no call is streaming")
+        data = decode_audio(ev.get("delta"), f"{ev['type']}.delta")
+        self._out_format.n_samples(len(data))  # a pcm16 delta of odd length is dropped here
+        if (item_id, content_index) != (self._play.item_id, self._play.content_index):
+            if self._position() >= self._sent:  # the phone's buffer is empty: playback restarts now
+                self._anchor = (self._phone_clock_ms, self._sent)
+            self._play = _Playout(item_id, content_index, self._sent + len(self._out_pending), 0, self._play.cancelled)
+        self._play.received += self._out_format.n_samples(len(data))
+        self._out_pending += self._model_to_phone(data)
+        return self._frames(final=False)
+
+    def _model_done(self, ev: dict[str, Any]) -> list[Output]:
+        item_id, content_index = self._item(ev)
+        if item_id in self._play.cancelled or (item_id, content_index) != (self._play.item_id, self._play.content_index):
+            return []
+        if self._down is not None:
+            self._out_pending += self._model_to_phone(b"", final=True)
+        out = self._frames(final=True)
+        self._n_marks += 1
+        name = f"{item_id}:{content_index}:{self._n_marks}"
+        self._marks[name] = self._sent
+        return [*out, ToPhone({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})]
+
+    def _frames(self, final: bool) -> list[Output]:
+        out: list[Output] = []
+        pending = self._out_pending
+        cut = len(pending) if final else len(pending) - len(pending) % FRAME_BYTES
+        for start in range(0, cut, FRAME_BYTES):
+            frame = pending[start : start + FRAME_BYTES]
+            out.append(ToPhone({"event": "media", "streamSid": self.stream_sid, "media": {"payload": encode_audio(frame)}}))
+            self._sent += len(frame)
+        self.stats.frames_out += len(out)
+        self._out_pending = pending[cut:]
+        return out
+
+    def _position(self) -> int:
+        """Phone samples played so far: the acknowledged mark, or the call clock since playback
+        last (re)started, whichever is further, never beyond what was sent."""
+        anchor_ms, anchor_sent = self._anchor
+        by_clock = anchor_sent + PHONE.ms_to_samples(max(0, self._phone_clock_ms - anchor_ms))
+        return min(max(self._acked, by_clock), self._sent)
+
+    def _barge_in(self) -> list[Output]:
+        play = self._play
+        if play.item_id is None or play.item_id in play.cancelled:
+            return []
+        played = self._position() - play.item_start
+        if played >= self._sent - play.item_start and not self._out_pending:
+            return []  # the caller has heard all of it: nothing to interrupt
+        heard_ms = min(max(played, 0) // PHONE.samples_per_ms, play.received * 1000 // self._out_format.rate_hz)
+        self.stats.barge_ins += 1
+        self._play = _Playout(None, 0, self._sent, 0, play.cancelled | {play.item_id})
+        self._out_pending = b""
+        self._cleared_marks.update(self._marks)
+        self._marks.clear()
+        self._acked = self._sent = self._position()  # what the phone still held is gone
+        self._anchor = (self._phone_clock_ms, self._sent)
+        if self._down is not None:
+            self._down = Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency")
+        return [
+            ToPhone({"event": "clear", "streamSid": self.stream_sid}),
+            ToModel(truncate_event(play.item_id, play.content_index, audio_end_ms=heard_ms)),
+        ]
