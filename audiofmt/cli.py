@@ -188,6 +188,30 @@ def _roundtrip(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bridge(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .bridge.server import BridgeConfig, serve
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--listen must be HOST:PORT; got {args.listen!r}")
+    session = {"input_audio_format": args.format, "output_audio_format": args.format}
+    if args.session:
+        session = json.loads(Path(args.session).read_text())
+    config = BridgeConfig(args.realtime_url, api_key_env=args.api_key_env, session=session, beta_header=not args.ga)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+
+    async def run() -> None:
+        async with await serve(host, int(port), config):
+            _say(args, f"bridge listening on ws://{host}:{port}, model at {args.realtime_url}")
+            await asyncio.Future()  # until interrupted
+
+    asyncio.run(run())
+    return 0
+
+
 def _add_raw_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("headerless input")
     group.add_argument("--raw-format", metavar="F", help="read inputs as raw: pcm16, g711_ulaw, g711_alaw, s16le, s16be, s32le, f32le, f64le, u8")
@@ -238,6 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="machine-readable output")
     _add_raw_options(info)
     info.set_defaults(run=_info)
+
+    bridge = commands.add_parser("bridge", parents=[common], formatter_class=example,
+        help="run a Twilio Media Streams <-> Realtime bridge (pip install 'audiofmt[bridge]')",
+        epilog="example:\n  OPENAI_API_KEY=... audiofmt bridge --listen 127.0.0.1:8080 \\\n"
+               "      --realtime-url 'wss://api.openai.com/v1/realtime?model=gpt-4o-realtime-preview'")
+    bridge.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="where Twilio connects")
+    bridge.add_argument("--realtime-url", required=True, metavar="URL", help="the Realtime WebSocket endpoint")
+    bridge.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="environment variable holding the API key (never logged)")
+    bridge.add_argument("--format", default="g711_ulaw", choices=list(FORMATS), help="session audio format, both directions")
+    bridge.add_argument("--session", metavar="FILE", help="a session object (JSON, either shape) to send instead")
+    bridge.add_argument("--ga", action="store_true", help="speak the GA event shapes (no OpenAI-Beta header)")
+    bridge.set_defaults(run=_bridge)
 
     roundtrip = commands.add_parser("roundtrip", parents=[common], formatter_class=example,
         help="encode a file to a session format and decode it back, printing what happened",
