@@ -38,7 +38,9 @@ _CODE_TABLES = {
 
 
 def _format(name: object) -> AudioFormat:
-    """get_format with a fast path for the common case of a registered name."""
+    """get_format with fast paths for the common cases: a registered name, or a format."""
+    if type(name) is AudioFormat:
+        return name  # type: ignore[return-value]
     try:
         return FORMATS[name]  # type: ignore[index]
     except (KeyError, TypeError):

@@ -29,7 +29,6 @@ from ..events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
     SESSION_TYPES,
-    append_event,
     decode_audio,
     encode_audio,
     parse_event,
@@ -50,22 +49,24 @@ _DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
 @dataclass(frozen=True)
 class ToPhone:
-    """A message for Twilio (media, mark or clear)."""
+    """A message for Twilio (media, mark or clear); `text` is its JSON when already built."""
 
     message: dict[str, Any]
+    text: str | None = field(default=None, compare=False, repr=False)
 
     def json(self) -> str:
-        return json.dumps(self.message, separators=(",", ":"))
+        return self.text if self.text is not None else json.dumps(self.message)
 
 
 @dataclass(frozen=True)
 class ToModel:
-    """A client event for the Realtime server."""
+    """A client event for the Realtime server; `text` is its JSON when already built."""
 
     event: dict[str, Any]
+    text: str | None = field(default=None, compare=False, repr=False)
 
     def json(self) -> str:
-        return json.dumps(self.event, separators=(",", ":"))
+        return self.text if self.text is not None else json.dumps(self.event)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class TwilioMediaStream:
         self.stats = CallStats()
         self.state = "new"  # new -> started -> stopped
         self.stream_sid: str | None = None
+        self._sid_json = "null"
         self._last_chunk = -1
         self._next_timestamp: int | None = None  # ms where the next inbound media should start
         self._phone_clock_ms = 0  # newest inbound media timestamp: the call's clock
@@ -155,6 +157,14 @@ class TwilioMediaStream:
         self._cleared_marks: set[str] = set()  # Twilio echoes these too once `clear` drops them
         self._n_marks = 0
         self._play = _Playout()
+        self._phone_handlers = {
+            "connected": self._phone_connected,
+            "start": self._phone_start,
+            "media": self._phone_media,
+            "mark": self._phone_mark,
+            "dtmf": self._phone_dtmf,
+            "stop": self._phone_stop,
+        }
 
     # -- codec paths -----------------------------------------------------------------------
     def _setup_paths(self) -> None:
@@ -165,13 +175,13 @@ class TwilioMediaStream:
 
     def _phone_to_model(self, ulaw: bytes) -> bytes:
         if self._up is None:
-            return transcode(ulaw, PHONE, self._in_format)  # pass-through or the G.711 table
+            return ulaw if self._in_format is PHONE else transcode(ulaw, PHONE, self._in_format)
         resampled = self._up.process(decode(ulaw, PHONE) * (1 / 32768))
         return encode(float_to_int16(resampled, clip="ignore")[0], self._in_format)
 
     def _model_to_phone(self, data: bytes, final: bool = False) -> bytes:
         if self._down is None:
-            return transcode(data, self._out_format, PHONE)
+            return data if self._out_format is PHONE else transcode(data, self._out_format, PHONE)
         resampled = self._down.process(decode(data, self._out_format) * (1 / 32768))
         if final:
             resampled = np.concatenate((resampled, self._down.flush()))
@@ -184,7 +194,7 @@ class TwilioMediaStream:
         self.stats.phone_messages += 1
         try:
             msg = self._parse_phone(message)
-            handler = getattr(self, f"_phone_{msg['event']}", None)
+            handler = self._phone_handlers.get(msg["event"])
             if handler is None:
                 raise _Drop(f"unknown phone event {str(msg['event'])[:40]!r}")
             return handler(msg)
@@ -230,6 +240,7 @@ class TwilioMediaStream:
         params = start.get("customParameters") or {}
         call_sid = start.get("callSid")
         self.state, self.stream_sid = "started", stream_sid
+        self._sid_json = json.dumps(stream_sid)
         return [CallStarted(stream_sid, call_sid if isinstance(call_sid, str) else "", params if isinstance(params, dict) else {})]
 
     def _phone_media(self, msg: dict[str, Any]) -> list[Output]:
@@ -258,7 +269,8 @@ class TwilioMediaStream:
         audio += payload
         self._next_timestamp = timestamp + len(payload) // PHONE.samples_per_ms
         self._phone_clock_ms = max(self._phone_clock_ms, timestamp + len(payload) // PHONE.samples_per_ms)
-        return [ToModel(append_event(self._phone_to_model(audio)))]
+        b64 = encode_audio(self._phone_to_model(audio))
+        return [ToModel({"type": "input_audio_buffer.append", "audio": b64}, f'{{"type":"input_audio_buffer.append","audio":"{b64}"}}')]
 
     def _phone_mark(self, msg: dict[str, Any]) -> list[Output]:
         mark = msg.get("mark")
@@ -348,7 +360,9 @@ class TwilioMediaStream:
         cut = len(pending) if final else len(pending) - len(pending) % FRAME_BYTES
         for start in range(0, cut, FRAME_BYTES):
             frame = pending[start : start + FRAME_BYTES]
-            out.append(ToPhone({"event": "media", "streamSid": self.stream_sid, "media": {"payload": encode_audio(frame)}}))
+            b64 = encode_audio(frame)  # base64 needs no JSON escaping; the sid was escaped at start
+            text = f'{{"event":"media","streamSid":{self._sid_json},"media":{{"payload":"{b64}"}}}}'
+            out.append(ToPhone({"event": "media", "streamSid": self.stream_sid, "media": {"payload": b64}}, text))
             self._sent += len(frame)
         self.stats.frames_out += len(out)
         self._out_pending = pending[cut:]
