@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+from signals import speech_like
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # make the in-repo `audiofmt` importable without installing it
@@ -81,17 +82,6 @@ class Row:
     vs_audioop: Optional[float] = None
     vs_memcpy: Optional[float] = None
     result: str = ""  # PASS / MISS / ""
-
-
-def speech_like(n: int, seed: int = 711) -> np.ndarray:
-    """`n` int16 samples of gaussian noise (sigma 3000) under a slow, syllable-like envelope."""
-    rng = np.random.default_rng(seed)
-    block = RATE_HZ // 100  # the envelope changes every 10 ms
-    t = np.arange(n // block + 1) / 100.0
-    envelope = (0.1 + 0.9 * np.abs(np.sin(2 * np.pi * 2.0 * t))) * (0.7 + 0.3 * np.sin(2 * np.pi * 0.1 * t))
-    noise = rng.standard_normal(n, dtype=np.float32) * np.float32(3000.0)
-    noise *= np.repeat(envelope.astype(np.float32), block)[:n]
-    return np.clip(np.rint(noise), -32768, 32767).astype(np.int16)
 
 
 def count_diff(got: object, want: np.ndarray) -> str:

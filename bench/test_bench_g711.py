@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+from signals import speech_like
 import pytest
 
 import audiofmt
@@ -39,17 +40,6 @@ EXPAND = {"ulaw": g711.ulaw_expand, "alaw": g711.alaw_expand}
 CODE_TABLE = {("ulaw", "alaw"): g711.ULAW_TO_ALAW, ("alaw", "ulaw"): g711.ALAW_TO_ULAW}
 
 LONG = f"{LONG_SECONDS // 60} min @ {RATE_HZ // 1000} kHz"
-
-
-def speech_like(n: int, seed: int = 711) -> np.ndarray:
-    """`n` int16 samples of gaussian noise (sigma 3000) under a slow, syllable-like envelope."""
-    rng = np.random.default_rng(seed)
-    block = RATE_HZ // 100  # the envelope changes every 10 ms
-    t = np.arange(n // block + 1) / 100.0
-    envelope = (0.1 + 0.9 * np.abs(np.sin(2 * np.pi * 2.0 * t))) * (0.7 + 0.3 * np.sin(2 * np.pi * 0.1 * t))
-    noise = rng.standard_normal(n, dtype=np.float32) * np.float32(3000.0)
-    noise *= np.repeat(envelope.astype(np.float32), block)[:n]
-    return np.clip(np.rint(noise), -32768, 32767).astype(np.int16)
 
 
 def run(benchmark: Any, group: str, n_samples: int, fn: Callable[[], object]) -> None:

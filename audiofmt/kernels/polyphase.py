@@ -23,6 +23,15 @@ _SIG = types.void(
 )
 
 
+@njit(inline="always")
+def _next_input(r, u, m):
+    """The plane position (r, u) of the next input index: x[r + M*u] -> x[r + M*u + 1]."""
+    r += 1
+    if r == m:
+        return 0, u + 1
+    return r, u
+
+
 @njit(_SIG, cache=True, nogil=True, boundscheck=False)
 def polyphase(x, x_start, coefs, last_tap, m, l, j_start, out):
     """out[i] = Σ_k coefs[φ, k] · x[n_last - K + 1 + k] for output j = j_start + i.
@@ -58,34 +67,19 @@ def polyphase(x, x_start, coefs, last_tap, m, l, j_start, out):
         n4 = n_taps - n_taps % 4
         for k in range(0, n4, 4):
             s0 = planes[r, u : u + count]
-            r += 1
-            if r == m:
-                r = 0
-                u += 1
+            r, u = _next_input(r, u, m)
             s1 = planes[r, u : u + count]
-            r += 1
-            if r == m:
-                r = 0
-                u += 1
+            r, u = _next_input(r, u, m)
             s2 = planes[r, u : u + count]
-            r += 1
-            if r == m:
-                r = 0
-                u += 1
+            r, u = _next_input(r, u, m)
             s3 = planes[r, u : u + count]
-            r += 1
-            if r == m:
-                r = 0
-                u += 1
+            r, u = _next_input(r, u, m)
             g0 = c[k]; g1 = c[k + 1]; g2 = c[k + 2]; g3 = c[k + 3]
             for s in range(count):
                 a[s] = a[s] + g0 * s0[s] + g1 * s1[s] + g2 * s2[s] + g3 * s3[s]
         for k in range(n4, n_taps):
             seg = planes[r, u : u + count]
-            r += 1
-            if r == m:
-                r = 0
-                u += 1
+            r, u = _next_input(r, u, m)
             g = c[k]
             for s in range(count):
                 a[s] += g * seg[s]
