@@ -119,7 +119,11 @@ def format_from_ga(obj: object) -> AudioFormat:
     assert problem is not None
     key, value, allowed = problem
     error = {"type": UnknownFormatError, "rate": InvalidRateError}.get(key, AudioFormatError)
-    where = f"field {key!r} = {value!r}" if key else repr(value)
+    try:
+        shown = repr(value)
+    except ValueError:  # an int too long to print
+        shown = f"<{type(value).__name__}>"
+    where = f"field {key!r} = {shown}" if key else shown
     raise error(f"GA audio format {where} is not allowed; expected {allowed}")
 
 

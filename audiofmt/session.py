@@ -5,8 +5,9 @@ session.created / session.updated / session.update event), checks every known fi
 rule table below and reports every problem at once in a SessionError. Audio formats resolve
 through the codec registry (`audiofmt.formats`). Unknown fields pass through untouched, so newer
 API fields never break parsing. A null known field means "not set" (as in the SDK's Optional
-fields), except where null is a setting: turn_detection, transcription and noise reduction off. The beta shape is the source of truth: fields are stored under
-their beta names and the GA shape is a renaming of them (`_GA_PATHS`).
+fields), except where null is a setting: turn_detection, transcription and noise reduction off.
+The beta shape is the source of truth: fields are stored under their beta names and the GA shape
+is a renaming of them (`_GA_PATHS`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import AudioFormatError
-from .formats import FORMATS, AudioFormat, _ga_format_problem, format_to_ga, get_format
+from .formats import FORMATS, AudioFormat, _ga_format_problem, format_to_ga
 
 __all__ = ["Session", "SessionError"]
 
@@ -39,6 +40,14 @@ _short = reprlib.Repr()
 _short.maxstring = _short.maxother = 80
 
 
+def _show(value: object) -> str:
+    """A short repr (repr itself can fail, e.g. for ints over 4300 digits)."""
+    try:
+        return _short.repr(value)
+    except Exception:
+        return f"<{type(value).__name__} that cannot be shown>"
+
+
 def _printable(text: str) -> str:
     """`text`, or its repr when it holds line breaks or other unprintable characters."""
     return text if text.isprintable() else repr(text)
@@ -49,7 +58,7 @@ class SessionError(AudioFormatError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
-        lines = [f"{_printable(path) or '<session>'}: got {_short.repr(value)}; expected {_printable(allowed)}"
+        lines = [f"{_printable(path) or '<session>'}: got {_show(value)}; expected {_printable(allowed)}"
                  for path, value, allowed in self.problems]
         super().__init__(f"invalid Realtime session ({len(lines)} problem(s)):\n  " + "\n  ".join(lines))
 
@@ -146,21 +155,20 @@ def _tagged(variants: Mapping[str, Rule], default: str | None = None, strings: t
         if not isinstance(value, Mapping):
             problems.append((path, value, allowed))
             return value
-        tag = value.get("type", default)
+        tag = default if value.get("type") is None else value["type"]
         if not (isinstance(tag, str) and tag in variants):
             problems.append((f"{path}.type", tag, "one of " + ", ".join(map(repr, variants))))
             return value
         out = variants[tag](value, path, problems)
-        return {"type": tag, **out} if isinstance(out, dict) else out
+        return {"type": tag, **{k: v for k, v in out.items() if k != "type"}} if isinstance(out, dict) else out
     return rule
 
 
 def _beta_format(value: Any, path: str, problems: list[Problem]) -> Any:
-    try:
-        return get_format(value)
-    except AudioFormatError:
+    fmt = value if isinstance(value, AudioFormat) else FORMATS.get(value) if isinstance(value, str) else None
+    if fmt is None:
         problems.append((path, value, "one of " + ", ".join(map(repr, FORMATS))))
-        return value
+    return fmt or value
 
 
 def _ga_format(value: Any, path: str, problems: list[Problem]) -> Any:
@@ -191,10 +199,13 @@ _ANY_OBJECT = _object({})
 _STRING = _check(lambda v: isinstance(v, str), "a string")
 _STRING1 = _check(lambda v: isinstance(v, str) and v != "", "a non-empty string")
 _BOOL = _check(lambda v: isinstance(v, bool), "true or false")
-_MS = _check(lambda v: _is_int(v) and v >= 0, "an integer >= 0 (milliseconds)")
+_MS = _check(lambda v: _is_int(v) and 0 <= v < 2**63, "an integer >= 0 (milliseconds)")
 _TOKENS = _check(lambda v: v == "inf" if isinstance(v, str) else _is_int(v) and 1 <= v <= 4096,
                  "an integer 1..4096 or 'inf'")
 
+KNOWN_MODELS = ("gpt-4o-realtime-preview", "gpt-4o-realtime-preview-2024-10-01",
+                "gpt-4o-realtime-preview-2024-12-17", "gpt-4o-mini-realtime-preview",
+                "gpt-4o-mini-realtime-preview-2024-12-17")
 # "marin" and "cedar" came with the GA API (gpt-realtime); accepted in both shapes.
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 _NAMED_VOICE = _check(lambda v: isinstance(v, str) and v in VOICES,
@@ -208,7 +219,7 @@ _MCP = _object({"server_label": _STRING1}, required=("server_label",))  # GA rem
 # The field table, under beta names, in serialization order.
 _RULES: dict[str, Rule] = {
     "id": _STRING,
-    "model": _STRING,  # any model name; the known ones are listed in the README
+    "model": _STRING,  # any model name (KNOWN_MODELS are the ones this was written against)
     "instructions": _STRING,
     "modalities": _modalities,
     "input_audio_format": _beta_format,
@@ -254,6 +265,7 @@ _GA_PATHS: dict[str, tuple[str, ...]] = {
 _GA_RULES: dict[str, Rule] = {"input_audio_format": _ga_format, "output_audio_format": _ga_format}
 _FROM_GA = {path: name for name, path in _GA_PATHS.items()}
 _GA_OMIT_DEFAULT = ("temperature",)  # GA has no temperature: written only when not the default
+_GA_MARKERS = ("audio", "output_modalities", "max_output_tokens")  # keys only the GA shape has
 _REALTIME = _enum("realtime")  # the GA session "type" (transcription sessions are not Sessions)
 
 Found = dict[str, list[tuple[str, Any, Rule]]]  # beta name -> [(path, raw value, rule)]
@@ -296,7 +308,7 @@ def _split(raw: Mapping[Any, Any], problems: list[Problem]) -> tuple[str, Found,
 
     The shape is GA when any GA-only key is present (or "type": "realtime"), else beta.
     """
-    ga = raw.get("type") == "realtime" or any(k in raw for k in ("audio", "output_modalities", "max_output_tokens"))
+    ga = raw.get("type") == "realtime" or any(k in raw for k in _GA_MARKERS)
     found: Found = {}
     extra: dict[str, Any] = {}
     audio_extra: dict[str, Any] = {}
@@ -340,7 +352,7 @@ def _validate(found: Found, defaults: Mapping[str, Any], problems: list[Problem]
         if checked:
             fields[name] = checked[0][2]
         if len(problems) == before:
-            problems.extend((path, raw, f"the same value as {checked[0][0]} ({_short.repr(checked[0][1])})")
+            problems.extend((path, raw, f"the same value as {checked[0][0]} ({_show(checked[0][1])})")
                             for path, raw, value in checked[1:] if value != checked[0][2])
     return fields
 
@@ -375,7 +387,7 @@ class Session:
                 fields = _validate({**current, **found}, {}, problems)
                 if base.audio_output_started and "voice" in found and fields.get("voice") != old_voice:
                     problems.append((found["voice"][0][0], found["voice"][0][1],
-                                     f"the current voice {old_voice!r}: the voice cannot change once the "
+                                     f"the current voice {_show(old_voice)}: the voice cannot change once the "
                                      "model has responded with audio"))
                 extra = {**base._extra, **extra}
                 audio_extra = {k: ({**base._audio_extra.get(k, {}), **v} if k in ("input", "output") else v)
