@@ -14,7 +14,7 @@ import base64
 import binascii
 import json
 import sys
-from typing import Any
+from typing import Any, cast
 
 from .errors import AudioFormatError, InvalidDataError
 from .formats import AudioFormat, get_format
@@ -166,7 +166,7 @@ def parse_event(event: object) -> dict[str, Any]:
             raise EventError(f"event is not valid JSON: {exc}") from None
     elif not isinstance(event, dict) and callable(getattr(event, "model_dump", None)):
         try:
-            event = event.model_dump(exclude_none=True)  # type: ignore[union-attr]
+            event = cast(Any, event).model_dump(exclude_none=True)
         except Exception as exc:  # a foreign model_dump that fails is bad input, not our bug
             raise EventError(f"event.model_dump() failed: {exc}") from None
     if not isinstance(event, dict):

@@ -187,10 +187,11 @@ def open_source(path: PathLike | BinaryIO, raw: RawSpec | None = None, block_fra
 
     name = "<stdin>" if path == "-" else str(getattr(path, "name", path))
     if raw is not None:
-        stream = sys.stdin.buffer if path == "-" else path if hasattr(path, "read") else open(path, "rb")  # noqa: SIM115
-        source = _open_raw(name, stream, raw, block_frames)  # type: ignore[arg-type]
-        if stream is not sys.stdin.buffer and not hasattr(path, "read"):
-            source._close = stream.close
+        if path == "-" or hasattr(path, "read"):
+            return _open_raw(name, sys.stdin.buffer if path == "-" else path, raw, block_frames)  # type: ignore[arg-type]
+        stream = open(path, "rb")  # noqa: SIM115 - closed by AudioSource.close
+        source = _open_raw(name, stream, raw, block_frames)
+        source._close = stream.close
         return source
     target: object = io.BytesIO(sys.stdin.buffer.read()) if path == "-" else path
     if isinstance(target, (str, os.PathLike)):

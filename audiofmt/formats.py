@@ -78,7 +78,8 @@ def get_format(name: str | AudioFormat) -> AudioFormat:
         return FORMATS[name]
     except (KeyError, TypeError):
         valid = ", ".join(repr(n) for n in FORMATS)
-        raise UnknownFormatError(f"unknown audio format {name!r}; expected one of {valid}") from None
+        shown = repr(name) if isinstance(name, str) else f"{type(name).__name__} value"  # repr of a huge int can fail
+        raise UnknownFormatError(f"unknown audio format {shown[:80]}; expected one of {valid}") from None
 
 
 # GA session format objects: {"type": "audio/pcm", "rate": 24000}, {"type": "audio/pcmu"}, ...

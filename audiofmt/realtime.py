@@ -35,7 +35,11 @@ from .session import Session
 __all__ = ["InputEncoder", "OutputDecoder"]
 
 Event = Union[dict[str, Any], str]
-_OUTPUT_DTYPES = {"int16": np.dtype(np.int16), "float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_OUTPUT_DTYPES: dict[str, np.dtype[Any]] = {
+    "int16": np.dtype(np.int16),
+    "float32": np.dtype(np.float32),
+    "float64": np.dtype(np.float64),
+}
 
 
 def _event_json_bytes(n_audio_bytes: int, event_id_length: int) -> int:
@@ -204,7 +208,7 @@ class OutputDecoder:
         self.rate = None if rate is None else _check_rate("rate", rate)
         if str(dtype) not in _OUTPUT_DTYPES:
             raise InvalidSamplesError(f"dtype must be one of {', '.join(_OUTPUT_DTYPES)}; got {dtype!r}")
-        self.dtype = _OUTPUT_DTYPES[str(dtype)]
+        self.dtype: np.dtype[Any] = _OUTPUT_DTYPES[str(dtype)]
         self.quality = quality
         self.received: dict[tuple[str, int], int] = {}
         self.n_clipped = 0
@@ -223,7 +227,7 @@ class OutputDecoder:
     def _switch(self, fmt: AudioFormat) -> None:
         self._format = fmt
         needs = self.rate is not None and self.rate != fmt.rate_hz
-        self._resampler = Resampler(fmt.rate_hz, self.rate, self.quality) if needs else None
+        self._resampler = Resampler(fmt.rate_hz, self.output_rate, self.quality) if needs else None
 
     def process(self, event: object) -> np.ndarray:
         """The audio samples this event carries (possibly none)."""
