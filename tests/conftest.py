@@ -7,6 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Timings never decide a unit test: no per-example deadline (this VM's speed swings by ±30 %).
+settings.register_profile("audiofmt", deadline=None)
+settings.load_profile("audiofmt")
 
 REPO = Path(__file__).resolve().parent.parent
 G711_REFERENCE = Path(os.environ.get("AUDIOFMT_G711_REFERENCE", REPO.parent / "shared" / "g711"))
