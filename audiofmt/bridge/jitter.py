@@ -8,7 +8,8 @@ output has exactly one frame per tick, whatever the network does.
 Frames are placed by RTP timestamp (frame index = timestamp offset / frame_samples, rounded to
 nearest, 32-bit wrap unwrapped), so a sender's silence suppression (timestamps jump) yields
 missing frames, not compressed time. Sequence numbers (`RtpSource`) detect duplicates and
-reordering. A new SSRC or a sequence restart continues right after the newest buffered frame.
+reordering. A new SSRC or a sequence restart continues after the newest buffered frame, and at
+least the target delay ahead of the playout point.
 A packet more than `max_ms` + 1 s from the playout point (either way) is dropped, unless it is
 the third such packet in a row: then the timeline re-anchors on it at the target delay ahead of
 the playout point (`stats.resyncs`), so a sender whose timestamps jump is followed after two
@@ -137,7 +138,7 @@ class JitterBuffer:
         if self.source.epoch != self._epoch:  # first packet, new SSRC or sequence restart
             self._epoch = self.source.epoch
             after = 0 if self._newest is None else self._newest + 1
-            return self._anchor(timestamp, after if self._next is None else max(after, self._next))
+            return self._anchor(timestamp, after if self._next is None else max(after, self._next + self.target_frames - 1))
         ext = self._ref_ts = self._ref_ts + ts_delta(timestamp, self._ref_ts & 0xFFFFFFFF)
         return (ext - self._base_ts + self.frame_samples // 2) // self.frame_samples
 

@@ -26,6 +26,7 @@ __all__ = [
 PAYLOAD_FORMATS: dict[int, str] = {0: "g711_ulaw", 8: "g711_alaw"}  # static RTP/AVP types (RFC 3551)
 _HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC: 12 bytes
 _MASK16, _MASK32 = 0xFFFF, 0xFFFFFFFF
+_BYTES = (bytes, bytearray, memoryview)
 MAX_DROPOUT = 3000  # RFC 3550 A.1: a forward jump up to this many packets is a gap, not a restart
 MAX_MISORDER = 100  # RFC 3550 A.1: a packet up to this many behind the newest is reordered/duplicate
 
@@ -62,19 +63,22 @@ class RtpPacket:
         csrcs = tuple(self.csrcs)
         if len(csrcs) > 15 or any(type(c) is not int or not 0 <= c <= _MASK32 for c in csrcs):
             raise RtpError("bad csrcs", f"{self.csrcs!r}, expected at most 15 32-bit ints")
+        if not isinstance(self.payload, _BYTES):
+            raise RtpError("bad payload", f"expected bytes, got {type(self.payload).__name__}")
         object.__setattr__(self, "csrcs", csrcs)
         object.__setattr__(self, "marker", bool(self.marker))
         object.__setattr__(self, "payload", bytes(self.payload))
         if self.extension is not None:
-            profile, data = self.extension
-            if type(profile) is not int or not 0 <= profile <= _MASK16 or len(data) % 4 or len(data) > 4 * _MASK16:
-                raise RtpError("bad extension", "expected (16-bit profile, bytes of a multiple of 4 bytes)")
-            object.__setattr__(self, "extension", (profile, bytes(data)))
+            ext = self.extension
+            if (not isinstance(ext, tuple) or len(ext) != 2 or type(ext[0]) is not int or not 0 <= ext[0] <= _MASK16
+                    or not isinstance(ext[1], _BYTES) or len(ext[1]) % 4 or len(ext[1]) > 4 * _MASK16):
+                raise RtpError("bad extension", f"{ext!r:.60}, expected (16-bit profile, bytes of a multiple of 4 bytes)")
+            object.__setattr__(self, "extension", (ext[0], bytes(ext[1])))
 
 
 def parse_rtp(data: bytes | bytearray | memoryview) -> RtpPacket:
     """Parse one RTP datagram; raise RtpError naming what is wrong (lengths in bytes)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+    if not isinstance(data, _BYTES):
         raise RtpError("not bytes", type(data).__name__)
     data = bytes(data)
     size = len(data)
@@ -159,7 +163,7 @@ class RtpStats:
     stretched: int = 0
     skipped: int = 0
     resyncs: int = 0
-    dropped: Counter = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
 
     @property
     def fraction_lost(self) -> float:

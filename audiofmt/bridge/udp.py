@@ -78,7 +78,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.on_frame, self.repair = on_frame, repair
         self.conceal = conceal if conceal is not None else _silence
         self.frames: asyncio.Queue[AudioFrame] | None = None if on_frame else asyncio.Queue(max_queued_frames)
-        self.send_dropped: Counter = Counter()  # outgoing frames not sent, by reason
+        self.send_dropped: Counter[str] = Counter()  # outgoing frames not sent, by reason
         self.callback_errors = 0
         self.ticks = 0  # ticks run since the pacing task started
         self.started_at: float | None = None  # loop.time() of tick 0, s
@@ -117,7 +117,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     @property
     def local_addr(self) -> Address:
         assert self._transport is not None
-        return self._transport.get_extra_info("sockname")[:2]
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
 
     @property
     def queued_ms(self) -> float:
