@@ -25,7 +25,8 @@ import warnings
 
 import numpy as np
 
-from audiofmt.bridge import TwilioMediaStream
+import audiofmt
+from audiofmt.bridge import JitterBuffer, RtpPacket, TwilioMediaStream, build_rtp, parse_rtp
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -92,6 +93,22 @@ def run_baseline(session_format: str, n_calls: int, n_ticks: int) -> float:
     return (time.process_time() - start) / (n_calls * n_ticks)
 
 
+def run_rtp(n_streams: int, n_ticks: int) -> float:
+    """CPU seconds per packet through parse_rtp -> JitterBuffer -> decode to int16 (one stream
+    per 'call', packets arriving on time, one pop per tick)."""
+    payload = bytes(range(160))
+    packets = [build_rtp(RtpPacket(0, i & 0xFFFF, (i * 160) & 0xFFFFFFFF, 1234, payload=payload)) for i in range(n_ticks)]
+    buffers = [JitterBuffer() for _ in range(n_streams)]
+    start = time.process_time()
+    for tick in range(n_ticks):
+        for buffer in buffers:
+            buffer.push(parse_rtp(packets[tick]), tick * 20.0)
+            frame = buffer.pop()
+            if frame is not None:
+                audiofmt.decode(frame, "g711_ulaw")
+    return (time.process_time() - start) / (n_streams * n_ticks)
+
+
 async def realtime_check(session_format: str, n_calls: int, seconds: float) -> tuple[float, float]:
     """Run n_calls on a real 20 ms clock; (worst tick lateness ms, CPU share of one core)."""
     n_ticks = int(seconds / TICK_S)
@@ -129,6 +146,9 @@ def main() -> None:
         verdict = "PASS" if capacity[session_format] >= targets[session_format] else "MISS"
         print(f"| {session_format} | audiofmt | {ours * 1e6:.1f} | {TICK_S / ours:.0f} | {base / ours:.2f}x | >= {targets[session_format]}: {verdict} |")
         print(f"| {session_format} | json+base64+audioop | {base * 1e6:.1f} | {TICK_S / base:.0f} | | |")
+    per_packet = run_rtp(args.calls, n_ticks)
+    print(f"\nRTP receive path (parse -> jitter buffer -> decode): {per_packet * 1e6:.1f} µs per packet, "
+          f"{1 / per_packet:,.0f} packets/s per core = {TICK_S / per_packet:.0f} streams of 20 ms packets per core")
     if args.realtime_check:
         for session_format, cap in capacity.items():
             n = max(1, int(cap * 0.8))
