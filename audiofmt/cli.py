@@ -164,13 +164,13 @@ def _roundtrip(args: argparse.Namespace) -> int:
 
     from . import codecs
     from .files import open_source
-    from .resampler import resample
+    from .resampler import channel_mean, resample
 
     fmt = FORMATS[args.format]
     src = open_source(args.input)
     samples = np.concatenate(list(src.blocks()))
     src.close()
-    mono = samples.mean(axis=1)
+    mono = channel_mean(samples)
     resampled = mono if src.rate == fmt.rate_hz else resample(mono, src.rate, fmt.rate_hz)
     data = codecs.encode(resampled, fmt, clip="warn")
     back = codecs.decode(data, fmt)

@@ -26,7 +26,7 @@ import numpy as np
 from .codecs import decode, float_to_int16
 from .errors import AudioFormatError
 from .formats import FORMATS, AudioFormat, get_format
-from .resampler import Resampler, _check_rate, output_length
+from .resampler import Resampler, _check_rate, channel_mean, output_length
 from .sinks import CONTAINER_EXTENSIONS, SINKS
 
 __all__ = [
@@ -338,7 +338,7 @@ def convert_file(
             sink = SINKS[kind](out, fmt, chunk_ms=chunk_ms, event_id_prefix=event_id_prefix)
             for block in src.blocks():
                 frames_in += block.shape[0]
-                mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
+                mono = block[:, 0] if block.shape[1] == 1 else channel_mean(block)
                 ints, clipped = _to_int16(mono if resampler is None else resampler.process(mono))
                 sink.write(ints)
                 samples_out += ints.shape[0]

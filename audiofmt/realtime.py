@@ -29,7 +29,7 @@ from .events import (
     parse_event,
 )
 from .formats import AudioFormat
-from .resampler import Resampler, _check_rate
+from .resampler import Resampler, _check_rate, channel_mean
 from .session import Session
 
 __all__ = ["InputEncoder", "OutputDecoder"]
@@ -156,7 +156,7 @@ class InputEncoder:
             x = samples.astype(np.float64) / 32768 if samples.dtype == np.int16 else samples.astype(np.float64)
             return self._resampler.process(x)
         if samples.ndim == 2:
-            return samples.mean(axis=1, dtype=np.float64) / (32768 if samples.dtype == np.int16 else 1)
+            return channel_mean(samples) / (32768 if samples.dtype == np.int16 else 1)
         return samples
 
     def _take(self, resampled: np.ndarray) -> None:

@@ -23,7 +23,7 @@ from .errors import InvalidRateError, InvalidSamplesError, StreamStateError
 from .filters import Quality, get_quality
 from .kernels.pcm import count_nonfinite
 
-__all__ = ["resample", "Resampler", "downmix", "output_length", "MIN_RATE_HZ", "MAX_RATE_HZ"]
+__all__ = ["resample", "Resampler", "downmix", "channel_mean", "output_length", "MIN_RATE_HZ", "MAX_RATE_HZ"]
 
 MIN_RATE_HZ = 1000
 MAX_RATE_HZ = 384000
@@ -63,6 +63,20 @@ def _all_finite(x: np.ndarray) -> bool:
     return count_nonfinite(x) == 0
 
 
+def channel_mean(x: np.ndarray) -> np.ndarray:
+    """float64 mean of the channels of a (frames, channels) array: audiofmt's downmix rule.
+
+    The channels are added in order, then divided by their count once (for up to 7 channels
+    that is bit for bit what x.mean(axis=1) gives; numpy sums 8 or more in blocks). Much faster
+    than a reduction along the contiguous axis.
+    """
+    total = x[:, 0].astype(np.float64)
+    for c in range(1, x.shape[1]):
+        total += x[:, c]
+    total /= x.shape[1]
+    return total
+
+
 def downmix(x: np.ndarray) -> np.ndarray:
     """Mono from (frames, channels): the mean of the channels, in x's dtype.
 
@@ -75,7 +89,7 @@ def downmix(x: np.ndarray) -> np.ndarray:
         return x
     if x.dtype not in _DTYPES:
         raise InvalidSamplesError(f"samples dtype must be one of int16, float32, float64; got {x.dtype}")
-    mean = x.mean(axis=1, dtype=np.float64)
+    mean = channel_mean(x)
     return np.rint(mean).astype(np.int16) if x.dtype == np.int16 else mean.astype(x.dtype)
 
 
@@ -174,7 +188,7 @@ class Resampler:
         if chunk.ndim == 1:
             return [x]
         if self.downmix:
-            return [x.mean(axis=1)]
+            return [channel_mean(x)]
         return [np.ascontiguousarray(x[:, c]) for c in range(self.channels)]
 
     def _collect(self, planes: list[np.ndarray]) -> np.ndarray:

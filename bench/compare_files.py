@@ -4,8 +4,11 @@
 
 Every input is generated into a temporary directory (deleted at the end) from the bundled speech
 fixtures, looped with a different gain per loop. Every measurement is a fresh subprocess, timed
-from Popen to os.wait4; its peak RSS is the rusage wait4 returns (Linux: KiB, the maximum over
+from Popen to os.wait4; its peak RSS is the ru_maxrss wait4 returns (Linux: KiB, the maximum over
 the child and the descendants it reaped, e.g. the worker processes of `-j 2`, not their sum).
+Linux also carries the parent's peak RSS into a child's ru_maxrss at exec (a child of a process
+that once held 400 MB reports >= 400 MB), so children are started by a small launcher process
+(plain Python, no numpy) and the floor this leaves (`true` through the launcher) is printed.
 The numba cache is warmed by short conversions of every kind before anything is timed.
 
   1. --minutes of 44.1 kHz stereo FLAC (PCM_16) -> 24 kHz pcm16 WAV and -> 8 kHz μ-law raw:
@@ -40,22 +43,34 @@ FIXTURES = ROOT / "fixtures"
 AUDIOFMT = str(Path(sys.executable).parent / "audiofmt") if (Path(sys.executable).parent / "audiofmt").exists() \
     else shutil.which("audiofmt") or "audiofmt"
 FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
-BLOCK = 1 << 16
+
+LAUNCHER = r"""
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    cmd = json.loads(line)
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read()  # to EOF, i.e. until the child exits; then reap it
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    print(json.dumps([wall, usage.ru_maxrss, proc.returncode, err.decode(errors="replace")[-2000:]]), flush=True)
+"""
+_launcher: subprocess.Popen | None = None
 
 
 def run(cmd: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one child process; raises if it fails."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:6])} ... exited {proc.returncode}: {err.strip()}")
-    return wall, usage.ru_maxrss
+    global _launcher
+    if _launcher is None:
+        _launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+    _launcher.stdin.write(json.dumps(cmd) + "\n")
+    _launcher.stdin.flush()
+    wall, maxrss, code, err = json.loads(_launcher.stdout.readline())
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd[:6])} ... exited {code}: {err.strip()}")
+    return wall, maxrss
 
 
 def best_of(cmd: list[str], repeat: int) -> dict[str, float]:
@@ -87,6 +102,23 @@ def write_looped(path: Path, clip: np.ndarray, rate: int, seconds: float, fmt: s
             out.write(piece)
             done, i = done + piece.shape[0], i + 1
     return total
+
+
+def busy_fraction(seconds: float = 2.0) -> float:
+    """Fraction of all CPUs busy over `seconds` while this benchmark runs nothing (Linux /proc/stat)."""
+    try:
+        a = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+        time.sleep(seconds)
+        b = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    except OSError:
+        return float("nan")
+    delta = [y - x for x, y in zip(a, b)]
+    return 1 - (delta[3] + delta[4]) / max(sum(delta), 1)  # idle + iowait
+
+
+def quiet(busy: float) -> str:
+    note = " (other processes are using the CPUs: timings and -j speed-ups suffer)" if busy > 0.05 else ""
+    return f"CPUs {busy:.0%} busy with other work{note}"
 
 
 def table(head: list[str], rows: list[list[str]]) -> None:
@@ -142,9 +174,7 @@ def bench_flac(tmp: Path, minutes: float, repeat: int, results: dict) -> None:
     assert sf.info(tmp / "a.wav").samplerate == 24000 and sf.info(tmp / "a.wav").channels == 1
     assert got["audiofmt"] == want_24k, (got, want_24k)
     assert got_8k["audiofmt"] == want_8k, (got_8k, want_8k)
-    a, _ = sf.read(tmp / "a.wav", dtype="int16")
-    s, _ = sf.read(tmp / "s.wav", dtype="int16")
-    agree = snr_db(s, a)
+    agree = snr_db(sf.read(tmp / "s.wav", dtype="int16")[0], sf.read(tmp / "a.wav", dtype="int16")[0])
     out["check"] = {"frames_in": frames, "samples_24k": got, "expected_24k": want_24k,
                     "bytes_8k": got_8k, "expected_8k": want_8k, "snr_vs_ffmpeg_soxr_db": agree}
     print(f"Lengths: {frames} frames in → audiofmt {got['audiofmt']} samples at 24 kHz (rule: {want_24k}) and "
@@ -162,8 +192,8 @@ def bench_long(tmp: Path, minutes: float, results: dict) -> None:
     wall, rss = run([AUDIOFMT, "convert", str(src), "-o", str(tmp / "long_out.wav"), "--to", "pcm16", "-q"])
     n_out = sf.info(tmp / "long_out.wav").frames
     assert n_out == length_rule(frames, 48000, 24000), n_out
-    src.unlink()
-    (tmp / "long_out.wav").unlink()
+    for done in (src, tmp / "long_out.wav"):  # 0.9 GB; free the disk before the next part
+        done.unlink()
     print(f"## {minutes:g} min of 48 kHz stereo WAV → pcm16 WAV (input {frames * 4 / 2**20:.0f} MiB, written in {made:.0f} s)\n")
     table(["wall", "× realtime", "peak RSS", "target ≤ 150 MB"],
           [[f"{wall:.1f} s", f"{frames / 48000 / wall:.0f}×", f"{rss / 1024:.0f} MiB ({rss * 1024 / 1e6:.0f} MB)",
@@ -176,11 +206,13 @@ def bench_startup(tmp: Path, results: dict) -> None:
     sf.write(one, speech(48000)[:48000], 48000, subtype="PCM_16")
     cli = [run([AUDIOFMT, "convert", str(one), "-o", str(tmp / "x.pcm"), "--to", "pcm16", "-q"]) for _ in range(5)]
     imp = [run([sys.executable, "-c", "import audiofmt"]) for _ in range(5)]
+    nb = [run([sys.executable, "-c", "import numpy, numba"]) for _ in range(5)]
     bare = [run([sys.executable, "-c", "pass"]) for _ in range(5)]
     assert (tmp / "x.pcm").stat().st_size == 2 * 24000
     print("## Start-up: 1 s 48 kHz stereo WAV → pcm16 raw, warm numba cache, 5 processes\n")
     rows = []
-    for name, runs in (("audiofmt convert", cli), ("python -c 'import audiofmt'", imp), ("python -c pass", bare)):
+    for name, runs in (("audiofmt convert", cli), ("python -c 'import audiofmt'", imp),
+                       ("python -c 'import numpy, numba'", nb), ("python -c pass", bare)):
         walls = [w for w, _ in runs]
         mark = ("✓" if min(walls) <= 1.5 else "misses") if name == "audiofmt convert" else ""
         rows.append([name, f"{min(walls):.3f} s", f"{statistics.median(walls):.3f} s", mark,
@@ -191,12 +223,10 @@ def bench_startup(tmp: Path, results: dict) -> None:
 
 def bench_batch(tmp: Path, repeat: int, results: dict) -> None:
     clip, rate = sf.read(FIXTURES / "speech_16k_stereo_pcm16.wav", dtype="float32", always_2d=True)
-    src = tmp / "batch_in"
-    src.mkdir()
-    files = []
-    for i in range(200):
-        files.append(str(src / f"clip{i:03d}.wav"))
-        sf.write(files[-1], clip * np.float32(0.3 + 0.65 * i / 199), rate, subtype="PCM_16")
+    (tmp / "batch_in").mkdir()
+    files = [str(tmp / "batch_in" / f"clip{i:03d}.wav") for i in range(200)]
+    for i, name in enumerate(files):  # a different gain each, so no two files are the same
+        sf.write(name, clip * np.float32(0.3 + 0.65 * i / 199), rate, subtype="PCM_16")
     timed, digests = {}, {}
     for jobs in (1, 2):
         outdir = tmp / f"batch_j{jobs}"
@@ -220,9 +250,8 @@ def bench_batch(tmp: Path, repeat: int, results: dict) -> None:
 
 def warm_up(tmp: Path) -> None:
     """One short conversion of every kind timed below, so numba's on-disk cache is filled."""
-    short44 = tmp / "warm44.flac"
+    short44, short48 = tmp / "warm44.flac", tmp / "warm48.wav"
     sf.write(short44, speech(44100), 44100, subtype="PCM_16")
-    short48 = tmp / "warm48.wav"
     sf.write(short48, speech(48000), 48000, subtype="PCM_16")
     for cmd in (
         [str(short44), "-o", str(tmp / "w.wav"), "--to", "pcm16"],
@@ -243,15 +272,25 @@ def main() -> None:
     args = parser.parse_args()
     results: dict = {"audiofmt": AUDIOFMT, "cpus": os.cpu_count(),
                      "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]}
-    print(f"{results['ffmpeg']}; {os.cpu_count()} CPUs; {AUDIOFMT}\n")
-    with tempfile.TemporaryDirectory(prefix="audiofmt-bench-") as name:
-        tmp = Path(name)
-        warm_up(tmp)
-        bench_flac(tmp, args.minutes, args.repeat, results)
-        if not args.skip_long:
-            bench_long(tmp, args.long_minutes, results)
-        bench_startup(tmp, results)
-        bench_batch(tmp, args.repeat, results)
+    results["rss_floor_mib"] = run(["true"])[1] / 1024
+    results["busy_at_start"] = busy_fraction()
+    print(f"{results['ffmpeg']}; {os.cpu_count()} CPUs; {AUDIOFMT}; "
+          f"peak-RSS floor of the launcher (`true`): {results['rss_floor_mib']:.1f} MiB; {quiet(results['busy_at_start'])}\n")
+    try:
+        with tempfile.TemporaryDirectory(prefix="audiofmt-bench-") as name:
+            tmp = Path(name)
+            warm_up(tmp)
+            bench_flac(tmp, args.minutes, args.repeat, results)
+            if not args.skip_long:
+                bench_long(tmp, args.long_minutes, results)
+            bench_startup(tmp, results)
+            bench_batch(tmp, args.repeat, results)
+        results["busy_at_end"] = busy_fraction()
+        print(f"At the end: {quiet(results['busy_at_end'])}")
+    finally:
+        if _launcher is not None:
+            _launcher.stdin.close()
+            _launcher.wait()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
