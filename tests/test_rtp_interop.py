@@ -66,7 +66,7 @@ def test_ffmpeg_sends_rtp_to_the_endpoint(payload_type, codec, raw_format, name,
     async def scenario():
         reference = await _ffmpeg(*encode_args, "-f", raw_format, "-")
         received: list[AudioFrame] = []
-        endpoint = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), payload_type=payload_type, on_frame=received.append)
+        endpoint = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), payload_type=payload_type, on_frame=received.append, plc=False)
         try:
             port = endpoint.local_addr[1]
             await _ffmpeg(*encode_args, "-af", "asetnsamples=n=160,arealtime", "-f", "rtp", f"rtp://{LOCALHOST}:{port}")
@@ -223,7 +223,7 @@ def test_loss_reorder_and_jitter_keep_exact_timing():
                 s = receiver.stats
                 played.append((frame.index, value_to_frame[int(frame.samples[0])], s.stretched, s.skipped))
 
-        receiver = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), on_frame=on_frame)
+        receiver = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), on_frame=on_frame, plc=False)
         _, relay = await loop.create_datagram_endpoint(lambda: _Relay(receiver.local_addr, seed=3550), local_addr=(LOCALHOST, 0))
         sender = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), remote_addr=relay.transport.get_extra_info("sockname"),
                                          sequence=FIRST_SEQ, timestamp=2**32 - 160 * 60)  # both wrap mid-stream
@@ -315,3 +315,35 @@ def test_frames_queue_repair_conceal_and_catch_up_after_a_stall():
     assert len(real) == 11 and all((r == good).all() for r in real[:10]) and (real[10] == last).all()
     assert all((f.samples == 7).all() for f in frames if f.concealed)
     assert abs(receiver.ticks - ((closed_at - receiver.started_at) / 0.020 + 1)) <= 1.5
+
+
+def test_default_endpoint_conceals_a_lost_frame_with_appendix_i():
+    """A periodic signal with one 20 ms packet missing: the default endpoint repairs it with the
+    G.711 Appendix I concealer (not silence) and delays the audio by its 30 samples."""
+    period = 64  # 125 Hz
+    wave = (np.sin(2 * np.pi * np.arange(160 * 30) / period) * 8000).astype(np.int16)
+    codes = audiofmt.encode(wave, "g711_ulaw")
+
+    async def scenario():
+        frames: list[AudioFrame] = []
+        receiver = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), on_frame=frames.append)
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=receiver.local_addr)
+        try:
+            for k in range(30):
+                if k != 15:  # packet 15 is lost
+                    transport.sendto(build_rtp(RtpPacket(0, 100 + k, 160 * k, 77, payload=codes[160 * k : 160 * (k + 1)])))
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+        finally:
+            transport.close()
+            await receiver.close()
+        return frames
+
+    frames = _run(scenario())
+    concealed = [f for f in frames if f.concealed]
+    assert concealed, "the lost packet was not concealed"
+    first = concealed[0].samples
+    assert np.abs(first.astype(np.int32)).max() > 1000  # a waveform, not silence
+    good = np.concatenate([f.samples for f in frames if not f.concealed][:5])
+    decoded = audiofmt.decode(codes[:800], "g711_ulaw")
+    assert np.array_equal(good[30:800], decoded[: 800 - 30])  # 30-sample concealer delay, bit-exact

@@ -224,11 +224,20 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
 async def open_rtp_endpoint(local_addr: Address = ("127.0.0.1", 0), remote_addr: Address | None = None,
                             payload_type: int = 0, on_frame: Callable[[AudioFrame], Any] | None = None,
-                            conceal: Callable[[int], np.ndarray] | None = None, **options: Any) -> RtpEndpoint:
+                            conceal: Callable[[int], np.ndarray] | None = None, *, plc: bool = True,
+                            **options: Any) -> RtpEndpoint:
     """Bind `local_addr` (port 0: any free port, see `.local_addr`) and start the 20 ms clock.
 
+    Missing frames are concealed by ITU-T G.711 Appendix I (`Concealer`; received audio then
+    comes out 30 samples = 3.75 ms later) unless `plc=False` or a `conceal` callable is given.
     `options` go to `RtpEndpoint` (repair, jitter, ssrc, sequence, timestamp, max_queued_frames).
     """
+    if plc and conceal is None and "repair" not in options:
+        from .plc import Concealer
+
+        concealer = Concealer()
+        options["repair"] = concealer.good
+        conceal = lambda n_samples: concealer.lost()  # noqa: E731
     loop = asyncio.get_running_loop()
     _, endpoint = await loop.create_datagram_endpoint(
         lambda: RtpEndpoint(payload_type, remote_addr, on_frame, conceal, **options), local_addr=local_addr)
