@@ -240,3 +240,36 @@ def test_jsonl_events_read_back_as_input(tmp_path):
     assert again.read_bytes() == _payload(events, "jsonl")
     with pytest.raises(FileFormatError, match="mono session format"):
         probe(events, RawSpec("s16le", 24000))
+
+
+_PEAK_RSS_CHILD = """
+import sys
+from audiofmt.files import convert_file
+convert_file(sys.argv[1], sys.argv[2], "pcm16")
+status = open("/proc/self/status").read()
+print(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read a process's peak memory")
+def test_memory_stays_bounded_whatever_the_length(tmp_path):
+    """Peak memory (VmHWM of the converting process itself) for 3 minutes of 48 kHz stereo is
+    within a few MB of that for 1 second: the file is never held in memory."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+    soundfile.write(short, rng.standard_normal((48000, 2)) * 0.1, 48000, subtype="PCM_16")
+    with soundfile.SoundFile(long, "w", 48000, 2, "PCM_16") as out:
+        for _ in range(180):
+            out.write(rng.standard_normal((48000, 2)) * 0.1)
+
+    def peak_kib(source: Path) -> int:
+        run = subprocess.run([sys.executable, "-c", _PEAK_RSS_CHILD, str(source), str(tmp_path / "out.pcm")],
+                             capture_output=True, text=True, check=True)
+        return int(run.stdout.strip())
+
+    growth_mib = (peak_kib(long) - peak_kib(short)) / 1024
+    assert long.stat().st_size > 30 * 2**20  # the input alone would be 33 MiB in memory, 66 MiB as float64
+    assert growth_mib < 16, f"peak memory grew by {growth_mib:.1f} MiB for 180x more audio"
