@@ -12,7 +12,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from .codecs import decode, encode, float_to_int16
+from .codecs import decode, encode, round_to_int16
 from .errors import AudioFormatError, InvalidSamplesError
 from .events import (
     AUDIO_DELTA_TYPES,
@@ -163,7 +163,7 @@ class InputEncoder:
         if resampled.dtype == np.int16:
             ints = resampled
         else:
-            ints, clipped = float_to_int16(np.ascontiguousarray(resampled, dtype=np.float64), clip="ignore")
+            ints, clipped = round_to_int16(np.ascontiguousarray(resampled, dtype=np.float64))
             self.n_clipped += clipped
         self._pending = np.concatenate((self._pending, ints)) if self._pending.shape[0] else ints
 
@@ -264,7 +264,7 @@ class OutputDecoder:
         if self._resampler is None:
             out = self._finish(samples)
         else:
-            out = self._finish(self._resampler.process(samples * (1 / 32768)))
+            out = self._finish(self._resampler.process_decoded(samples * (1 / 32768)))
         return np.concatenate((head, out)) if head.shape[0] else out
 
     def _delta(self, ev: dict[str, Any]) -> np.ndarray:
@@ -288,7 +288,7 @@ class OutputDecoder:
             return x if self.dtype == np.int16 else (x * (1 / 32768)).astype(self.dtype)
         if self.dtype != np.int16:
             return x.astype(self.dtype, copy=False)
-        ints, clipped = float_to_int16(np.ascontiguousarray(x), clip="ignore")
+        ints, clipped = round_to_int16(np.ascontiguousarray(x))
         self.n_clipped += clipped
         return ints
 

@@ -23,7 +23,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from ..codecs import decode, encode, float_to_int16, transcode
+from ..codecs import decode, encode, round_to_int16, transcode
 from ..errors import AudioFormatError
 from ..events import (
     AUDIO_DELTA_TYPES,
@@ -176,17 +176,17 @@ class TwilioMediaStream:
     def _phone_to_model(self, ulaw: bytes) -> bytes:
         if self._up is None:
             return ulaw if self._in_format is PHONE else transcode(ulaw, PHONE, self._in_format)
-        resampled = self._up.process(decode(ulaw, PHONE) * (1 / 32768))
-        return encode(float_to_int16(resampled, clip="ignore")[0], self._in_format)
+        resampled = self._up.process_decoded(decode(ulaw, PHONE) * (1 / 32768))
+        return encode(round_to_int16(resampled)[0], self._in_format)
 
     def _model_to_phone(self, data: bytes, final: bool = False) -> bytes:
         if self._down is None:
             return data if self._out_format is PHONE else transcode(data, self._out_format, PHONE)
-        resampled = self._down.process(decode(data, self._out_format) * (1 / 32768))
+        resampled = self._down.process_decoded(decode(data, self._out_format) * (1 / 32768))
         if final:
             resampled = np.concatenate((resampled, self._down.flush()))
             self._down = Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency")
-        return encode(float_to_int16(resampled, clip="ignore")[0], PHONE)
+        return encode(round_to_int16(resampled)[0], PHONE)
 
     # -- phone side ------------------------------------------------------------------------
     def receive_phone(self, message: object) -> list[Output]:
