@@ -18,6 +18,18 @@ _F64 = types.Array(types.float64, 1, "C")
 _I16 = types.Array(types.int16, 1, "C")
 
 
+@njit(inline="always")
+def _match(history, c0, t0, corr_len, step, min_power):
+    """Σ c·t / sqrt(max(Σ c², min_power)) over every `step`-th sample of the windows at c0, t0."""
+    energy = 0.0
+    corr = 0.0
+    for i in range(0, corr_len, step):
+        c = history[c0 + i]
+        energy += c * c
+        corr += c * history[t0 + i]
+    return corr / np.sqrt(max(energy, min_power))
+
+
 @njit(
     types.int64(
         _F64,  # history: the signal; its last `corr_len` samples are the target
@@ -47,14 +59,7 @@ def find_pitch(history, corr_len, lag_min, lag_max, ndec, min_power):
     best_score = -np.inf
     lag = lag_max
     while lag >= lag_min:
-        c0 = t0 - lag
-        energy = 0.0
-        corr = 0.0
-        for i in range(0, corr_len, ndec):
-            c = history[c0 + i]
-            energy += c * c
-            corr += c * history[t0 + i]
-        score = corr / np.sqrt(max(energy, min_power))
+        score = _match(history, t0 - lag, t0, corr_len, ndec, min_power)
         if score >= best_score:
             best_score = score
             best = lag
@@ -63,14 +68,7 @@ def find_pitch(history, corr_len, lag_min, lag_max, ndec, min_power):
     lo = max(best - ndec + 1, lag_min)
     best_score = -np.inf
     for lag in range(hi, lo - 1, -1):
-        c0 = t0 - lag
-        energy = 0.0
-        corr = 0.0
-        for i in range(corr_len):
-            c = history[c0 + i]
-            energy += c * c
-            corr += c * history[t0 + i]
-        score = corr / np.sqrt(max(energy, min_power))
+        score = _match(history, t0 - lag, t0, corr_len, 1, min_power)
         if score >= best_score:
             best_score = score
             best = lag
