@@ -20,7 +20,7 @@ from .conftest import REPO
 FIXTURES = REPO / "fixtures"
 READABLE = sorted(
     p.name for p in FIXTURES.iterdir()
-    if p.suffix in {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff"} and not p.name.startswith(("broken", "not_audio"))
+    if p.suffix in {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".caf", ".w64"} and not p.name.startswith(("broken", "not_audio"))
 )
 BROKEN = {
     "broken_empty.wav": "empty",
