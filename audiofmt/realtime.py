@@ -32,7 +32,7 @@ from .formats import AudioFormat
 from .resampler import Resampler, _check_rate, channel_mean
 from .session import Session
 
-__all__ = ["InputEncoder", "OutputDecoder"]
+__all__ = ["InputEncoder", "OutputDecoder", "AppendChunker"]
 
 Event = Union[dict[str, Any], str]
 _OUTPUT_DTYPES: dict[str, np.dtype[Any]] = {
@@ -47,6 +47,72 @@ def _event_json_bytes(n_audio_bytes: int, event_id_length: int) -> int:
     envelope = len('{"type":"input_audio_buffer.append","audio":""}')
     id_part = len(',"event_id":""') + event_id_length if event_id_length else 0
     return envelope + 4 * -(-n_audio_bytes // 3) + id_part
+
+
+class AppendChunker:
+    """int16 samples at a format's rate → `input_audio_buffer.append` events of `chunk_ms` each
+    (whole samples), as dicts or compact JSON text. Shared by InputEncoder and the JSONL sink.
+
+    Event ids are PREFIX1, PREFIX2, … over every event numbered with `next_id()`, appends and
+    others alike. `samples_sent` counts samples carried by emitted events.
+    """
+
+    def __init__(self, fmt: AudioFormat, chunk_ms: int, event_id_prefix: str | None = None, as_json: bool = False) -> None:
+        if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, int) or chunk_ms < 1:
+            raise AudioFormatError(f"chunk_ms must be a positive integer number of ms; got {chunk_ms!r}")
+        id_length = len(event_id_prefix) + 20 if event_id_prefix is not None else 0
+        if _event_json_bytes(chunk_ms * fmt.bytes_per_ms, id_length) > MAX_EVENT_BYTES:
+            raise AudioFormatError(
+                f"chunk_ms={chunk_ms} makes {fmt.name} append events larger than the API's "
+                f"{MAX_EVENT_BYTES} bytes of JSON; use a shorter chunk"
+            )
+        self.format = fmt
+        self.chunk_samples = fmt.ms_to_samples(chunk_ms)
+        self.event_id_prefix = event_id_prefix
+        self.as_json = as_json
+        self.samples_sent = 0
+        self._n_ids = 0
+        self._pending = np.zeros(0, dtype=np.int16)
+
+    def push(self, ints: np.ndarray) -> list[Event]:
+        """Add int16 samples; returns the events of every chunk now complete."""
+        if not self._pending.shape[0] and ints.shape[0] == self.chunk_samples:  # one whole chunk
+            self.samples_sent += ints.shape[0]
+            return [self._append(encode(ints, self.format))]
+        self._pending = np.concatenate((self._pending, ints)) if self._pending.shape[0] else ints
+        return self._events(final=False)
+
+    def finish(self) -> list[Event]:
+        """The last partial chunk, if any."""
+        return self._events(final=True)
+
+    def drop(self) -> None:
+        """Forget samples not yet sent."""
+        self._pending = np.zeros(0, dtype=np.int16)
+
+    def next_id(self) -> str | None:
+        if self.event_id_prefix is None:
+            return None
+        self._n_ids += 1
+        return f"{self.event_id_prefix}{self._n_ids}"
+
+    def wrap(self, event: dict[str, Any]) -> Event:
+        return json.dumps(event, separators=(",", ":")) if self.as_json else event
+
+    def _append(self, audio: bytes) -> Event:
+        event_id = self.next_id()
+        return append_event_json(audio, event_id) if self.as_json else append_event(audio, event_id)
+
+    def _events(self, final: bool) -> list[Event]:
+        out: list[Event] = []
+        n, start = self.chunk_samples, 0
+        while self._pending.shape[0] - start >= n or (final and self._pending.shape[0] > start):
+            chunk = self._pending[start : start + n]
+            out.append(self._append(encode(chunk, self.format)))
+            self.samples_sent += chunk.shape[0]
+            start += chunk.shape[0]
+        self._pending = self._pending[start:]
+        return out
 
 
 class InputEncoder:
@@ -75,25 +141,21 @@ class InputEncoder:
         if isinstance(channels, bool) or not isinstance(channels, int) or not 1 <= channels <= 256:
             raise InvalidSamplesError(f"channels must be an integer from 1 to 256; got {channels!r}")
         self.channels = channels
-        if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, int) or chunk_ms < 1:
-            raise AudioFormatError(f"chunk_ms must be a positive integer number of ms; got {chunk_ms!r}")
-        id_length = len(event_id_prefix) + 20 if event_id_prefix is not None else 0
-        if _event_json_bytes(chunk_ms * self.format.bytes_per_ms, id_length) > MAX_EVENT_BYTES:
-            raise AudioFormatError(
-                f"chunk_ms={chunk_ms} makes {self.format.name} append events larger than the API's "
-                f"{MAX_EVENT_BYTES} bytes of JSON; use a shorter chunk"
-            )
+        self._chunks = AppendChunker(self.format, chunk_ms, event_id_prefix, as_json)
         self.chunk_ms = chunk_ms
-        self.chunk_samples = self.format.ms_to_samples(chunk_ms)
+        self.chunk_samples = self._chunks.chunk_samples
         self.quality = quality
-        self.as_json = as_json
-        self.event_id_prefix = event_id_prefix
-        self._n_events = 0
         self._resampler = self._new_resampler()
-        self._pending = np.zeros(0, dtype=np.int16)
-        self._dtype: np.dtype | None = None
-        self.samples_sent = 0
         self.n_clipped = 0
+
+    @property
+    def samples_sent(self) -> int:
+        """Samples carried by the append events returned so far (the format's own rate)."""
+        return self._chunks.samples_sent
+
+    @samples_sent.setter
+    def samples_sent(self, value: int) -> None:
+        self._chunks.samples_sent = value
 
     @property
     def bytes_sent(self) -> int:
@@ -111,36 +173,33 @@ class InputEncoder:
 
     def process(self, samples: np.ndarray) -> list[Event]:
         """Encode the next piece of audio; returns the append events that are now complete."""
-        if (  # hot path: exactly one chunk of mono int16 at the format's rate, nothing pending
+        if (  # hot path: mono int16 at the format's rate goes straight to the chunker
             self._resampler is None
             and type(samples) is np.ndarray
             and samples.dtype == np.int16
             and samples.ndim == 1
-            and samples.shape[0] == self.chunk_samples
             and self.channels == 1
-            and not self._pending.shape[0]
         ):
-            self.samples_sent += samples.shape[0]
-            return [self._append(encode(samples, self.format))]
-        self._take(self._convert(samples))
-        return self._events(final=False)
+            return self._chunks.push(samples)
+        return self._chunks.push(self._to_int16(self._convert(samples)))
 
     def flush(self) -> list[Event]:
         """End of input: the resampler's tail and the last partial chunk, as events."""
+        events = []
         if self._resampler is not None:
-            self._take(self._resampler.flush())
+            events = self._chunks.push(self._to_int16(self._resampler.flush()))
             self._resampler = self._new_resampler()
-        return self._events(final=True)
+        return events + self._chunks.finish()
 
     def commit(self) -> list[Event]:
         """Everything pushed so far (flushed), then `input_audio_buffer.commit`."""
-        return [*self.flush(), self._wrap(commit_event(self._next_id()))]
+        return [*self.flush(), self._chunks.wrap(commit_event(self._chunks.next_id()))]
 
     def clear(self) -> list[Event]:
         """Drop audio not yet sent (pending and inside the resampler); `input_audio_buffer.clear`."""
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._chunks.drop()
         self._resampler = self._new_resampler()
-        return [self._wrap(clear_event(self._next_id()))]
+        return [self._chunks.wrap(clear_event(self._chunks.next_id()))]
 
     def _convert(self, samples: object) -> np.ndarray:
         """Validate a piece and return it resampled to the format's rate (float64 or int16), mono."""
@@ -159,38 +218,13 @@ class InputEncoder:
             return channel_mean(samples) / (32768 if samples.dtype == np.int16 else 1)
         return samples
 
-    def _take(self, resampled: np.ndarray) -> None:
+    def _to_int16(self, resampled: np.ndarray) -> np.ndarray:
+        """The one rounding to int16 (clipped samples counted); int16 passes unchanged."""
         if resampled.dtype == np.int16:
-            ints = resampled
-        else:
-            ints, clipped = round_to_int16(np.ascontiguousarray(resampled, dtype=np.float64))
-            self.n_clipped += clipped
-        self._pending = np.concatenate((self._pending, ints)) if self._pending.shape[0] else ints
-
-    def _events(self, final: bool) -> list[Event]:
-        out: list[Event] = []
-        n = self.chunk_samples
-        start = 0
-        while self._pending.shape[0] - start >= n or (final and self._pending.shape[0] > start):
-            chunk = self._pending[start : start + n]
-            out.append(self._append(encode(chunk, self.format)))
-            self.samples_sent += chunk.shape[0]
-            start += chunk.shape[0]
-        self._pending = self._pending[start:]
-        return out
-
-    def _next_id(self) -> str | None:
-        if self.event_id_prefix is None:
-            return None
-        self._n_events += 1
-        return f"{self.event_id_prefix}{self._n_events}"
-
-    def _append(self, audio: bytes) -> Event:
-        event_id = self._next_id()
-        return append_event_json(audio, event_id) if self.as_json else append_event(audio, event_id)
-
-    def _wrap(self, event: dict[str, Any]) -> Event:
-        return json.dumps(event, separators=(",", ":")) if self.as_json else event
+            return resampled
+        ints, clipped = round_to_int16(np.ascontiguousarray(resampled, dtype=np.float64))
+        self.n_clipped += clipped
+        return ints
 
 
 class OutputDecoder:
@@ -247,7 +281,7 @@ class OutputDecoder:
         if self._resampler is None:
             return self._empty()
         tail = self._resampler.flush()
-        self._resampler = Resampler(self._format.rate_hz, self.output_rate, self.quality)
+        self._switch(self._format)  # a fresh stream for the next item
         return self._finish(tail)
 
     def feed(self, data: bytes, item_id: str = "", content_index: int = 0) -> np.ndarray:

@@ -14,7 +14,6 @@ from typing import BinaryIO, Protocol
 import numpy as np
 
 from .codecs import encode
-from .events import MAX_EVENT_BYTES, append_event_json
 from .formats import AudioFormat
 
 __all__ = ["Sink", "RawSink", "WavSink", "JsonlSink", "SINKS", "CONTAINER_EXTENSIONS"]
@@ -96,35 +95,21 @@ class JsonlSink:
     def __init__(
         self, out: BinaryIO, fmt: AudioFormat, *, chunk_ms: int = 100, event_id_prefix: str | None = None, **_: object
     ) -> None:
-        self.out, self.fmt = out, fmt
-        self.chunk_samples = fmt.ms_to_samples(chunk_ms)
-        if 4 * -(-fmt.n_bytes(self.chunk_samples) // 3) + 200 + len(event_id_prefix or "") > MAX_EVENT_BYTES:
-            from .errors import AudioFormatError
+        from .realtime import AppendChunker
 
-            raise AudioFormatError(f"chunk_ms={chunk_ms} makes events larger than {MAX_EVENT_BYTES} bytes of JSON")
-        self.event_id_prefix = event_id_prefix
-        self.n_events = 0
-        self._pending = np.zeros(0, dtype=np.int16)
+        self.out = out
+        self._chunks = AppendChunker(fmt, chunk_ms, event_id_prefix, as_json=True)
 
     def write(self, samples: np.ndarray) -> None:
-        self._pending = np.concatenate((self._pending, samples)) if self._pending.shape[0] else samples
-        self._emit(final=False)
+        self._lines(self._chunks.push(samples))
 
     def close(self) -> None:
-        self._emit(final=True)
+        self._lines(self._chunks.finish())
         self.out.flush()
 
-    def _emit(self, final: bool) -> None:
-        n, start, lines = self.chunk_samples, 0, []
-        while self._pending.shape[0] - start >= n or (final and self._pending.shape[0] > start):
-            chunk = self._pending[start : start + n]
-            self.n_events += 1
-            event_id = None if self.event_id_prefix is None else f"{self.event_id_prefix}{self.n_events}"
-            lines.append(append_event_json(encode(chunk, self.fmt), event_id))
-            start += chunk.shape[0]
-        if lines:
-            self.out.write(("\n".join(lines) + "\n").encode("ascii"))
-        self._pending = self._pending[start:]
+    def _lines(self, events: list) -> None:
+        if events:
+            self.out.write(("\n".join(events) + "\n").encode("ascii"))
 
 
 SINKS = {"raw": RawSink, "wav": WavSink, "jsonl": JsonlSink}

@@ -146,7 +146,6 @@ class TwilioMediaStream:
         self._last_chunk = -1
         self._next_timestamp: int | None = None  # ms where the next inbound media should start
         self._phone_clock_ms = 0  # newest inbound media timestamp: the call's clock
-        self._in_pending = b""
         self._setup_paths()
         # outbound accounting, all in cumulative phone samples
         self._out_pending = b""
@@ -171,7 +170,13 @@ class TwilioMediaStream:
         self._in_format: AudioFormat = self.session.input_format
         self._out_format: AudioFormat = self.session.output_format
         self._up = Resampler(PHONE.rate_hz, self._in_format.rate_hz, "low_latency") if self._in_format.rate_hz != PHONE.rate_hz else None
-        self._down = Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency") if self._out_format.rate_hz != PHONE.rate_hz else None
+        self._down = self._new_down()
+
+    def _new_down(self) -> Resampler | None:
+        """A fresh model → phone resampler, or None where the output format is already 8 kHz."""
+        if self._out_format.rate_hz == PHONE.rate_hz:
+            return None
+        return Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency")
 
     def _phone_to_model(self, ulaw: bytes) -> bytes:
         if self._up is None:
@@ -185,7 +190,7 @@ class TwilioMediaStream:
         resampled = self._down.process_decoded(decode(data, self._out_format) * (1 / 32768))
         if final:
             resampled = np.concatenate((resampled, self._down.flush()))
-            self._down = Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency")
+            self._down = self._new_down()
         return encode(round_to_int16(resampled)[0], PHONE)
 
     # -- phone side ------------------------------------------------------------------------
@@ -390,8 +395,7 @@ class TwilioMediaStream:
         self._marks.clear()
         self._acked = self._sent = self._position()  # what the phone still held is gone
         self._anchor = (self._phone_clock_ms, self._sent)
-        if self._down is not None:
-            self._down = Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency")
+        self._down = self._new_down()
         return [
             ToPhone({"event": "clear", "streamSid": self.stream_sid}),
             ToModel(truncate_event(play.item_id, play.content_index, audio_end_ms=heard_ms)),
