@@ -123,6 +123,7 @@ class Resampler:
             make_engine(self.in_rate, self.out_rate, self.quality) for _ in range(n_engines)
         ]
         self._dtype: np.dtype | None = None
+        self._mono_ready = False  # set by _prepare_mono once the dtype is known
         self._flushed = False
         self.n_in = 0
         self.n_out = 0
@@ -137,21 +138,53 @@ class Resampler:
         """Resample the next chunk; returns every output sample that is now complete (maybe none)."""
         if self._flushed:
             raise StreamStateError("process() called after flush(); create a new Resampler for a new stream")
-        if (  # the hot path of a mono stream of float64 frames: nothing to convert
-            type(chunk) is np.ndarray
-            and chunk.dtype is self._dtype is _FLOAT64
+        if (  # the hot path of a mono stream in frames: same checks, fewer Python steps
+            self._mono_ready
+            and type(chunk) is np.ndarray
+            and chunk.dtype is self._dtype
             and chunk.ndim == 1
             and chunk.shape[0] <= _PIECE
-            and len(self._engines) == 1
             and chunk.flags.c_contiguous
-            and _all_finite(chunk)
         ):
-            self.n_in += chunk.shape[0]
-            out = self._engines[0].push(chunk)
-            self.n_out += out.shape[0]
-            return out
+            return self._process_mono(chunk)
         planar = self._check_chunk(chunk)
-        return self._collect([_push_in_pieces(engine, x) for engine, x in zip(self._engines, planar)])
+        out = self._collect([_push_in_pieces(engine, x) for engine, x in zip(self._engines, planar)])
+        if not self._mono_ready and len(self._engines) == 1 and self.channels == 1:
+            self._prepare_mono()
+        return out
+
+    def _prepare_mono(self) -> None:
+        """Look up once what _process_mono needs for the stream's dtype (known after one chunk)."""
+        from .kernels import compiled_entry
+        from .kernels.pcm import count_nonfinite, float_to_int16
+
+        self._int16 = self._dtype == np.int16
+        self._single = self._dtype == np.float32
+        self._to_int16 = compiled_entry(float_to_int16, 2)  # signature: float64, writable
+        first = 0 if self._single else 2  # count_nonfinite signatures: f32, f32 read-only, f64, f64 read-only
+        self._nonfinite = (compiled_entry(count_nonfinite, first), compiled_entry(count_nonfinite, first + 1))
+        self._mono_ready = True
+
+    def _process_mono(self, chunk: np.ndarray) -> np.ndarray:
+        """process() of a 1-D C-contiguous chunk in the stream's dtype: what _check_chunk and
+        _collect do, with nothing looked up per call."""
+        if self._int16:
+            x = chunk * (1 / 32768)
+        elif self._nonfinite[not chunk.flags.writeable](chunk):
+            self._check_chunk(chunk)  # raises, naming the first bad sample
+            raise AssertionError("unreachable")
+        else:
+            x = chunk.astype(np.float64) if self._single else chunk
+        self.n_in += chunk.shape[0]
+        y = self._engines[0].push(x)
+        self.n_out += y.shape[0]
+        if self._single:
+            return y.astype(np.float32)
+        if self._int16:
+            out = np.empty(y.shape[0], dtype=np.int16)
+            self.n_clipped += self._to_int16(y, out)[0]
+            return out
+        return y
 
     def process_decoded(self, samples: np.ndarray) -> np.ndarray:
         """process() for a mono float64 C-contiguous chunk that is finite by construction (decoded

@@ -111,6 +111,34 @@ def test_int16_uses_the_float_rule_and_counts_clipping():
     assert r.n_clipped > 0  # Gibbs overshoot of a full-scale square wave
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+@pytest.mark.parametrize("quality", ["hq", "low_latency"])
+def test_mono_frames_take_the_fast_path_with_the_same_result(dtype, quality):
+    """After the first chunk a mono stream skips most per-call checks; samples, clipping counts,
+    read-only chunks and the errors for later bad chunks must be what the full path gives."""
+    square = np.where(np.arange(24000) % 48 < 24, 0.99997, -1.0)  # overshoots: int16 clips
+    x = (square * 32768).astype(np.int16) if dtype == np.int16 else square.astype(dtype)
+    one_shot = Resampler(24000, 8000, quality)
+    expected = np.concatenate([one_shot.process(x), one_shot.flush()])
+    r = Resampler(24000, 8000, quality)
+    frames = [x[i : i + 480] for i in range(0, x.shape[0], 480)]
+    frames[7] = np.frombuffer(frames[7].tobytes(), dtype=dtype)  # read-only
+    streamed = np.concatenate([r.process(f) for f in frames] + [r.flush()])
+    assert streamed.dtype == dtype and np.array_equal(streamed, expected)
+    assert (r.n_in, r.n_out, r.n_clipped) == (one_shot.n_in, one_shot.n_out, one_shot.n_clipped)
+    if dtype == np.int16:
+        assert r.n_clipped > 0
+        return
+    r = Resampler(24000, 8000, quality)
+    r.process(frames[0])
+    bad = frames[1].copy()
+    bad[5] = np.nan
+    with pytest.raises(InvalidSamplesError, match="flat index 485"):
+        r.process(bad)
+    with pytest.raises(StreamStateError, match="to int16"):
+        r.process(frames[1].astype(np.int16))
+
+
 def test_multichannel_and_downmix():
     left, right = _signal(5000, 1), _signal(5000, 2)
     stereo = np.stack([left, right], axis=1)
