@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from math import gcd
-from typing import Union
+from typing import Callable, Union
 
 import numpy as np
 
@@ -123,7 +123,10 @@ class Resampler:
             make_engine(self.in_rate, self.out_rate, self.quality) for _ in range(n_engines)
         ]
         self._dtype: np.dtype | None = None
-        self._mono_ready = False  # set by _prepare_mono once the dtype is known
+        self._mono_ready = False  # _prepare_mono fills the four below once the dtype is known
+        self._int16 = self._single = False
+        self._to_int16: Callable[..., tuple[int, int]] | None = None
+        self._nonfinite: tuple[Callable[[np.ndarray], int], ...] = ()
         self._flushed = False
         self.n_in = 0
         self.n_out = 0
@@ -182,6 +185,7 @@ class Resampler:
             return y.astype(np.float32)
         if self._int16:
             out = np.empty(y.shape[0], dtype=np.int16)
+            assert self._to_int16 is not None
             self.n_clipped += self._to_int16(y, out)[0]
             return out
         return y
