@@ -1,26 +1,31 @@
-"""The two resampling engines behind audiofmt.resample: mono, float64, streaming, exact positions.
+"""The resampling engines behind audiofmt.resample: mono, streaming, exact positions.
 
-Both engines see the input as one signal x[0 .. n) that is zero outside, and compute output
+Every engine sees its input as one signal x[0 .. n) that is zero outside, and computes output
 sample j at input time j * M / L (L / M = out_rate / in_rate in lowest terms) from exact
-integer positions. An engine emits an output only when every input it depends on has arrived,
-and computes it the same way whatever the chunking, so streaming equals one-shot bit for bit.
-At `finish()` it emits the rest, up to `output_length(n)` samples in all.
+integer positions with a zero-phase filter, so a chain of them has zero delay. An engine
+emits an output only when every input it depends on has arrived, and computes it the same
+way whatever the chunking, so streaming equals one-shot bit for bit. At `finish(total)` it
+emits the rest: `total` outputs in all, or with total=None every output that is not
+identically zero (what a later stage of a chain still needs).
+
+`plan()` turns (rates, preset) into stages; `make_engine()` builds them for one channel in
+float32 or float64 (samples and taps of one dtype throughout).
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from functools import lru_cache
+from math import gcd
+from typing import Optional, Union
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from .filters import Quality, kaiser_beta, kaiser_length, windowed_sinc, windowed_sinc_at
+from ._fft import FFTEngine
+from .filters import Quality, halfband_taps, kaiser_length, polyphase_table
+from .kernels.polyphase import halfband_work, polyphase_work
 
-__all__ = ["output_length", "FFTEngine", "PolyphaseEngine", "HalfbandDecimator", "Chain", "make_engine"]
-
-_MAX_FFT = 1 << 21
-_BATCH_SAMPLES = 1 << 18  # input samples transformed per numpy call (about 2 MB of float64)
+__all__ = ["output_length", "Stage", "plan", "PolyphaseEngine", "HalfbandDecimator", "HalfbandInterpolator", "Chain", "make_engine"]
 
 
 def output_length(n_in: int, in_rate: int, out_rate: int) -> int:
@@ -28,10 +33,112 @@ def output_length(n_in: int, in_rate: int, out_rate: int) -> int:
     return (2 * n_in * out_rate + in_rate) // (2 * in_rate)
 
 
-def _fft_cost(n: int) -> float:
-    """Relative time of a real FFT of size n on this class of machine (measured, rough)."""
-    per_point = 1.0 if n <= 8192 else 1.3 if n <= 32768 else 1.7
-    return per_point * n * math.log2(max(n, 2))
+@dataclass(frozen=True)
+class Stage:
+    """One step of a resampling chain: `kind` "halfband" (2:1), "interpolate" (1:2), "polyphase"
+    (L/M) or "fft".
+
+    The low-pass has its −6 dB point at `cutoff_hz` and a transition band `transition_hz`
+    wide centred on it (both in Hz at the stage's rates).
+    """
+
+    kind: str
+    in_rate: int
+    out_rate: int
+    cutoff_hz: float
+    transition_hz: float
+
+
+def _halfband(rate: int, passband_hz: float) -> Stage:
+    """2:1 half-band stage at `rate` that is flat to passband_hz (and stops from rate/2 - passband_hz)."""
+    return Stage("halfband", rate, rate // 2, rate / 4, rate / 2 - 2 * passband_hz)
+
+
+def _wide(in_rate: int, out_rate: int, passband_hz: float, stopband_hz: float) -> Stage:
+    """Polyphase stage with a wide transition from passband_hz to stopband_hz."""
+    return Stage("polyphase", in_rate, out_rate, (passband_hz + stopband_hz) / 2, stopband_hz - passband_hz)
+
+
+# Time per multiply-add relative to the half-band kernels (measured on x86-64 with AVX2: the
+# polyphase kernel loads one input per multiply-add, a half-band one two per pair), and the
+# cost of a stage per sample it outputs (allocation, history, plane copies), in multiply-adds.
+_WEIGHT = {"halfband": 1.0, "interpolate": 1.0, "polyphase": 1.6}
+_PER_SAMPLE = 4.0
+
+
+def _cost(stages: list[Stage], quality: Quality) -> float:
+    """Estimated time per input sample of a chain, in half-band multiply-adds."""
+    cost, in_rate = 0.0, stages[0].in_rate
+    for stage in stages:
+        common = gcd(stage.in_rate, stage.out_rate)
+        grid_rate = max(stage.in_rate, stage.out_rate) if stage.kind != "polyphase" else stage.in_rate * (stage.out_rate // common)
+        taps = kaiser_length(quality.attenuation_db, stage.transition_hz / grid_rate)
+        if stage.kind == "halfband":
+            per_output = taps / 2
+        elif stage.kind == "interpolate":
+            per_output = taps / 4  # half the outputs are copies
+        else:
+            l = stage.out_rate // common
+            per_output = -(-taps // l // 8) * 8 * ((l - 1) / l if 2 * stage.cutoff_hz == stage.in_rate and l > 1 else 1)
+        cost += (_WEIGHT[stage.kind] * per_output + _PER_SAMPLE) * stage.out_rate / in_rate
+    return cost
+
+
+@lru_cache(maxsize=256)
+def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
+    """The stages that take in_rate to out_rate Hz at `quality`.
+
+    FIR presets choose the cheapest (by `_cost`) of a few chain shapes, every one of which keeps
+    the preset's response: flat to passband_end × N, rejecting from stopband_begin × N on.
+    - Downsampling: half-band 2:1 stages while the rate can halve and stay >= out_rate (the
+      one landing on out_rate is the steep filter itself; earlier ones only keep 0 .. stopband
+      free of aliases, so they are short), then either one polyphase stage to out_rate, or a
+      short (wide-transition) polyphase stage to 2 × out_rate and the steep half-band.
+    - Upsampling: one polyphase stage, or a steep 1:2 half-band interpolator and a short
+      polyphase stage from 2 × in_rate.
+    A preset with a latency cap gets one polyphase stage. The fft preset: half-band stages
+    while the rate is >= 3 × out_rate, then the overlap-save engine.
+    """
+    nyquist = min(in_rate, out_rate) / 2
+    passband, stopband = quality.passband_end * nyquist, quality.stopband_begin * nyquist
+    cutoff = nyquist if quality.symmetric else (passband + stopband) / 2
+    steep = Stage("polyphase", in_rate, out_rate, cutoff, stopband - passband)
+    if quality.engine == "fft":
+        stages, rate = [], in_rate
+        while rate % 2 == 0 and rate >= 3 * out_rate:
+            stages.append(_halfband(rate, stopband))
+            rate //= 2
+        return (*stages, Stage("fft", rate, out_rate, cutoff, stopband - passband))
+    if quality.max_latency_ms is not None or not quality.symmetric:
+        return (steep,)
+    candidates: list[list[Stage]] = []
+    if in_rate < out_rate:
+        candidates.append([steep])
+        up = 2 * in_rate
+        interpolate = Stage("interpolate", in_rate, up, cutoff, stopband - passband)
+        if up == out_rate:
+            candidates.append([interpolate])
+        elif min(up, out_rate) - stopband > stopband:
+            candidates.append([interpolate, _wide(up, out_rate, stopband, min(up, out_rate) - stopband)])
+    else:
+        prefix: list[Stage] = []
+        rate = in_rate
+        while True:
+            if rate // 2 == out_rate and rate % 2 == 0:
+                candidates.append([*prefix, Stage("halfband", rate, out_rate, cutoff, stopband - passband)])
+                break
+            candidates.append([*prefix, Stage("polyphase", rate, out_rate, cutoff, stopband - passband)])
+            if 2 * out_rate - stopband > stopband:
+                candidates.append([
+                    *prefix,
+                    _wide(rate, 2 * out_rate, stopband, 2 * out_rate - stopband),
+                    Stage("halfband", 2 * out_rate, out_rate, cutoff, stopband - passband),
+                ])
+            if rate % 2 or rate // 2 < out_rate or rate / 2 - stopband <= stopband:
+                break
+            prefix.append(_halfband(rate, stopband))
+            rate //= 2
+    return tuple(min(candidates, key=lambda chain: _cost(chain, quality)))
 
 
 class History:
@@ -41,8 +148,8 @@ class History:
     only when the array is full, so a stream of small chunks costs no reallocation.
     """
 
-    def __init__(self, n_zeros: int) -> None:
-        self._data = np.zeros(max(4096, 4 * n_zeros))
+    def __init__(self, n_zeros: int, dtype: np.dtype) -> None:
+        self._data = np.zeros(max(4096, 4 * n_zeros), dtype=dtype)
         self._offset = 0
         self._length = n_zeros
         self.start = -n_zeros
@@ -61,7 +168,7 @@ class History:
         if self._offset + self._length + n > self._data.shape[0]:
             kept = self.samples()
             if self._length + n > self._data.shape[0] // 2:
-                data = np.empty(2 * (self._length + n))
+                data = np.empty(2 * (self._length + n), dtype=self._data.dtype)
                 data[: self._length] = kept
                 self._data = data
             else:
@@ -69,6 +176,11 @@ class History:
             self._offset = 0
         self._data[self._offset + self._length : self._offset + self._length + n] = x
         self._length += n
+
+    def append_zeros(self, until: int) -> None:
+        """Extend the signal with zeros up to absolute index `until` (exclusive)."""
+        if until > self.end:
+            self.append(np.zeros(until - self.end, dtype=self._data.dtype))
 
     def drop_before(self, index: int) -> None:
         """Forget samples before absolute `index`."""
@@ -79,282 +191,277 @@ class History:
             self.start = index
 
 
-@lru_cache(maxsize=64)
-def _fft_design(l: int, m: int, quality: Quality) -> tuple[int, int, int, np.ndarray]:
-    """(P, Ni, No, H) for the overlap-save engine: pad, FFT sizes in and out, bin gains."""
-    lower, higher = min(l, m), max(l, m)
-    ratio = lower / higher  # lower Nyquist as a fraction of the higher one
-    transition = (quality.stopband_begin - quality.passband_end) * ratio / 2  # × the higher rate
-    cutoff = (quality.stopband_begin + quality.passband_end) * ratio / 4
-    half = kaiser_length(quality.attenuation_db, transition) // 2
-    taps = windowed_sinc(half, cutoff, kaiser_beta(quality.attenuation_db))
-    half_in = half if m >= l else -(-half * m // l)  # filter half-length in input samples
-    pad = -(-half_in // m) * m
-    best: tuple[float, int] | None = None
-    for k in sorted({base << shift for base in (1, 3) for shift in range(40) if (base << shift) <= _MAX_FFT}):
-        n_in, n_out = m * k, l * k
-        if n_in < 2 * pad + m:
-            continue
-        if max(n_in, n_out) > _MAX_FFT and best is not None:
-            break
-        cost = (_fft_cost(n_in) + _fft_cost(n_out)) / (n_in - 2 * pad)
-        if best is None or cost < best[0]:
-            best = (cost, k)
-    assert best is not None
-    n_in, n_out = m * best[1], l * best[1]
-    n_high = max(n_in, n_out)
-    circular = np.zeros(n_high)
-    circular[: half + 1] = taps[half:]
-    circular[n_high - half :] = taps[:half]
-    n_bins = min(n_in, n_out) // 2 + 1
-    gains = np.fft.rfft(circular)[:n_bins].real * (n_out / n_in)
-    gains.setflags(write=False)
-    return pad, n_in, n_out, gains
+def _kernel(dispatcher: object, dtype: np.dtype) -> object:
+    """The compiled entry of a two-signature (float32, float64) kernel for `dtype`."""
+    from .kernels import compiled_entry
+
+    return compiled_entry(dispatcher, 0 if dtype == np.float32 else 1)
 
 
-class FFTEngine:
-    """Overlap-save resampling in the frequency domain (the hq and vhq presets).
+_DIRECT = 4096  # chunks at least this long are read in place, not copied into the history
 
-    Block b turns input [b*Bi - P, b*Bi - P + Ni) into output [b*Bo, (b+1)*Bo): rfft of size Ni,
-    multiply the bins below the lower Nyquist by the filter's gains, irfft of size No = Ni*L/M,
-    keep the Bo samples the filter fully covers. Block positions are absolute sample indices.
+
+class FIRStage:
+    """What the direct-form FIR engines share: a history of input, outputs in order as soon as
+    their last input has arrived, and large chunks read in place.
+
+    A subclass says which inputs output j reads (`first_input`, `last_input`), how many
+    outputs the first n inputs complete (`ready`) or make non-zero (`n_nonzero`), and runs
+    its kernel (`_compute(x, x_start, j_start, out)`, x[0] being absolute input x_start), and
+    the first output that reads no input before index n (`first_output_from`).
     """
 
-    def __init__(self, in_rate: int, out_rate: int, l: int, m: int, quality: Quality) -> None:
-        self.in_rate, self.out_rate, self.l, self.m = in_rate, out_rate, l, m
-        self.pad, self.n_fft_in, self.n_fft_out, self.gains = _fft_design(l, m, quality)
-        self.hop_in = self.n_fft_in - 2 * self.pad
-        self.hop_out = self.hop_in * l // m
-        self.out_offset = self.pad * l // m
-        self._buffer = np.zeros(self.pad)  # holds input from absolute index self._start
-        self._start = -self.pad
-        self._next_block = 0
+    lookahead: int  # input samples that must follow an output's time before it is emitted
 
-    @property
-    def latency_samples(self) -> int:
-        """Input samples that may arrive after an output's time before that output is emitted."""
-        return self.hop_in + self.pad
-
-    def push(self, x: np.ndarray) -> np.ndarray:
-        n_buffered = self._start + self._buffer.shape[0]  # absolute index where x begins
-        n_avail = n_buffered + x.shape[0]
-        n_blocks = (n_avail + self.pad - self.n_fft_in) // self.hop_in + 1 - self._next_block
-        if n_blocks <= 0:
-            if x.shape[0]:
-                self._buffer = np.concatenate((self._buffer, x))
-            return np.zeros(0)
-        # Blocks whose window starts inside x read x itself; only the first few, which straddle
-        # the buffered tail and x, need a (short) joined copy.
-        first_start = self._next_block * self.hop_in - self.pad
-        n_straddling = min(n_blocks, max(0, -((first_start - n_buffered) // self.hop_in)))
-        parts = []
-        if n_straddling:
-            span = (n_straddling - 1) * self.hop_in + self.n_fft_in
-            joined = np.concatenate((self._buffer, x[: first_start + span - n_buffered]))
-            parts.append(self._transform(joined[first_start - self._start :], n_straddling))
-        if n_blocks > n_straddling:
-            inside_start = first_start + n_straddling * self.hop_in - n_buffered
-            parts.append(self._transform(x[inside_start:], n_blocks - n_straddling))
-        self._next_block += n_blocks
-        keep_from = self._next_block * self.hop_in - self.pad
-        if keep_from >= n_buffered:
-            self._buffer = x[keep_from - n_buffered :].copy()
-        else:
-            self._buffer = np.concatenate((self._buffer[keep_from - self._start :], x))
-        self._start = keep_from
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def finish(self, total: int) -> np.ndarray:
-        """Emit the rest: `total` outputs in all, the input being zero after what was pushed."""
-        n_in = self._start + self._buffer.shape[0]
-        n_blocks = -(-(total - self._next_block * self.hop_out) // self.hop_out)
-        if n_blocks <= 0:
-            return np.zeros(0)
-        needed = (self._next_block + n_blocks - 1) * self.hop_in - self.pad + self.n_fft_in
-        out = self.push(np.zeros(max(0, needed - n_in)))
-        return out[: out.shape[0] - ((self._next_block * self.hop_out) - total)]
-
-    def _transform(self, signal: np.ndarray, n_blocks: int) -> np.ndarray:
-        """Outputs of `n_blocks` consecutive blocks whose first window starts at signal[0]."""
-        span = (n_blocks - 1) * self.hop_in + self.n_fft_in
-        frames = sliding_window_view(signal[:span], self.n_fft_in)[:: self.hop_in]
-        n_bins = self.gains.shape[0]
-        per_batch = min(n_blocks, max(1, _BATCH_SAMPLES // self.n_fft_in))
-        # The product goes into a contiguous buffer that already holds the zero bins above
-        # the lower Nyquist, so irfft neither copies a strided view nor pads.
-        spectrum = np.zeros((per_batch, self.n_fft_out // 2 + 1), dtype=np.complex128)
-        out = np.empty((n_blocks, self.hop_out))
-        for b in range(0, n_blocks, per_batch):
-            rows = min(per_batch, n_blocks - b)
-            forward = np.fft.rfft(frames[b : b + rows], axis=1)
-            np.multiply(forward[:, :n_bins], self.gains, out=spectrum[:rows, :n_bins])
-            blocks = np.fft.irfft(spectrum[:rows], n=self.n_fft_out, axis=1)
-            out[b : b + rows] = blocks[:, self.out_offset : self.out_offset + self.hop_out]
-        return out.reshape(-1)
-
-
-@lru_cache(maxsize=64)
-def _polyphase_design(in_rate: int, l: int, m: int, quality: Quality) -> tuple[int, np.ndarray, np.ndarray]:
-    """(T, coefs[L, K], last_tap[L]) for the polyphase engine on the grid of rate in_rate * L."""
-    grid_rate = in_rate * l
-    assert quality.max_latency_ms is not None
-    half = int(grid_rate * quality.max_latency_ms // 1000)
-    lower_nyquist = min(in_rate, in_rate * l // m) / 2
-    transition = (quality.attenuation_db - 7.95) / (2.285 * 2 * math.pi * 2 * half) * grid_rate
-    if transition > 0.5 * lower_nyquist:  # too short for a usable passband: allow more latency
-        transition = 0.5 * lower_nyquist
-        half = kaiser_length(quality.attenuation_db, transition / grid_rate) // 2
-    cutoff = (quality.stopband_begin * lower_nyquist - transition / 2) / grid_rate
-    phases = np.arange(l)
-    last_tap = (phases + half) // l
-    first_tap = -((half - phases) // l)
-    n_taps = int((last_tap - first_tap).max()) + 1
-    # Grid offset of tap k of phase φ; every offset in [-T, T] occurs exactly once in the table.
-    # Filled a band of phases at a time so that awkward ratios need no giant temporaries.
-    coefs = np.empty((l, n_taps))
-    beta = kaiser_beta(quality.attenuation_db)
-    band = max(1, (1 << 20) // n_taps)
-    for p0 in range(0, l, band):
-        rows = slice(p0, p0 + band)
-        offsets = phases[rows, None] - (last_tap[rows, None] - n_taps + 1 + np.arange(n_taps)[None, :]) * l
-        coefs[rows] = windowed_sinc_at(offsets, half, cutoff, beta)
-    coefs *= l / coefs.sum()  # each phase then sums to ~1: unity gain
-    coefs.setflags(write=False)
-    last_tap = last_tap.astype(np.int64)
-    last_tap.setflags(write=False)
-    return half, coefs, last_tap
-
-
-class PolyphaseEngine:
-    """Direct-form polyphase FIR (the low_latency preset): each output as soon as it can be."""
-
-    def __init__(self, in_rate: int, out_rate: int, l: int, m: int, quality: Quality) -> None:
-        from .kernels import compiled_entry
-        from .kernels.polyphase import polyphase
-
-        self._kernel = compiled_entry(polyphase, 0)
-        self.in_rate, self.out_rate, self.l, self.m = in_rate, out_rate, l, m
-        self.half, coefs, last_tap = _polyphase_design(in_rate, l, m, quality)
-        self._coefs, self._last_tap = coefs, last_tap
-        self.n_taps = coefs.shape[1]
-        self._history = History(self.n_taps)
+    def __init__(self, n_history: int, dtype: np.dtype) -> None:
+        self._history = History(n_history, dtype)
+        self._dtype = dtype
         self._n_out = 0
+        self._work = np.empty(0, dtype=dtype)  # the kernel's scratch space, reused
+        self._reuse: np.ndarray | None = None  # set by reuse_outputs(): the output buffer
 
-    @property
-    def latency_samples(self) -> int:
-        """Input samples that must follow an output's time before that output is emitted."""
-        return -(-self.half // self.l)
+    def reuse_outputs(self) -> None:
+        """From now on push() and finish() return views into one buffer that the next call
+        overwrites (for a consumer that copies what it keeps): large outputs then cost no
+        fresh memory, whose page faults can take as long as the filtering itself."""
+        self._reuse = np.empty(0, dtype=self._dtype)
+
+    def _output(self, count: int) -> np.ndarray:
+        if self._reuse is None:
+            return np.empty(count, dtype=self._dtype)
+        if self._reuse.shape[0] < count:
+            self._reuse = np.empty(max(count, 2 * self._reuse.shape[0]), dtype=self._dtype)
+        return self._reuse[:count]
+
+    def _workspace(self, n: int) -> np.ndarray:
+        if self._work.shape[0] < n:
+            self._work = np.empty(max(n, 2 * self._work.shape[0]), dtype=self._dtype)
+        return self._work
+
+    def first_input(self, j: int) -> int:
+        raise NotImplementedError
+
+    def last_input(self, j: int) -> int:
+        raise NotImplementedError
+
+    def first_output_from(self, n: int) -> int:
+        """The first output whose inputs all have absolute index >= n."""
+        raise NotImplementedError
+
+    def ready(self, n_in: int) -> int:
+        raise NotImplementedError
+
+    def n_nonzero(self, n_in: int) -> int:
+        raise NotImplementedError
+
+    def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        raise NotImplementedError
 
     def push(self, x: np.ndarray) -> np.ndarray:
-        self._history.append(x)
-        ready = -((self.half - self._history.end * self.l) // self.m)  # j with floor((jM+T)/L) < end
-        return self._run(ready)
+        """Take the next input (C-contiguous, writable, the engine's dtype); return the outputs
+        it completes. A long chunk is read where it is: only the outputs that also need older
+        input run on a short joined copy."""
+        history = self._history
+        x_start = history.end
+        end = self.ready(x_start + x.shape[0])
+        if x.shape[0] < _DIRECT or end <= self._n_out or self.first_input(end) < x_start:
+            history.append(x)
+            return self._run(end)
+        split = max(self._n_out, self.first_output_from(x_start))  # outputs before it read older input
+        out = self._output(end - self._n_out)
+        if split > self._n_out:
+            history.append(x[: self.last_input(split - 1) + 1 - x_start])
+            self._compute(history.samples(), history.start, self._n_out, out[: split - self._n_out])
+        if end > split:
+            self._compute(x, x_start, split, out[split - self._n_out :])
+        self._n_out = end
+        keep = self.first_input(end)
+        history.drop_before(history.end)
+        history.start = keep
+        history.append(x[keep - x_start :])
+        return out
 
-    def finish(self, total: int) -> np.ndarray:
-        """Emit the rest: `total` outputs in all, the input being zero after what was pushed."""
+    def finish(self, total: Optional[int]) -> np.ndarray:
+        """Emit the rest, the input being zero after what was pushed (see the module doc)."""
+        if total is None:
+            total = self.n_nonzero(self._history.end)
         if total > self._n_out:
-            needed = ((total - 1) * self.m + self.half) // self.l + 1
-            if needed > self._history.end:
-                self._history.append(np.zeros(needed - self._history.end))
+            self._history.append_zeros(self.last_input(total - 1) + 1)
         return self._run(total)
 
     def _run(self, end: int) -> np.ndarray:
         count = end - self._n_out
         if count <= 0:
-            return np.zeros(0)
-        out = np.empty(count)
-        history = self._history
-        self._kernel(history.samples(), history.start, self._coefs, self._last_tap, self.m, self.l, self._n_out, out)
+            return np.zeros(0, dtype=self._dtype)
+        out = self._output(count)
+        self._compute(self._history.samples(), self._history.start, self._n_out, out)
         self._n_out = end
-        history.drop_before((end * self.m + self.half) // self.l - self.n_taps + 1)
+        self._history.drop_before(self.first_input(end))
         return out
 
 
-@lru_cache(maxsize=64)
-def _halfband_design(in_rate: int, out_rate: int, attenuation_db: float) -> np.ndarray:
-    """Odd taps of a half-band low-pass at in_rate that keeps 0 .. out_rate/2 free of aliases.
+class PolyphaseEngine(FIRStage):
+    """Direct-form polyphase FIR L/M: output j at input time j·M/L, T = half-length on the grid."""
 
-    After 2:1 decimation, content at f aliases to in_rate/2 - f; the stopband starts at
-    in_rate/2 - out_rate/2, so nothing lands below out_rate/2, where the next stage cuts.
-    """
-    transition = (in_rate / 2 - out_rate) / in_rate
-    half = kaiser_length(attenuation_db, transition) // 2
-    half += 1 - half % 2  # odd, so the outermost tap is a non-zero one
-    taps = windowed_sinc(half, 0.25, kaiser_beta(attenuation_db))
-    odd = np.ascontiguousarray(taps[half + 1 :: 2]) / (2 * taps[half])  # centre tap exactly 1/2
-    odd.setflags(write=False)
-    return odd
+    def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
+        from .kernels.polyphase import polyphase
+
+        self._kernel = _kernel(polyphase, dtype)
+        common = gcd(stage.in_rate, stage.out_rate)
+        self.l, self.m = stage.out_rate // common, stage.in_rate // common
+        grid_rate = stage.in_rate * self.l
+        max_half = None if quality.max_latency_ms is None else int(grid_rate * quality.max_latency_ms // 1000)
+        self.half, self._coefs, self._last_tap, self._unit_tap = polyphase_table(
+            stage.in_rate, self.l, self.m, stage.cutoff_hz, stage.transition_hz, quality.attenuation_db,
+            max_half, np.dtype(dtype).name,
+        )
+        self.n_taps = self._coefs.shape[1]
+        self.lookahead = -(-self.half // self.l)
+        super().__init__(self.n_taps, dtype)
+
+    def last_input(self, j: int) -> int:
+        return (j * self.m + self.half) // self.l
+
+    def first_input(self, j: int) -> int:
+        return self.last_input(j) - self.n_taps + 1
+
+    def first_output_from(self, n: int) -> int:
+        return -((self.half - (n + self.n_taps - 1) * self.l) // self.m)
+
+    def ready(self, n_in: int) -> int:
+        return -((self.half - n_in * self.l) // self.m)  # j with (jM + T) div L < n_in
+
+    def n_nonzero(self, n_in: int) -> int:
+        return ((n_in - 1) * self.l + self.half) // self.m + 1 if n_in > 0 else 0
+
+    def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        work = self._workspace(polyphase_work(x.shape[0], self.m))
+        self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, work)
 
 
-class HalfbandDecimator:
+class HalfbandDecimator(FIRStage):
     """Streaming 2:1 half-band decimation: output j sits at input 2j (zero delay)."""
 
-    def __init__(self, in_rate: int, out_rate: int, quality: Quality) -> None:
+    def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
         from .kernels.polyphase import halfband_decimate
 
-        self._kernel = halfband_decimate
-        self._odd_taps = _halfband_design(in_rate, out_rate, quality.attenuation_db)
+        self._kernel = _kernel(halfband_decimate, dtype)
+        self._odd_taps = halfband_taps(stage.in_rate, stage.transition_hz, quality.attenuation_db, np.dtype(dtype).name)
         self.reach = 2 * self._odd_taps.shape[0] - 1  # farthest input offset from 2j
-        self._history = History(self.reach)
-        self._n_out = 0
+        self.lookahead = self.reach
+        super().__init__(self.reach, dtype)
 
-    def push(self, x: np.ndarray) -> np.ndarray:
-        self._history.append(x)
-        return self._run((self._history.end - 1 - self.reach) // 2 + 1)
+    def first_input(self, j: int) -> int:
+        return 2 * j - self.reach
 
-    def finish(self) -> np.ndarray:
-        """Every remaining output that is not identically zero (the input being zero after its end)."""
-        n_in = self._history.end
-        end = (n_in - 1 + self.reach) // 2 + 1
-        self._history.append(np.zeros(max(0, 2 * (end - 1) + self.reach + 1 - n_in)))
-        return self._run(end)
+    def last_input(self, j: int) -> int:
+        return 2 * j + self.reach
 
-    def _run(self, end: int) -> np.ndarray:
-        count = end - self._n_out
-        if count <= 0:
-            return np.zeros(0)
-        out = np.empty(count)
-        self._kernel(self._history.samples(), self._history.start, self._odd_taps, self._n_out, out)
-        self._n_out = end
-        self._history.drop_before(2 * end - self.reach)
-        return out
+    def first_output_from(self, n: int) -> int:
+        return -(-(n + self.reach) // 2)
+
+    def ready(self, n_in: int) -> int:
+        return (n_in - 1 - self.reach) // 2 + 1
+
+    def n_nonzero(self, n_in: int) -> int:
+        return (n_in - 1 + self.reach) // 2 + 1
+
+    def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
+        self._kernel(x, x_start, self._odd_taps, j_start, out, work)
+
+
+class HalfbandInterpolator(FIRStage):
+    """Streaming 1:2 half-band interpolation: output j sits at input j / 2 (zero delay)."""
+
+    def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
+        from .kernels.polyphase import halfband_interpolate
+
+        self._kernel = _kernel(halfband_interpolate, dtype)
+        self._odd_taps = halfband_taps(stage.out_rate, stage.transition_hz, quality.attenuation_db, np.dtype(dtype).name, 2)
+        self.reach = self._odd_taps.shape[0]  # output 2n + 1 reads x[n - reach + 1 .. n + reach]
+        self.lookahead = self.reach
+        super().__init__(self.reach, dtype)
+
+    def first_input(self, j: int) -> int:
+        return j // 2 - self.reach + 1
+
+    def last_input(self, j: int) -> int:
+        return j // 2 + self.reach
+
+    def first_output_from(self, n: int) -> int:
+        return 2 * (n + self.reach - 1)
+
+    def ready(self, n_in: int) -> int:
+        return 2 * (n_in - self.reach)
+
+    def n_nonzero(self, n_in: int) -> int:
+        return 2 * (n_in + self.reach - 1)
+
+    def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
+        self._kernel(x, x_start, self._odd_taps, j_start, out, work)
+
+
+Engine = Union[PolyphaseEngine, HalfbandDecimator, HalfbandInterpolator, FFTEngine]
 
 
 class Chain:
-    """Half-band 2:1 stages feeding a final engine; behaves like one engine."""
+    """Stages in series; behaves like one engine."""
 
-    def __init__(self, stages: list[HalfbandDecimator], final: FFTEngine | PolyphaseEngine) -> None:
-        self.stages, self.final = stages, final
+    def __init__(self, stages: list[Engine], rates: list[int], dtype: np.dtype) -> None:
+        self.stages, self._rates = stages, rates  # rates[i]: input rate of stage i
+        self._dtype = dtype
+        self._n_out = 0
+        for stage in stages[:-1]:  # each stage's output is consumed by the next one at once
+            stage.reuse_outputs()
+
+    def reuse_outputs(self) -> None:
+        self.stages[-1].reuse_outputs()
 
     @property
-    def latency_samples(self) -> int:
-        reach = sum(stage.reach << i for i, stage in enumerate(self.stages))
-        return reach + (self.final.latency_samples << len(self.stages))
+    def lookahead(self) -> int:
+        """Input samples (at the chain's input rate) that must follow an output's time before
+        that output is emitted: the stages' look-aheads added up."""
+        total = sum(stage.lookahead * self._rates[0] / rate for stage, rate in zip(self.stages, self._rates))
+        return int(-(-total // 1))
 
     def push(self, x: np.ndarray) -> np.ndarray:
         for stage in self.stages:
             x = stage.push(x)
-        return self.final.push(x)
+        self._n_out += x.shape[0]
+        return x
 
-    def finish(self, total: int) -> np.ndarray:
-        x = np.zeros(0)
-        for stage in self.stages:
-            x = np.concatenate((stage.push(x), stage.finish()))
-        return np.concatenate((self.final.push(x), self.final.finish(total)))
+    def finish(self, total: Optional[int]) -> np.ndarray:
+        """The earlier stages' tails go through the last stage, which may then compute outputs
+        past `total` (from the zero tail): those are cut."""
+        x = np.zeros(0, dtype=self._dtype)
+        *middle, last = self.stages
+        for stage in middle:
+            head = stage.push(x).copy()  # finish() reuses the buffer push() returned
+            x = np.concatenate((head, stage.finish(None)))
+        head = last.push(x).copy()
+        out = np.concatenate((head, last.finish(total)))
+        if total is not None:
+            out = out[: max(0, total - self._n_out)]
+        self._n_out += out.shape[0]
+        return out
 
 
-def make_engine(in_rate: int, out_rate: int, quality: Quality) -> FFTEngine | PolyphaseEngine | Chain:
-    """The engine for one channel: FFT or polyphase, behind half-band 2:1 stages while the rate
-    stays at least three times the output rate (each stage then needs only a short filter)."""
-    from math import gcd
-
-    stages: list[HalfbandDecimator] = []
-    rate = in_rate
-    if quality.engine == "fft":
-        while rate % 2 == 0 and rate >= 3 * out_rate:
-            stages.append(HalfbandDecimator(rate, out_rate, quality))
-            rate //= 2
-    common = gcd(rate, out_rate)
-    engine_class = FFTEngine if quality.engine == "fft" else PolyphaseEngine
-    final = engine_class(rate, out_rate, out_rate // common, rate // common, quality)
-    return Chain(stages, final) if stages else final
+def make_engine(in_rate: int, out_rate: int, quality: Quality, dtype: np.dtype) -> Engine | Chain:
+    """The engine for one channel in `dtype` (float32 or float64; the fft preset needs float64)."""
+    if quality.engine == "fft" and dtype != np.float64:
+        raise ValueError("the fft engine computes in float64 only")
+    stages = plan(in_rate, out_rate, quality)
+    engines: list[Engine] = []
+    for stage in stages:
+        if stage.kind == "fft":
+            common = gcd(stage.in_rate, stage.out_rate)
+            engines.append(FFTEngine(stage.in_rate, stage.out_rate, stage.out_rate // common, stage.in_rate // common, quality))
+        elif stage.kind == "halfband":
+            engines.append(HalfbandDecimator(stage, quality, dtype))
+        elif stage.kind == "interpolate":
+            engines.append(HalfbandInterpolator(stage, quality, dtype))
+        else:
+            engines.append(PolyphaseEngine(stage, quality, dtype))
+    return engines[0] if len(engines) == 1 else Chain(engines, [stage.in_rate for stage in stages], dtype)

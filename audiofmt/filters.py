@@ -1,28 +1,45 @@
 """Low-pass filter design for the resampler: quality presets as data, Kaiser-windowed sinc.
 
-All frequencies here are fractions of the *lower* Nyquist frequency, min(in_rate, out_rate) / 2,
-which is where the anti-alias / anti-image filter has to cut.
+A preset's band edges are fractions of the *lower* Nyquist frequency N = min(in_rate,
+out_rate) / 2: the response is flat up to `passband_end` × N and rejects by
+`attenuation_db` from `stopband_begin` × N on. The FIR presets put the transition band
+symmetrically around N (0.9 N .. 1.1 N), so the −6 dB point sits at N itself: a 2:1
+decimation filter is then a true half-band filter (every other tap zero), and an
+interpolation filter passes the input samples through unchanged. Content between N and
+1.1 N is only partly rejected and may alias into 0.9 N .. N; the "vhq" preset stops at N.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .errors import AudioFormatError
 
-__all__ = ["Quality", "QUALITIES", "get_quality", "kaiser_beta", "kaiser_length", "windowed_sinc", "windowed_sinc_at"]
+__all__ = [
+    "Quality",
+    "QUALITIES",
+    "get_quality",
+    "kaiser_beta",
+    "kaiser_length",
+    "windowed_sinc",
+    "windowed_sinc_at",
+    "halfband_taps",
+    "polyphase_table",
+]
 
 
 @dataclass(frozen=True)
 class Quality:
     """A resampling quality preset.
 
-    engine "fft": overlap-save in the frequency domain, output in blocks (hq, vhq).
-    engine "polyphase": direct-form polyphase FIR, output sample by sample, for streaming in
-    small frames; its filter length is set by `max_latency_ms` and the passband follows.
+    engine "fir": a chain of direct-form FIR stages (half-band 2:1 decimators and polyphase
+    L/M stages), output sample by sample (hq, low_latency). engine "fft": overlap-save in the
+    frequency domain, output in blocks (vhq). `max_latency_ms` caps the filter's look-ahead
+    (the transition band widens if the attenuation needs more).
     """
 
     name: str
@@ -32,20 +49,18 @@ class Quality:
     stopband_begin: float
     max_latency_ms: float | None = None
 
+    @property
+    def symmetric(self) -> bool:
+        """True if the transition band is centred on N (cutoff exactly at the lower Nyquist)."""
+        return abs(self.passband_end + self.stopband_begin - 2.0) < 1e-12
+
 
 QUALITIES: dict[str, Quality] = {
     q.name: q
     for q in (
-        Quality("hq", "fft", attenuation_db=150.0, passband_end=0.925, stopband_begin=1.0),
+        Quality("hq", "fir", attenuation_db=150.0, passband_end=0.9, stopband_begin=1.1),
         Quality("vhq", "fft", attenuation_db=200.0, passband_end=0.93, stopband_begin=1.0),
-        Quality(
-            "low_latency",
-            "polyphase",
-            attenuation_db=122.0,
-            passband_end=math.nan,  # derived from the length the latency allows
-            stopband_begin=1.0,
-            max_latency_ms=5.5,
-        ),
+        Quality("low_latency", "fir", attenuation_db=122.0, passband_end=0.9, stopband_begin=1.1, max_latency_ms=5.5),
     )
 }
 
@@ -76,6 +91,11 @@ def kaiser_length(attenuation_db: float, transition: float) -> int:
     return int(math.ceil((attenuation_db - 7.95) / (2.285 * 2 * math.pi * transition))) + 1
 
 
+def kaiser_transition(attenuation_db: float, n_taps: int) -> float:
+    """The transition band (× the sample rate) that `n_taps` taps allow: kaiser_length inverted."""
+    return (attenuation_db - 7.95) / (2.285 * 2 * math.pi * (n_taps - 1))
+
+
 def windowed_sinc(half_length: int, cutoff: float, beta: float) -> np.ndarray:
     """Zero-phase low-pass taps h[-half_length .. half_length], float64, DC gain 1.
 
@@ -93,3 +113,74 @@ def windowed_sinc_at(offsets: np.ndarray, half_length: int, cutoff: float, beta:
     ratio = np.where(inside, n / max(half_length, 1), 0.0)
     window = np.i0(beta * np.sqrt(1.0 - ratio * ratio)) / np.i0(beta)
     return np.where(inside, 2 * cutoff * np.sinc(2 * cutoff * n) * window, 0.0)
+
+
+@lru_cache(maxsize=64)
+def halfband_taps(rate_hz: int, transition_hz: float, attenuation_db: float, dtype: str, gain: int = 1) -> np.ndarray:
+    """Odd taps g[k] = h[2k + 1] of a zero-phase half-band low-pass at rate_hz (cutoff rate_hz / 4).
+
+    h[0] is exactly 1/2 and every other even tap exactly 0; the band from
+    rate_hz / 4 - transition_hz / 2 to rate_hz / 4 + transition_hz / 2 is the transition.
+    The odd taps are scaled so that the DC gain is `gain` × 1 (h[0] + 2 Σ g = 1): gain 2 for
+    1:2 interpolation, where the centre tap becomes exactly 1 and only the odd taps are used.
+    """
+    half = kaiser_length(attenuation_db, transition_hz / rate_hz) // 2
+    half += 1 - half % 2  # odd, so the outermost tap is a non-zero one
+    taps = windowed_sinc(half, 0.25, kaiser_beta(attenuation_db))
+    odd = taps[half + 1 :: 2]
+    odd = odd * (gain * 0.25 / odd.sum())  # exactly 2 Σ g = gain / 2 (before rounding to dtype)
+    odd = np.ascontiguousarray(odd, dtype=dtype)
+    odd.setflags(write=False)
+    return odd
+
+
+@lru_cache(maxsize=64)
+def polyphase_table(
+    in_rate: int, l: int, m: int, cutoff_hz: float, transition_hz: float, attenuation_db: float,
+    max_half: int | None, dtype: str,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(T, coefs[L, K], last_tap[L], unit_tap[L]) for a polyphase stage on the grid of rate in_rate * L.
+
+    T is the filter's half-length in grid samples (its look-ahead); phase φ holds the K taps
+    an output with t = j·M ≡ φ (mod L) applies, each phase scaled to a DC gain of exactly 1,
+    and K is padded to a multiple of 8 with zero taps on the oldest inputs.
+    `max_half` caps T: the transition then widens, keeping the stopband edge where it was.
+    When the cutoff is exactly in_rate / 2 (an interpolation filter with a symmetric
+    transition), taps at multiples of L vanish: phase 0 becomes a unit impulse, and
+    unit_tap[0] says which tap (-1 for every phase that is not one).
+    """
+    grid_rate = in_rate * l
+    half = kaiser_length(attenuation_db, transition_hz / grid_rate) // 2
+    if max_half is not None and half > max_half:
+        half = max_half
+        stopband_hz = cutoff_hz + transition_hz / 2
+        transition_hz = kaiser_transition(attenuation_db, 2 * half + 1) * grid_rate
+        cutoff_hz = stopband_hz - transition_hz / 2
+    nyquist_l = l > 1 and 2 * cutoff_hz == in_rate
+    phases = np.arange(l)
+    last_tap = (phases + half) // l
+    first_tap = -((half - phases) // l)
+    n_taps = int((last_tap - first_tap).max()) + 1
+    # Grid offset of tap k of phase φ; every offset in [-T, T] occurs exactly once in the table.
+    # Filled a band of phases at a time so that awkward ratios need no giant temporaries.
+    coefs = np.empty((l, n_taps))
+    beta = kaiser_beta(attenuation_db)
+    band = max(1, (1 << 20) // n_taps)
+    for p0 in range(0, l, band):
+        rows = slice(p0, p0 + band)
+        offsets = phases[rows, None] - (last_tap[rows, None] - n_taps + 1 + np.arange(n_taps)[None, :]) * l
+        coefs[rows] = windowed_sinc_at(offsets, half, cutoff_hz / grid_rate, beta)
+    unit_tap = np.full(l, -1, dtype=np.int64)
+    if nyquist_l:
+        centre = int(last_tap[0] - n_taps + 1)  # tap k of phase 0 sits at offset -(centre + k) * L
+        coefs[0] = 0.0
+        coefs[0, -centre] = 1.0
+        unit_tap[0] = -centre
+    coefs /= coefs.sum(axis=1, keepdims=True)
+    pad = -n_taps % 8  # zero taps in front (on the oldest inputs): K a multiple of the kernel's group of 8
+    coefs = np.concatenate((np.zeros((l, pad)), coefs), axis=1).astype(dtype)
+    unit_tap[unit_tap >= 0] += pad
+    last_tap = last_tap.astype(np.int64)
+    for array in (coefs, last_tap, unit_tap):
+        array.setflags(write=False)
+    return half, coefs, last_tap, unit_tap

@@ -5,7 +5,8 @@
   (`output_length`). Output sample j lies at input time j * in_rate / out_rate: zero delay.
 - Streaming: the concatenation of every `process()` result and `flush()` equals the one-shot
   result exactly, for any chunking.
-- dtypes: float32 and float64 come back in the same dtype (computed in float64); int16 comes
+- dtypes: float32 and float64 come back in the same dtype, computed in that dtype (the "vhq"
+  preset always computes in float64); int16 is computed in float32 as x / 32768 and comes
   back as int16 by audiofmt's one rule (x * 32768 rounded to nearest, ties to even, clipped),
   with the number of clipped samples in `Resampler.n_clipped`.
 - Quality presets (`filters.QUALITIES`): "hq" (default), "vhq", "low_latency".
@@ -14,23 +15,25 @@
 from __future__ import annotations
 
 from math import gcd
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 
-from ._engines import Chain, FFTEngine, PolyphaseEngine, make_engine, output_length
+from ._engines import Chain, Engine, make_engine, output_length
 from .errors import InvalidRateError, InvalidSamplesError, StreamStateError
 from .filters import Quality, get_quality
-from .kernels.pcm import count_nonfinite
+from .kernels import compiled_entry
+from .kernels.pcm import count_nonfinite, float_to_int16
 
 __all__ = ["resample", "Resampler", "downmix", "channel_mean", "output_length", "MIN_RATE_HZ", "MAX_RATE_HZ"]
 
 MIN_RATE_HZ = 1000
 MAX_RATE_HZ = 384000
+_FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
-_PIECE = 1 << 16  # samples per engine push when a chunk is large
+_PIECE_OUT = 1 << 16  # largest engine push of a long chunk, in samples at the higher rate
 _DTYPES = (np.dtype(np.float32), _FLOAT64, np.dtype(np.int16))
-Engine = Union[FFTEngine, PolyphaseEngine, Chain]
+_ROUND_TO_INT16 = {_FLOAT32: compiled_entry(float_to_int16, 0), _FLOAT64: compiled_entry(float_to_int16, 2)}
 
 
 def _check_rate(name: str, rate: object) -> int:
@@ -43,16 +46,16 @@ def _check_rate(name: str, rate: object) -> int:
     return int(rate)
 
 
-def _push_in_pieces(engine: Engine, x: np.ndarray) -> np.ndarray:
-    """engine.push(x), fed at most _PIECE samples at a time.
+def _push_in_pieces(engine: Engine | Chain, x: np.ndarray, piece: int) -> np.ndarray:
+    """engine.push(x), fed at most `piece` samples at a time.
 
     Streaming is chunk-invariant, so this changes no sample; it keeps every working array
     small enough to stay in cache and be reused, instead of faulting in fresh pages for a
     multi-megabyte one-shot input.
     """
-    if x.shape[0] <= _PIECE:
+    if x.shape[0] <= piece:
         return engine.push(x)
-    parts = [engine.push(x[i : i + _PIECE]) for i in range(0, x.shape[0], _PIECE)]
+    parts = [engine.push(x[i : i + piece]) for i in range(0, x.shape[0], piece)]
     return np.concatenate(parts)
 
 
@@ -118,15 +121,13 @@ class Resampler:
         self.downmix = bool(downmix)
         common = gcd(self.in_rate, self.out_rate)
         self.l, self.m = self.out_rate // common, self.in_rate // common
-        n_engines = 1 if self.downmix else self.channels
-        self._engines: list[Engine] = [
-            make_engine(self.in_rate, self.out_rate, self.quality) for _ in range(n_engines)
-        ]
-        self._dtype: np.dtype | None = None
-        self._mono_ready = False  # _prepare_mono fills the four below once the dtype is known
+        self._engines: list[Engine | Chain] = []  # one per channel (one if downmixed), made by _set_dtype
+        self._piece = max(4096, _PIECE_OUT * self.in_rate // max(self.in_rate, self.out_rate))  # input samples
+        self._mono = self.channels == 1  # eligible for process()'s hot path
+        self._dtype: np.dtype | None = None  # the stream's dtype, fixed by its first chunk (_set_dtype)
+        self._compute = _FLOAT64  # the engines' dtype
         self._int16 = self._single = False
-        self._to_int16: Callable[..., tuple[int, int]] | None = None
-        self._nonfinite: tuple[Callable[[np.ndarray], int], ...] = ()
+        self._nonfinite: tuple[Callable[[np.ndarray], int], ...] = ()  # count_nonfinite, writable / read-only
         self._flushed = False
         self.n_in = 0
         self.n_out = 0
@@ -135,67 +136,34 @@ class Resampler:
     @property
     def latency_ms(self) -> float:
         """Worst-case input that must arrive after an output's time before it is emitted, in ms."""
-        return self._engines[0].latency_samples * 1000 / self.in_rate
+        engine = self._engines[0] if self._engines else make_engine(self.in_rate, self.out_rate, self.quality, _FLOAT64)
+        return engine.lookahead * 1000 / self.in_rate
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Resample the next chunk; returns every output sample that is now complete (maybe none)."""
         if self._flushed:
             raise StreamStateError("process() called after flush(); create a new Resampler for a new stream")
-        if (  # the hot path of a mono stream in frames: same checks, fewer Python steps
-            self._mono_ready
+        if (  # the hot path of a mono stream in frames: the same checks, fewer Python steps
+            self._mono
             and type(chunk) is np.ndarray
             and chunk.dtype is self._dtype
             and chunk.ndim == 1
-            and chunk.shape[0] <= _PIECE
+            and chunk.shape[0] <= self._piece
             and chunk.flags.c_contiguous
+            and (self._int16 or not self._nonfinite[not chunk.flags.writeable](chunk))
         ):
-            return self._process_mono(chunk)
+            self.n_in += chunk.shape[0]
+            return self._collect([self._engines[0].push(self._as_compute(chunk))])
         planar = self._check_chunk(chunk)
-        out = self._collect([_push_in_pieces(engine, x) for engine, x in zip(self._engines, planar)])
-        if not self._mono_ready and len(self._engines) == 1 and self.channels == 1:
-            self._prepare_mono()
-        return out
-
-    def _prepare_mono(self) -> None:
-        """Look up once what _process_mono needs for the stream's dtype (known after one chunk)."""
-        from .kernels import compiled_entry
-        from .kernels.pcm import count_nonfinite, float_to_int16
-
-        self._int16 = self._dtype == np.int16
-        self._single = self._dtype == np.float32
-        self._to_int16 = compiled_entry(float_to_int16, 2)  # signature: float64, writable
-        first = 0 if self._single else 2  # count_nonfinite signatures: f32, f32 read-only, f64, f64 read-only
-        self._nonfinite = (compiled_entry(count_nonfinite, first), compiled_entry(count_nonfinite, first + 1))
-        self._mono_ready = True
-
-    def _process_mono(self, chunk: np.ndarray) -> np.ndarray:
-        """process() of a 1-D C-contiguous chunk in the stream's dtype: what _check_chunk and
-        _collect do, with nothing looked up per call."""
-        if self._int16:
-            x = chunk * (1 / 32768)
-        elif self._nonfinite[not chunk.flags.writeable](chunk):
-            self._check_chunk(chunk)  # raises, naming the first bad sample
-            raise AssertionError("unreachable")
-        else:
-            x = chunk.astype(np.float64) if self._single else chunk
-        self.n_in += chunk.shape[0]
-        y = self._engines[0].push(x)
-        self.n_out += y.shape[0]
-        if self._single:
-            return y.astype(np.float32)
-        if self._int16:
-            out = np.empty(y.shape[0], dtype=np.int16)
-            assert self._to_int16 is not None
-            self.n_clipped += self._to_int16(y, out)[0]
-            return out
-        return y
+        return self._collect([_push_in_pieces(engine, x, self._piece) for engine, x in zip(self._engines, planar)])
 
     def process_decoded(self, samples: np.ndarray) -> np.ndarray:
         """process() for a mono float64 C-contiguous chunk that is finite by construction (decoded
         from PCM or G.711 codes): skips the checks, for 20 ms streaming paths inside audiofmt."""
-        if self._flushed or len(self._engines) != 1 or samples.shape[0] > _PIECE:
+        if self._dtype is None:
+            self._set_dtype(_FLOAT64)
+        if self._flushed or len(self._engines) != 1 or samples.shape[0] > self._piece:
             return self.process(samples)
-        self._dtype = _FLOAT64 if self._dtype is None else self._dtype
         if self._dtype is not _FLOAT64:
             return self.process(samples)  # raises the dtype-change error
         self.n_in += samples.shape[0]
@@ -208,6 +176,8 @@ class Resampler:
         if self._flushed:
             raise StreamStateError("flush() called twice; create a new Resampler for a new stream")
         self._flushed = True
+        if self._dtype is None:
+            self._set_dtype(_FLOAT64)  # nothing was pushed: an empty float64 stream
         total = output_length(self.n_in, self.in_rate, self.out_rate)
         return self._collect([engine.finish(total) for engine in self._engines])
 
@@ -218,7 +188,7 @@ class Resampler:
         if chunk.dtype not in _DTYPES:
             raise InvalidSamplesError(f"chunk dtype must be one of float32, float64, int16; got {chunk.dtype}")
         if self._dtype is None:
-            self._dtype = chunk.dtype
+            self._set_dtype(chunk.dtype)
         elif chunk.dtype != self._dtype:
             raise StreamStateError(f"chunk dtype changed from {self._dtype} to {chunk.dtype} mid-stream")
         expected = (None,) if self.channels == 1 else (None, self.channels)
@@ -231,29 +201,75 @@ class Resampler:
                 f"samples must be finite; got NaN/inf at flat index {self.n_in * self.channels + first}"
             )
         self.n_in += chunk.shape[0]
-        if chunk.dtype == np.int16:
-            x = chunk * (1 / 32768)
-        else:
-            x = np.asarray(chunk, dtype=np.float64)  # no copy for float64: engines never write to it
         if chunk.ndim == 1:
-            return [x]
+            return [self._as_compute(chunk)]
         if self.downmix:
-            return [channel_mean(x)]
-        return [np.ascontiguousarray(x[:, c]) for c in range(self.channels)]
+            return [channel_mean(self._as_compute(chunk)).astype(self._compute, copy=False)]
+        return [np.ascontiguousarray(self._as_compute(chunk[:, c])) for c in range(self.channels)]
+
+    def _set_dtype(self, dtype: np.dtype) -> None:
+        """Fix the stream's dtype, build the engines in its compute dtype, and look up, once,
+        the kernels its conversions call."""
+        self._dtype = dtype
+        self._int16 = dtype == np.int16
+        self._single = dtype == np.float32
+        self._compute = _FLOAT32 if dtype != np.float64 and self.quality.engine == "fir" else _FLOAT64
+        n_engines = 1 if self.downmix else self.channels
+        self._engines = [make_engine(self.in_rate, self.out_rate, self.quality, self._compute) for _ in range(n_engines)]
+        first = 0 if self._single else 2  # count_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
+        self._nonfinite = (compiled_entry(count_nonfinite, first), compiled_entry(count_nonfinite, first + 1))
+
+    def _as_compute(self, chunk: np.ndarray) -> np.ndarray:
+        """The chunk in the compute dtype, C-contiguous (int16 scaled by 1/32768; a writable
+        chunk already so is passed as it is: engines read long chunks in place, never write)."""
+        if self._int16:
+            return chunk * self._compute.type(1 / 32768)
+        x = chunk.astype(self._compute, copy=False)
+        return x if x.flags.c_contiguous and x.flags.writeable else np.array(x, order="C")
+
+    def _resample_all(self, x: np.ndarray) -> np.ndarray:
+        """One-shot: process(x) then flush(), each engine's pieces written straight into the
+        result instead of concatenated (large one-shot outputs would be copied twice)."""
+        if self._flushed:
+            raise StreamStateError("process() called after flush(); create a new Resampler for a new stream")
+        planar = self._check_chunk(x)
+        self._flushed = True
+        total = output_length(self.n_in, self.in_rate, self.out_rate)
+        result = np.empty((total,) if x.ndim == 1 or self.downmix else (total, len(planar)), self._dtype)
+        for c, (engine, plane) in enumerate(zip(self._engines, planar)):
+            engine.reuse_outputs()  # every piece is copied into the result right away
+            column = result if result.ndim == 1 else result[:, c]
+            pos = 0
+            for start in range(0, plane.shape[0], self._piece):
+                y = engine.push(plane[start : start + self._piece])
+                self._store(y, column[pos : pos + y.shape[0]])
+                pos += y.shape[0]
+            self._store(engine.finish(total), column[pos:])
+        self.n_out = total
+        return result
+
+    def _store(self, y: np.ndarray, dest: np.ndarray) -> None:
+        """dest[:] = y in the stream's dtype (int16 by the float rule, clipped samples counted)."""
+        if not self._int16:
+            dest[:] = y
+        elif dest.flags.c_contiguous:
+            self.n_clipped += _ROUND_TO_INT16[self._compute](y, dest)[0]
+        else:
+            rounded = np.empty(y.shape[0], dtype=np.int16)
+            self.n_clipped += _ROUND_TO_INT16[self._compute](y, rounded)[0]
+            dest[:] = rounded
 
     def _collect(self, planes: list[np.ndarray]) -> np.ndarray:
-        n = planes[0].shape[0]
-        self.n_out += n
+        """The engines' outputs as one array in the stream's dtype (int16 by the float rule,
+        clipped samples counted)."""
+        self.n_out += planes[0].shape[0]
         y = planes[0] if len(planes) == 1 else np.stack(planes, axis=1)
-        if self._dtype is None or self._dtype == np.float64:
-            return y
-        if self._dtype == np.float32:
-            return y.astype(np.float32)
-        from .codecs import float_to_int16
-
-        flat, n_clipped = float_to_int16(np.ascontiguousarray(y).reshape(-1), clip="ignore")
-        self.n_clipped += n_clipped
-        return flat.reshape(y.shape)
+        if not self._int16:
+            return y.astype(self._dtype, copy=False)
+        flat = np.ascontiguousarray(y).reshape(-1)
+        out = np.empty(flat.shape[0], dtype=np.int16)
+        self.n_clipped += _ROUND_TO_INT16[self._compute](flat, out)[0]
+        return out.reshape(y.shape)
 
 
 def resample(
@@ -278,7 +294,4 @@ def resample(
     channels = 1 if x.ndim == 1 else x.shape[1]
     if x.ndim == 2 and channels == 1:
         x = x[:, 0]
-    stream = Resampler(in_rate, out_rate, quality, channels, downmix=downmix)
-    head = stream.process(x)
-    tail = stream.flush()
-    return np.concatenate((head, tail)) if head.shape[0] else tail
+    return Resampler(in_rate, out_rate, quality, channels, downmix=downmix)._resample_all(x)

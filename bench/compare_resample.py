@@ -5,7 +5,8 @@
 Peers (bench-only dependencies): soxr HQ and VHQ (python-soxr), scipy.signal.resample_poly,
 audioop.ratecv (stdlib; audioop-lts on Python >= 3.13). Every implementation resamples the same
 float32 white-noise signal (int16 bytes for audioop) for the seven ratios the README reports;
-time is the best of --repeat runs after a warm-up; throughput is input Msamples/s. Ratios are
+time is the best of --repeat runs after a warm-up, the runs of all implementations interleaved
+round by round; throughput is input Msamples/s. Ratios are
 soxr HQ time / audiofmt hq time (> 1 means audiofmt is faster).
 
 Also measures the low_latency preset the way a telephony bridge uses it: one 20 ms frame per
@@ -29,14 +30,20 @@ import audiofmt
 RATIOS = [(8000, 24000), (16000, 24000), (22050, 24000), (44100, 24000), (48000, 24000), (96000, 24000), (24000, 8000)]
 
 
-def best_time(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of `repeat` calls after one warm-up call, in seconds."""
-    fn()
-    best = math.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
+def best_times(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best wall time (s) of `repeat` calls of each function after one warm-up call each.
+
+    The calls are interleaved (one of each per round), so a slow spell of a shared VM hits
+    every implementation alike instead of whichever happened to be running.
+    """
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - start)
+    best = dict.fromkeys(fns, math.inf)
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -101,8 +108,8 @@ def throughput_table(results: dict[str, dict[str, float]]) -> float:
     print("|---" * (len(names) + 3) + "|")
     hq_ratios, vhq_ratios = [], []
     for key, row in results.items():
-        hq = row["audiofmt hq"] / row["soxr HQ"] if "soxr HQ" in row else math.nan
-        vhq = row["audiofmt vhq"] / row["soxr VHQ"] if "soxr VHQ" in row else math.nan
+        hq = row["audiofmt hq"] / row["soxr HQ"] if {"audiofmt hq", "soxr HQ"} <= row.keys() else math.nan
+        vhq = row["audiofmt vhq"] / row["soxr VHQ"] if {"audiofmt vhq", "soxr VHQ"} <= row.keys() else math.nan
         hq_ratios.append(hq)
         vhq_ratios.append(vhq)
         cells = " | ".join(f"{row[n]:.1f}" for n in names)
@@ -120,7 +127,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--frames-only", action="store_true", help="only the low_latency 20 ms frame costs")
+    parser.add_argument("--peers", help="comma list of the implementations to run (default: all installed; "
+                        "'audiofmt hq' and 'soxr HQ' are needed for the ratio column)")
     args = parser.parse_args()
+    wanted = set(args.peers.split(",")) if args.peers else set(peers(8000, 24000))
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.processor() or platform.machine()}")
     print(f"signal: {args.seconds:g} s of float32 white noise per ratio; best of {args.repeat}\n")
     results: dict[str, dict[str, float]] = {}
@@ -128,9 +138,8 @@ def main() -> None:
     for in_rate, out_rate in [] if args.frames_only else RATIOS:
         x = (rng.standard_normal(int(in_rate * args.seconds)) * 0.1).astype(np.float32)
         key = f"{in_rate}->{out_rate}"
-        results[key] = {}
-        for name, fn in peers(in_rate, out_rate).items():
-            results[key][name] = x.shape[0] / best_time(lambda fn=fn: fn(x), args.repeat) / 1e6
+        calls = {name: (lambda fn=fn: fn(x)) for name, fn in peers(in_rate, out_rate).items() if name in wanted}
+        results[key] = {name: x.shape[0] / t / 1e6 for name, t in best_times(calls, args.repeat).items()}
     geo = throughput_table(results) if results else math.nan
     frames = {
         f"{i}->{o} {np.dtype(dt).name}": frame_cost_us(i, o, dt)

@@ -32,7 +32,8 @@ Stream = Any  # object with .process(chunk) -> ndarray and optionally .flush() -
 RES = 64  # tone frequency grid: 1/64 Hz
 LENGTHS = (1, 2, 3, 7, 100, 101, 147, 160, 441, 999, 44101, 48000, 100003)
 RATIOS = "8000:24000,16000:24000,22050:24000,44100:24000,48000:24000,96000:24000,24000:8000"
-PEERS = ("soxr-hq", "soxr-vhq", "audiofmt-hq", "audiofmt-vhq", "audiofmt-low_latency")
+PEERS = ("soxr-hq", "soxr-vhq", "audiofmt-hq", "audiofmt-hq/float32", "audiofmt-vhq", "audiofmt-low_latency",
+         "audiofmt-low_latency/float32")
 BH7 = (0.27105140069342, 0.43329793923448, 0.21812299954311, 0.06592544638803,
        0.01081174209837, 0.00077658482522, 0.00001388721735)
 
@@ -258,6 +259,19 @@ class SoxrStream:
         return self._s.resample_chunk(np.zeros(0), last=True)
 
 
+class _CastStream:
+    """A stream fed in another dtype."""
+
+    def __init__(self, stream: Stream, cast: type) -> None:
+        self._s, self._cast = stream, cast
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        return self._s.process(np.asarray(chunk, dtype=self._cast))
+
+    def flush(self) -> np.ndarray:
+        return self._s.flush()
+
+
 def measure_stream_latency(make_stream: Callable[[], Stream], in_rate: int, out_rate: int,
                            chunk_ms: float = 20.0, dur_s: float = 2.0) -> dict[str, float]:
     """Streaming latency in ms of input time, pushing chunk_ms input chunks.
@@ -300,7 +314,16 @@ def measure_stream_latency(make_stream: Callable[[], Stream], in_rate: int, out_
 
 # ----------------------------------------------------------------- peers
 def peer(name: str) -> tuple[Resample, Callable[[int, int], Stream] | None]:
-    """(one-shot resample, stream factory or None) for a peer name; raises if unavailable."""
+    """(one-shot resample, stream factory or None) for a peer name; raises if unavailable.
+
+    A "/float32" suffix feeds the peer float32 samples (the tones are made in float64 and
+    rounded to float32 first), which is the path audiofmt computes in float32."""
+    name, _, dtype = name.partition("/")
+    if dtype:
+        rs, mk = peer(name)
+        cast = np.dtype(dtype).type
+        return ((lambda x, fi, fo: rs(np.asarray(x, dtype=cast), fi, fo)),
+                (lambda fi, fo: _CastStream(mk(fi, fo), cast)) if mk else None)
     kind, _, q = name.partition("-")
     if kind == "soxr":
         import soxr

@@ -1,8 +1,13 @@
-"""Resampling kernels (numba): the direct-form polyphase FIR.
+"""Resampling kernels (numba): the direct-form polyphase FIR and the half-band 2:1 decimator.
 
 Positions are exact integers on the common grid of rate in_rate * L = out_rate * M, where
 L / M = out_rate / in_rate in lowest terms: input sample n sits at n * L, output sample j at
 j * M. No floating-point time register exists anywhere.
+
+Each kernel is compiled for float32 and float64 (samples and taps of one dtype). Both compute
+every output with the same sequence of operations wherever it falls in a call, so streaming
+equals one-shot bit for bit. fastmath is limited to "contract": a multiply-add becomes one FMA
+(one rounding) in the vector loops and their remainders alike; nothing is reassociated.
 """
 
 from __future__ import annotations
@@ -10,17 +15,27 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-_F64 = types.Array(types.float64, 1, "C")
-_SIG = types.void(
-    _F64,  # x: input samples, x[0] is absolute input index `x_start`
-    types.int64,  # x_start
-    types.Array(types.float64, 2, "C", readonly=True),  # coefs[phase, tap]
-    types.Array(types.int64, 1, "C", readonly=True),  # last_tap[phase]: offset of the last tap's input index
-    types.int64,  # M
-    types.int64,  # L
-    types.int64,  # j_start: absolute index of out[0]
-    _F64,  # out
-)
+_BLOCK = 1024  # outputs accumulated at a time: the accumulator stays in L1 cache
+
+
+def _polyphase_sig(dtype: types.Float) -> types.Signature:
+    return types.void(
+        types.Array(dtype, 1, "C"),  # x: input samples, x[0] is absolute input index `x_start`
+        types.int64,  # x_start
+        types.Array(dtype, 2, "C", readonly=True),  # coefs[phase, tap]
+        types.Array(types.int64, 1, "C", readonly=True),  # last_tap[phase]: offset of the last tap's input index
+        types.Array(types.int64, 1, "C", readonly=True),  # unit_tap[phase]: k if the phase is a unit impulse at k, else -1
+        types.int64,  # M
+        types.int64,  # L
+        types.int64,  # j_start: absolute index of out[0]
+        types.Array(dtype, 1, "C"),  # out
+        types.Array(dtype, 1, "C"),  # work: polyphase_work(len(x), M) samples of scratch space
+    )
+
+
+def polyphase_work(n_x: int, m: int) -> int:
+    """Scratch samples `polyphase` needs for an x of n_x samples: the M planes and one block."""
+    return (m * ((n_x + m - 1) // m + 1) if m > 1 else 0) + _BLOCK
 
 
 @njit(inline="always")
@@ -32,101 +47,229 @@ def _next_input(r, u, m):
     return r, u
 
 
-@njit(_SIG, cache=True, nogil=True, boundscheck=False, fastmath={"contract"})
-def polyphase(x, x_start, coefs, last_tap, m, l, j_start, out):
+@njit(
+    [_polyphase_sig(types.float32), _polyphase_sig(types.float64)],
+    cache=True,
+    nogil=True,
+    boundscheck=False,
+    fastmath={"contract"},
+)
+def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
     """out[i] = Σ_k coefs[φ, k] · x[n_last - K + 1 + k] for output j = j_start + i.
 
     With t = j·M, φ = t mod L and n_last = t div L + last_tap[φ] (the last input index the
     filter reaches). The caller guarantees x covers every index read.
 
     Outputs j, j + L, j + 2L … share a phase and step through the input by M, so after
-    splitting x into M interleaved planes each group of four taps is one contiguous vector
-    update. Every output sums its taps in the same fixed order (groups of four, k = 0 .. K-1),
-    so the result never depends on chunking.
-
-    fastmath is limited to "contract": each multiply-add becomes one FMA (one rounding instead
-    of two), in the vector loop and its scalar remainder alike, so streaming still equals
-    one-shot bit for bit (tests/test_resampler.py checks it under hypothesis). No reassociation.
+    splitting x into M interleaved planes each group of eight taps is one contiguous vector
+    update over a block of outputs (design tables pad K to a multiple of 8 with zero taps,
+    which add exactly nothing). A phase whose taps are a unit impulse (an output that
+    falls on an input sample, with a filter that is zero at every other input) is a copy.
     """
     n_out = out.shape[0]
     n_taps = coefs.shape[1]
-    n_cols = (x.shape[0] + m - 1) // m + 1
-    planes = np.zeros((m, n_cols))
-    for r in range(m):  # planes[r, u] = x[r + M*u]
-        row = planes[r]
-        for u in range((x.shape[0] - r + m - 1) // m):
-            row[u] = x[r + m * u]
-    acc = np.empty((n_out + l - 1) // l)
+    if m == 1:
+        planes = x.reshape((1, x.shape[0]))
+        acc = work[:_BLOCK]
+    else:
+        n_cols = (x.shape[0] + m - 1) // m + 1
+        planes = work[: m * n_cols].reshape((m, n_cols))
+        acc = work[m * n_cols : m * n_cols + _BLOCK]
+        for r in range(m):  # planes[r, u] = x[r + M*u]; the rest of the row is never read
+            row = planes[r]
+            n_row = (x.shape[0] - r + m - 1) // m
+            for u in range(n_row):
+                row[u] = x[r + m * u]
+            row[n_row:] = 0.0
+    n8 = n_taps - n_taps % 8
     t0 = j_start * m
     phase = t0 % l
     base = t0 // l
     for p in range(min(l, n_out)):
         count = (n_out - p + l - 1) // l
         first = base + last_tap[phase] - n_taps + 1 - x_start
-        r = first % m  # x index first + k lives at planes[r, u]; r, u step along with k
-        u = first // m
-        a = acc[:count]
-        a[:] = 0.0
-        c = coefs[phase]
-        n4 = n_taps - n_taps % 4
-        for k in range(0, n4, 4):
-            s0 = planes[r, u : u + count]
-            r, u = _next_input(r, u, m)
-            s1 = planes[r, u : u + count]
-            r, u = _next_input(r, u, m)
-            s2 = planes[r, u : u + count]
-            r, u = _next_input(r, u, m)
-            s3 = planes[r, u : u + count]
-            r, u = _next_input(r, u, m)
-            g0 = c[k]; g1 = c[k + 1]; g2 = c[k + 2]; g3 = c[k + 3]
+        unit = unit_tap[phase]
+        if unit >= 0:
             for s in range(count):
-                a[s] = a[s] + g0 * s0[s] + g1 * s1[s] + g2 * s2[s] + g3 * s3[s]
-        for k in range(n4, n_taps):
-            seg = planes[r, u : u + count]
-            r, u = _next_input(r, u, m)
-            g = c[k]
-            for s in range(count):
-                a[s] += g * seg[s]
-        for s in range(count):
-            out[p + l * s] = a[s]
+                out[p + l * s] = x[first + unit + m * s]
+        else:
+            c = coefs[phase]
+            for s0 in range(0, count, _BLOCK):
+                n_block = min(_BLOCK, count - s0)
+                r = first % m  # x index first + k lives at planes[r, u]; r, u step along with k
+                u = first // m + s0
+                a = acc[:n_block]
+                a[:] = 0.0
+                for k in range(0, n8, 8):
+                    s_0 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_1 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_2 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_3 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_4 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_5 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_6 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_7 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    g0, g1, g2, g3, g4, g5, g6, g7 = c[k], c[k + 1], c[k + 2], c[k + 3], c[k + 4], c[k + 5], c[k + 6], c[k + 7]
+                    for s in range(n_block):
+                        a[s] = (
+                            a[s] + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
+                            + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
+                        )
+                for k in range(n8, n_taps):
+                    seg = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    g = c[k]
+                    for s in range(n_block):
+                        a[s] += g * seg[s]
+                for s in range(n_block):
+                    out[p + l * (s0 + s)] = a[s]
         phase += m  # next output: t += M
         while phase >= l:
             phase -= l
             base += 1
 
 
-@njit(
-    types.void(
-        _F64,  # x: input samples, x[0] is absolute input index `x_start`
+def _halfband_sig(dtype: types.Float) -> types.Signature:
+    return types.void(
+        types.Array(dtype, 1, "C"),  # x: input samples, x[0] is absolute input index `x_start`
         types.int64,  # x_start
-        types.Array(types.float64, 1, "C", readonly=True),  # odd taps g[k] = h[2k + 1]
+        types.Array(dtype, 1, "C", readonly=True),  # odd taps g[k] = h[2k + 1], h[0] = 1/2
         types.int64,  # j_start: absolute index of out[0]
-        _F64,  # out
-    ),
+        types.Array(dtype, 1, "C"),  # out
+        types.Array(dtype, 1, "C"),  # work: halfband_work(len(out), len(odd_taps)) samples of scratch space
+    )
+
+
+def halfband_work(n_out: int, n_taps: int) -> int:
+    """Scratch samples the half-band kernels need for n_out outputs (either direction)."""
+    return n_out + 2 * n_taps
+
+
+@njit(
+    [_halfband_sig(types.float32), _halfband_sig(types.float64)],
     cache=True,
     nogil=True,
     boundscheck=False,
+    fastmath={"contract"},
 )
-def halfband_decimate(x, x_start, odd_taps, j_start, out):
+def halfband_decimate(x, x_start, odd_taps, j_start, out, work):
     """2:1 decimation by a zero-phase half-band FIR (h[0] = 1/2, h[even] = 0 elsewhere).
 
-    out[i] = x[2j] / 2 + Σ_k odd_taps[k] · (x[2j - 2k - 1] + x[2j + 2k + 1]) with j = j_start + i.
-    The odd-indexed samples are first copied into one contiguous plane, so the sample loop
-    (inside the tap loop) vectorizes; every output still adds its terms in the same order,
-    whatever the chunking.
+    out[i] = Σ_k odd_taps[k] · (x[2j - 2k - 1] + x[2j + 2k + 1]) + x[2j] / 2 with j = j_start + i,
+    the sum taken from the outermost (smallest) taps inwards and the centre added last, which
+    keeps the running sum small while most terms are added (less rounding in float32).
+    The odd-indexed samples are first copied into one contiguous plane, so the loop over a
+    block of outputs vectorizes with four tap pairs per pass.
     """
     base = 2 * j_start - x_start  # index in x of output 0's centre sample
     n = out.shape[0]
     n_taps = odd_taps.shape[0]
     first_odd = base - 2 * n_taps + 1  # odd[v] = x[first_odd + 2v]
-    odd = np.empty(n + 2 * n_taps - 1)
+    odd = work[: n + 2 * n_taps - 1]
     for v in range(odd.shape[0]):
         odd[v] = x[first_odd + 2 * v]
-    for i in range(n):
-        out[i] = 0.5 * x[base + 2 * i]
-    for k in range(n_taps):
-        g = odd_taps[k]
-        lo = odd[n_taps - 1 - k : n_taps - 1 - k + n]  # x[2j - 2k - 1]
-        hi = odd[n_taps + k : n_taps + k + n]  # x[2j + 2k + 1]
-        for i in range(n):
-            out[i] += g * (lo[i] + hi[i])
+    n_lead = n_taps % 4  # the outermost taps that do not fill a group of four
+    half = x.dtype.type(0.5)
+    for i0 in range(0, n, _BLOCK):
+        n_block = min(_BLOCK, n - i0)
+        o = out[i0 : i0 + n_block]
+        o[:] = 0.0
+        for k in range(n_taps - 1, n_taps - 1 - n_lead, -1):
+            g = odd_taps[k]
+            lo = odd[i0 + n_taps - 1 - k : i0 + n_taps - 1 - k + n_block]  # x[2j - 2k - 1]
+            hi = odd[i0 + n_taps + k : i0 + n_taps + k + n_block]  # x[2j + 2k + 1]
+            for i in range(n_block):
+                o[i] += g * (lo[i] + hi[i])
+        for k in range(n_taps - 1 - n_lead, -1, -4):
+            g0 = odd_taps[k]
+            g1 = odd_taps[k - 1]
+            g2 = odd_taps[k - 2]
+            g3 = odd_taps[k - 3]
+            lo0 = odd[i0 + n_taps - 1 - k : i0 + n_taps - 1 - k + n_block]
+            hi0 = odd[i0 + n_taps + k : i0 + n_taps + k + n_block]
+            lo1 = odd[i0 + n_taps - k : i0 + n_taps - k + n_block]
+            hi1 = odd[i0 + n_taps + k - 1 : i0 + n_taps + k - 1 + n_block]
+            lo2 = odd[i0 + n_taps + 1 - k : i0 + n_taps + 1 - k + n_block]
+            hi2 = odd[i0 + n_taps + k - 2 : i0 + n_taps + k - 2 + n_block]
+            lo3 = odd[i0 + n_taps + 2 - k : i0 + n_taps + 2 - k + n_block]
+            hi3 = odd[i0 + n_taps + k - 3 : i0 + n_taps + k - 3 + n_block]
+            for i in range(n_block):
+                o[i] = (
+                    o[i]
+                    + g0 * (lo0[i] + hi0[i])
+                    + g1 * (lo1[i] + hi1[i])
+                    + g2 * (lo2[i] + hi2[i])
+                    + g3 * (lo3[i] + hi3[i])
+                )
+        centre = x[base + 2 * i0 : base + 2 * (i0 + n_block) : 2]
+        for i in range(n_block):
+            o[i] += half * centre[i]
+
+
+@njit(
+    [_halfband_sig(types.float32), _halfband_sig(types.float64)],
+    cache=True,
+    nogil=True,
+    boundscheck=False,
+    fastmath={"contract"},
+)
+def halfband_interpolate(x, x_start, odd_taps, j_start, out, work):
+    """1:2 interpolation by a zero-phase half-band FIR: output j sits at input time j / 2.
+
+    Even outputs are the input samples themselves, out = x[n] for j = 2n; odd outputs are
+    out = Σ_k odd_taps[k] · (x[n - k] + x[n + 1 + k]) for j = 2n + 1, with the taps already
+    scaled by 2 (the gain of zero-stuffing), summed from the outermost taps inwards.
+    """
+    n_taps = odd_taps.shape[0]
+    first_n = j_start // 2  # input index of the first even output (or of the odd one after it)
+    n_odd = (out.shape[0] + (j_start & 1)) // 2  # odd outputs 2n + 1 for n = first_n ..
+    odd = work[:n_odd]
+    n_lead = n_taps % 4
+    for i0 in range(0, n_odd, _BLOCK):
+        n_block = min(_BLOCK, n_odd - i0)
+        o = odd[i0 : i0 + n_block]
+        o[:] = 0.0
+        centre = first_n + i0 - x_start  # index in x of x[n] for the first odd output of the block
+        for k in range(n_taps - 1, n_taps - 1 - n_lead, -1):
+            g = odd_taps[k]
+            lo = x[centre - k : centre - k + n_block]
+            hi = x[centre + 1 + k : centre + 1 + k + n_block]
+            for i in range(n_block):
+                o[i] += g * (lo[i] + hi[i])
+        for k in range(n_taps - 1 - n_lead, -1, -4):
+            g0 = odd_taps[k]
+            g1 = odd_taps[k - 1]
+            g2 = odd_taps[k - 2]
+            g3 = odd_taps[k - 3]
+            lo0 = x[centre - k : centre - k + n_block]
+            hi0 = x[centre + 1 + k : centre + 1 + k + n_block]
+            lo1 = x[centre - k + 1 : centre - k + 1 + n_block]
+            hi1 = x[centre + k : centre + k + n_block]
+            lo2 = x[centre - k + 2 : centre - k + 2 + n_block]
+            hi2 = x[centre + k - 1 : centre + k - 1 + n_block]
+            lo3 = x[centre - k + 3 : centre - k + 3 + n_block]
+            hi3 = x[centre + k - 2 : centre + k - 2 + n_block]
+            for i in range(n_block):
+                o[i] = (
+                    o[i]
+                    + g0 * (lo0[i] + hi0[i])
+                    + g1 * (lo1[i] + hi1[i])
+                    + g2 * (lo2[i] + hi2[i])
+                    + g3 * (lo3[i] + hi3[i])
+                )
+    parity = j_start & 1  # out[parity::2] are the even outputs, out[1 - parity::2] the odd ones
+    odd_out = out[1 - parity :: 2]
+    for i in range(odd_out.shape[0]):
+        odd_out[i] = odd[i]
+    even_out = out[parity::2]
+    even_in = x[first_n + parity - x_start :]
+    for i in range(even_out.shape[0]):
+        even_out[i] = even_in[i]
