@@ -226,7 +226,9 @@ class FIRStage:
         fresh memory, whose page faults can take as long as the filtering itself."""
         self._reuse = np.empty(0, dtype=self._dtype)
 
-    def _output(self, count: int) -> np.ndarray:
+    def _output(self, count: int, into: np.ndarray | None = None) -> np.ndarray:
+        if into is not None:
+            return into[:count]
         if self._reuse is None:
             return np.empty(count, dtype=self._dtype)
         if self._reuse.shape[0] < count:
@@ -257,18 +259,19 @@ class FIRStage:
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
         raise NotImplementedError
 
-    def push(self, x: np.ndarray) -> np.ndarray:
+    def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
         """Take the next input (C-contiguous, writable, the engine's dtype); return the outputs
-        it completes. A long chunk is read where it is: only the outputs that also need older
-        input run on a short joined copy."""
+        it completes, written to the start of `into` if given (C-contiguous, long enough: at
+        most ready(n) - outputs so far). A long chunk is read where it is: only the outputs
+        that also need older input run on a short joined copy."""
         history = self._history
         x_start = history.end
         end = self.ready(x_start + x.shape[0])
         if x.shape[0] < _DIRECT or end <= self._n_out or self.first_input(end) < x_start:
             history.append(x)
-            return self._run(end)
+            return self._run(end, into)
         split = max(self._n_out, self.first_output_from(x_start))  # outputs before it read older input
-        out = self._output(end - self._n_out)
+        out = self._output(end - self._n_out, into)
         if split > self._n_out:
             history.append(x[: self.last_input(split - 1) + 1 - x_start])
             self._compute(history.samples(), history.start, self._n_out, out[: split - self._n_out])
@@ -289,11 +292,11 @@ class FIRStage:
             self._history.append_zeros(self.last_input(total - 1) + 1)
         return self._run(total)
 
-    def _run(self, end: int) -> np.ndarray:
+    def _run(self, end: int, into: np.ndarray | None = None) -> np.ndarray:
         count = end - self._n_out
         if count <= 0:
             return np.zeros(0, dtype=self._dtype)
-        out = self._output(count)
+        out = self._output(count, into)
         self._compute(self._history.samples(), self._history.start, self._n_out, out)
         self._n_out = end
         self._history.drop_before(self.first_input(end))
@@ -426,9 +429,11 @@ class Chain:
         total = sum(stage.lookahead * self._rates[0] / rate for stage, rate in zip(self.stages, self._rates))
         return int(-(-total // 1))
 
-    def push(self, x: np.ndarray) -> np.ndarray:
-        for stage in self.stages:
+    def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
+        *middle, last = self.stages
+        for stage in middle:
             x = stage.push(x)
+        x = last.push(x, into) if into is not None else last.push(x)
         self._n_out += x.shape[0]
         return x
 

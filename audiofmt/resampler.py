@@ -236,12 +236,17 @@ class Resampler:
         self._flushed = True
         total = output_length(self.n_in, self.in_rate, self.out_rate)
         result = np.empty((total,) if x.ndim == 1 or self.downmix else (total, len(planar)), self._dtype)
+        direct = result.ndim == 1 and result.dtype == self._compute and self.quality.engine == "fir"
         for c, (engine, plane) in enumerate(zip(self._engines, planar)):
-            engine.reuse_outputs()  # every piece is copied into the result right away
+            engine.reuse_outputs()  # what is not written into the result is copied there at once
             column = result if result.ndim == 1 else result[:, c]
             pos = 0
             for start in range(0, plane.shape[0], self._piece):
-                y = engine.push(plane[start : start + self._piece])
+                piece = plane[start : start + self._piece]
+                if direct:  # the engine writes straight into the result
+                    pos += engine.push(piece, column[pos:]).shape[0]
+                    continue
+                y = engine.push(piece)
                 self._store(y, column[pos : pos + y.shape[0]])
                 pos += y.shape[0]
             self._store(engine.finish(total), column[pos:])

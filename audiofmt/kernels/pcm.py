@@ -47,9 +47,9 @@ def float_to_int16(x, out):
     nogil=True,
 )
 def count_nonfinite(x):
-    """How many samples of x are NaN or ±inf."""
+    """How many samples of x are NaN or ±inf (x - x is 0 exactly for every finite x, NaN
+    otherwise: a branch-free test that vectorizes)."""
     n = 0
     for i in range(x.shape[0]):
-        if not np.isfinite(x[i]):
-            n += 1
+        n += x[i] - x[i] != 0.0
     return n

@@ -141,7 +141,7 @@ def _halfband_sig(dtype: types.Float) -> types.Signature:
     return types.void(
         types.Array(dtype, 1, "C"),  # x: input samples, x[0] is absolute input index `x_start`
         types.int64,  # x_start
-        types.Array(dtype, 1, "C", readonly=True),  # odd taps g[k] = h[2k + 1], h[0] = 1/2
+        types.Array(dtype, 1, "C", readonly=True),  # odd taps g[k] = h[2k + 1]
         types.int64,  # j_start: absolute index of out[0]
         types.Array(dtype, 1, "C"),  # out
         types.Array(dtype, 1, "C"),  # work: halfband_work(len(out), len(odd_taps)) samples of scratch space
@@ -150,7 +150,41 @@ def _halfband_sig(dtype: types.Float) -> types.Signature:
 
 def halfband_work(n_out: int, n_taps: int) -> int:
     """Scratch samples the half-band kernels need for n_out outputs (either direction)."""
-    return n_out + 2 * n_taps
+    return 2 * n_out + 2 * n_taps
+
+
+@njit(inline="always")
+def _pair_sums(plane, c, taps, o):
+    """o[i] = Σ_k taps[k] · (plane[c + i - k] + plane[c + i + 1 + k]) for i < len(o).
+
+    The sum runs from the outermost (smallest) taps inwards, which keeps the running sum small
+    while most terms are added (less rounding in float32); four tap pairs per vector pass.
+    """
+    n = o.shape[0]
+    n_taps = taps.shape[0]
+    n_lead = n_taps % 4  # the outermost taps that do not fill a group of four
+    o[:] = 0.0
+    for k in range(n_taps - 1, n_taps - 1 - n_lead, -1):
+        g = taps[k]
+        lo = plane[c - k : c - k + n]
+        hi = plane[c + 1 + k : c + 1 + k + n]
+        for i in range(n):
+            o[i] += g * (lo[i] + hi[i])
+    for k in range(n_taps - 1 - n_lead, -1, -4):
+        g0 = taps[k]
+        g1 = taps[k - 1]
+        g2 = taps[k - 2]
+        g3 = taps[k - 3]
+        lo0 = plane[c - k : c - k + n]
+        hi0 = plane[c + 1 + k : c + 1 + k + n]
+        lo1 = plane[c - k + 1 : c - k + 1 + n]
+        hi1 = plane[c + k : c + k + n]
+        lo2 = plane[c - k + 2 : c - k + 2 + n]
+        hi2 = plane[c + k - 1 : c + k - 1 + n]
+        lo3 = plane[c - k + 3 : c - k + 3 + n]
+        hi3 = plane[c + k - 2 : c + k - 2 + n]
+        for i in range(n):
+            o[i] = o[i] + g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
 
 
 @njit(
@@ -164,53 +198,31 @@ def halfband_decimate(x, x_start, odd_taps, j_start, out, work):
     """2:1 decimation by a zero-phase half-band FIR (h[0] = 1/2, h[even] = 0 elsewhere).
 
     out[i] = Σ_k odd_taps[k] · (x[2j - 2k - 1] + x[2j + 2k + 1]) + x[2j] / 2 with j = j_start + i,
-    the sum taken from the outermost (smallest) taps inwards and the centre added last, which
-    keeps the running sum small while most terms are added (less rounding in float32).
-    The odd-indexed samples are first copied into one contiguous plane, so the loop over a
-    block of outputs vectorizes with four tap pairs per pass.
+    the pairs summed from the outermost taps inwards and the centre added last. x is first
+    split into its odd- and even-indexed samples (two contiguous planes), so every pass over
+    a block of outputs is a vector loop.
     """
     base = 2 * j_start - x_start  # index in x of output 0's centre sample
     n = out.shape[0]
     n_taps = odd_taps.shape[0]
     first_odd = base - 2 * n_taps + 1  # odd[v] = x[first_odd + 2v]
     odd = work[: n + 2 * n_taps - 1]
-    for v in range(odd.shape[0]):
+    even = work[n + 2 * n_taps : 2 * n + 2 * n_taps]  # even[i] = x[base + 2i], the centres
+    pairs = x[base - 1 : base - 1 + 2 * n]  # (odd, even) sample pairs of the n outputs
+    mid = odd[n_taps - 1 : n_taps - 1 + n]
+    for i in range(n):
+        mid[i] = pairs[2 * i]
+        even[i] = pairs[2 * i + 1]
+    for v in range(n_taps - 1):
         odd[v] = x[first_odd + 2 * v]
-    n_lead = n_taps % 4  # the outermost taps that do not fill a group of four
+    for v in range(n_taps - 1 + n, odd.shape[0]):
+        odd[v] = x[first_odd + 2 * v]
     half = x.dtype.type(0.5)
     for i0 in range(0, n, _BLOCK):
-        n_block = min(_BLOCK, n - i0)
-        o = out[i0 : i0 + n_block]
-        o[:] = 0.0
-        for k in range(n_taps - 1, n_taps - 1 - n_lead, -1):
-            g = odd_taps[k]
-            lo = odd[i0 + n_taps - 1 - k : i0 + n_taps - 1 - k + n_block]  # x[2j - 2k - 1]
-            hi = odd[i0 + n_taps + k : i0 + n_taps + k + n_block]  # x[2j + 2k + 1]
-            for i in range(n_block):
-                o[i] += g * (lo[i] + hi[i])
-        for k in range(n_taps - 1 - n_lead, -1, -4):
-            g0 = odd_taps[k]
-            g1 = odd_taps[k - 1]
-            g2 = odd_taps[k - 2]
-            g3 = odd_taps[k - 3]
-            lo0 = odd[i0 + n_taps - 1 - k : i0 + n_taps - 1 - k + n_block]
-            hi0 = odd[i0 + n_taps + k : i0 + n_taps + k + n_block]
-            lo1 = odd[i0 + n_taps - k : i0 + n_taps - k + n_block]
-            hi1 = odd[i0 + n_taps + k - 1 : i0 + n_taps + k - 1 + n_block]
-            lo2 = odd[i0 + n_taps + 1 - k : i0 + n_taps + 1 - k + n_block]
-            hi2 = odd[i0 + n_taps + k - 2 : i0 + n_taps + k - 2 + n_block]
-            lo3 = odd[i0 + n_taps + 2 - k : i0 + n_taps + 2 - k + n_block]
-            hi3 = odd[i0 + n_taps + k - 3 : i0 + n_taps + k - 3 + n_block]
-            for i in range(n_block):
-                o[i] = (
-                    o[i]
-                    + g0 * (lo0[i] + hi0[i])
-                    + g1 * (lo1[i] + hi1[i])
-                    + g2 * (lo2[i] + hi2[i])
-                    + g3 * (lo3[i] + hi3[i])
-                )
-        centre = x[base + 2 * i0 : base + 2 * (i0 + n_block) : 2]
-        for i in range(n_block):
+        o = out[i0 : min(n, i0 + _BLOCK)]
+        _pair_sums(odd, i0 + n_taps - 1, odd_taps, o)
+        centre = even[i0 : i0 + o.shape[0]]
+        for i in range(o.shape[0]):
             o[i] += half * centre[i]
 
 
@@ -228,43 +240,12 @@ def halfband_interpolate(x, x_start, odd_taps, j_start, out, work):
     out = Σ_k odd_taps[k] · (x[n - k] + x[n + 1 + k]) for j = 2n + 1, with the taps already
     scaled by 2 (the gain of zero-stuffing), summed from the outermost taps inwards.
     """
-    n_taps = odd_taps.shape[0]
     first_n = j_start // 2  # input index of the first even output (or of the odd one after it)
     n_odd = (out.shape[0] + (j_start & 1)) // 2  # odd outputs 2n + 1 for n = first_n ..
     odd = work[:n_odd]
-    n_lead = n_taps % 4
     for i0 in range(0, n_odd, _BLOCK):
-        n_block = min(_BLOCK, n_odd - i0)
-        o = odd[i0 : i0 + n_block]
-        o[:] = 0.0
-        centre = first_n + i0 - x_start  # index in x of x[n] for the first odd output of the block
-        for k in range(n_taps - 1, n_taps - 1 - n_lead, -1):
-            g = odd_taps[k]
-            lo = x[centre - k : centre - k + n_block]
-            hi = x[centre + 1 + k : centre + 1 + k + n_block]
-            for i in range(n_block):
-                o[i] += g * (lo[i] + hi[i])
-        for k in range(n_taps - 1 - n_lead, -1, -4):
-            g0 = odd_taps[k]
-            g1 = odd_taps[k - 1]
-            g2 = odd_taps[k - 2]
-            g3 = odd_taps[k - 3]
-            lo0 = x[centre - k : centre - k + n_block]
-            hi0 = x[centre + 1 + k : centre + 1 + k + n_block]
-            lo1 = x[centre - k + 1 : centre - k + 1 + n_block]
-            hi1 = x[centre + k : centre + k + n_block]
-            lo2 = x[centre - k + 2 : centre - k + 2 + n_block]
-            hi2 = x[centre + k - 1 : centre + k - 1 + n_block]
-            lo3 = x[centre - k + 3 : centre - k + 3 + n_block]
-            hi3 = x[centre + k - 2 : centre + k - 2 + n_block]
-            for i in range(n_block):
-                o[i] = (
-                    o[i]
-                    + g0 * (lo0[i] + hi0[i])
-                    + g1 * (lo1[i] + hi1[i])
-                    + g2 * (lo2[i] + hi2[i])
-                    + g3 * (lo3[i] + hi3[i])
-                )
+        o = odd[i0 : min(n_odd, i0 + _BLOCK)]
+        _pair_sums(x, first_n + i0 - x_start, odd_taps, o)
     parity = j_start & 1  # out[parity::2] are the even outputs, out[1 - parity::2] the odd ones
     odd_out = out[1 - parity :: 2]
     for i in range(odd_out.shape[0]):
