@@ -79,7 +79,7 @@ def _cost(stages: list[Stage], quality: Quality) -> float:
             per_output = taps / 4  # half the outputs are copies
         else:
             l = stage.out_rate // common
-            per_output = -(-taps // l // 8) * 8 * ((l - 1) / l if 2 * stage.cutoff_hz == stage.in_rate and l > 1 else 1)
+            per_output = -(-taps // l // 4) * 4 * ((l - 1) / l if 2 * stage.cutoff_hz == stage.in_rate and l > 1 else 1)
         cost += (_WEIGHT[stage.kind] * per_output + _PER_SAMPLE) * stage.out_rate / in_rate
     return cost
 

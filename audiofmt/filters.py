@@ -143,7 +143,7 @@ def polyphase_table(
 
     T is the filter's half-length in grid samples (its look-ahead); phase φ holds the K taps
     an output with t = j·M ≡ φ (mod L) applies, each phase scaled to a DC gain of exactly 1,
-    and K is padded to a multiple of 8 with zero taps on the oldest inputs.
+    and K is padded to a multiple of 4 with zero taps on the oldest inputs.
     `max_half` caps T: the transition then widens, keeping the stopband edge where it was.
     When the cutoff is exactly in_rate / 2 (an interpolation filter with a symmetric
     transition), taps at multiples of L vanish: phase 0 becomes a unit impulse, and
@@ -177,7 +177,7 @@ def polyphase_table(
         coefs[0, -centre] = 1.0
         unit_tap[0] = -centre
     coefs /= coefs.sum(axis=1, keepdims=True)
-    pad = -n_taps % 8  # zero taps in front (on the oldest inputs): K a multiple of the kernel's group of 8
+    pad = -n_taps % 4  # zero taps in front (on the oldest inputs): K a multiple of the kernel's group of 4
     coefs = np.concatenate((np.zeros((l, pad)), coefs), axis=1).astype(dtype)
     unit_tap[unit_tap >= 0] += pad
     last_tap = last_tap.astype(np.int64)

@@ -181,8 +181,9 @@ class Resampler:
         total = output_length(self.n_in, self.in_rate, self.out_rate)
         return self._collect([engine.finish(total) for engine in self._engines])
 
-    def _check_chunk(self, chunk: object) -> list[np.ndarray]:
-        """Validate one chunk and return it as float64 planes, one per engine."""
+    def _check_chunk(self, chunk: object, finite: bool = True) -> list[np.ndarray]:
+        """Validate one chunk and return it as planes in the compute dtype, one per engine
+        (finite=False: the caller checks the samples for NaN/inf itself)."""
         if not isinstance(chunk, np.ndarray):
             raise InvalidSamplesError(f"chunk must be a numpy.ndarray; got {type(chunk).__name__}")
         if chunk.dtype not in _DTYPES:
@@ -195,17 +196,21 @@ class Resampler:
         if chunk.ndim != len(expected) or (chunk.ndim == 2 and chunk.shape[1] != self.channels):
             want = "1-D (frames,)" if self.channels == 1 else f"(frames, {self.channels})"
             raise InvalidSamplesError(f"chunk must have shape {want}; got {chunk.shape}")
-        if chunk.dtype != np.int16 and not _all_finite(chunk):
-            first = int(np.flatnonzero(~np.isfinite(chunk.reshape(-1)))[0])
-            raise InvalidSamplesError(
-                f"samples must be finite; got NaN/inf at flat index {self.n_in * self.channels + first}"
-            )
+        if finite and chunk.dtype != np.int16 and not _all_finite(chunk):
+            self._raise_nonfinite(chunk, self.n_in)
         self.n_in += chunk.shape[0]
         if chunk.ndim == 1:
             return [self._as_compute(chunk)]
         if self.downmix:
             return [channel_mean(self._as_compute(chunk)).astype(self._compute, copy=False)]
         return [np.ascontiguousarray(self._as_compute(chunk[:, c])) for c in range(self.channels)]
+
+    def _raise_nonfinite(self, samples: np.ndarray, first_frame: int) -> None:
+        """Raise the error for the first NaN/inf in `samples`, which start at frame first_frame."""
+        first = int(np.flatnonzero(~np.isfinite(samples.reshape(-1)))[0])
+        raise InvalidSamplesError(
+            f"samples must be finite; got NaN/inf at flat index {first_frame * self.channels + first}"
+        )
 
     def _set_dtype(self, dtype: np.dtype) -> None:
         """Fix the stream's dtype, build the engines in its compute dtype, and look up, once,
@@ -232,7 +237,8 @@ class Resampler:
         result instead of concatenated (large one-shot outputs would be copied twice)."""
         if self._flushed:
             raise StreamStateError("process() called after flush(); create a new Resampler for a new stream")
-        planar = self._check_chunk(x)
+        check = x.dtype != np.int16 and (x.ndim == 1 or self.downmix)  # else _check_chunk does it
+        planar = self._check_chunk(x, finite=not check)
         self._flushed = True
         total = output_length(self.n_in, self.in_rate, self.out_rate)
         result = np.empty((total,) if x.ndim == 1 or self.downmix else (total, len(planar)), self._dtype)
@@ -243,6 +249,8 @@ class Resampler:
             pos = 0
             for start in range(0, plane.shape[0], self._piece):
                 piece = plane[start : start + self._piece]
+                if check and count_nonfinite(piece):  # piece by piece: it is then in cache
+                    self._raise_nonfinite(x[start : start + self._piece], start)
                 if direct:  # the engine writes straight into the result
                     pos += engine.push(piece, column[pos:]).shape[0]
                     continue

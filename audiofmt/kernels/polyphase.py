@@ -61,9 +61,9 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
     filter reaches). The caller guarantees x covers every index read.
 
     Outputs j, j + L, j + 2L … share a phase and step through the input by M, so after
-    splitting x into M interleaved planes each group of eight taps is one contiguous vector
-    update over a block of outputs (design tables pad K to a multiple of 8 with zero taps,
-    which add exactly nothing). A phase whose taps are a unit impulse (an output that
+    splitting x into M interleaved planes each group of eight taps (and a last group of four)
+    is one contiguous vector update over a block of outputs (design tables pad K to a
+    multiple of 4 with zero taps, which add exactly nothing). A phase whose taps are a unit impulse (an output that
     falls on an input sample, with a filter that is zero at every other input) is a copy.
     """
     n_out = out.shape[0]
@@ -123,12 +123,17 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
                             a[s] + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
                             + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
                         )
-                for k in range(n8, n_taps):
-                    seg = planes[r, u : u + n_block]
+                if n8 < n_taps:  # the last group of four
+                    s_0 = planes[r, u : u + n_block]
                     r, u = _next_input(r, u, m)
-                    g = c[k]
+                    s_1 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_2 = planes[r, u : u + n_block]
+                    r, u = _next_input(r, u, m)
+                    s_3 = planes[r, u : u + n_block]
+                    g0, g1, g2, g3 = c[n8], c[n8 + 1], c[n8 + 2], c[n8 + 3]
                     for s in range(n_block):
-                        a[s] += g * seg[s]
+                        a[s] = a[s] + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
                 for s in range(n_block):
                     out[p + l * (s0 + s)] = a[s]
         phase += m  # next output: t += M
