@@ -23,7 +23,7 @@ from ._engines import Chain, Engine, make_engine, output_length
 from .errors import InvalidRateError, InvalidSamplesError, StreamStateError
 from .filters import Quality, get_quality
 from .kernels import compiled_entry
-from .kernels.pcm import count_nonfinite, float_to_int16
+from .kernels.pcm import any_nonfinite, float_to_int16
 
 __all__ = ["resample", "Resampler", "downmix", "channel_mean", "output_length", "MIN_RATE_HZ", "MAX_RATE_HZ"]
 
@@ -63,7 +63,7 @@ def _all_finite(x: np.ndarray) -> bool:
     """True if no sample of x (float32 or float64, any shape) is NaN or ±inf."""
     if x.ndim != 1 or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x).reshape(-1)
-    return count_nonfinite(x) == 0
+    return not any_nonfinite(x)
 
 
 def channel_mean(x: np.ndarray) -> np.ndarray:
@@ -127,7 +127,7 @@ class Resampler:
         self._dtype: np.dtype | None = None  # the stream's dtype, fixed by its first chunk (_set_dtype)
         self._compute = _FLOAT64  # the engines' dtype
         self._int16 = self._single = False
-        self._nonfinite: tuple[Callable[[np.ndarray], int], ...] = ()  # count_nonfinite, writable / read-only
+        self._nonfinite: tuple[Callable[[np.ndarray], bool], ...] = ()  # any_nonfinite, writable / read-only
         self._flushed = False
         self.n_in = 0
         self.n_out = 0
@@ -221,8 +221,8 @@ class Resampler:
         self._compute = _FLOAT32 if dtype != np.float64 and self.quality.engine == "fir" else _FLOAT64
         n_engines = 1 if self.downmix else self.channels
         self._engines = [make_engine(self.in_rate, self.out_rate, self.quality, self._compute) for _ in range(n_engines)]
-        first = 0 if self._single else 2  # count_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
-        self._nonfinite = (compiled_entry(count_nonfinite, first), compiled_entry(count_nonfinite, first + 1))
+        first = 0 if self._single else 2  # any_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
+        self._nonfinite = (compiled_entry(any_nonfinite, first), compiled_entry(any_nonfinite, first + 1))
 
     def _as_compute(self, chunk: np.ndarray) -> np.ndarray:
         """The chunk in the compute dtype, C-contiguous (int16 scaled by 1/32768; a writable
@@ -249,14 +249,14 @@ class Resampler:
             pos = 0
             for start in range(0, plane.shape[0], self._piece):
                 piece = plane[start : start + self._piece]
-                if check and count_nonfinite(piece):  # piece by piece: it is then in cache
-                    self._raise_nonfinite(x[start : start + self._piece], start)
                 if direct:  # the engine writes straight into the result
                     pos += engine.push(piece, column[pos:]).shape[0]
-                    continue
-                y = engine.push(piece)
-                self._store(y, column[pos : pos + y.shape[0]])
-                pos += y.shape[0]
+                else:
+                    y = engine.push(piece)
+                    self._store(y, column[pos : pos + y.shape[0]])
+                    pos += y.shape[0]
+                if check and any_nonfinite(piece):  # checked while in cache; the result is discarded
+                    self._raise_nonfinite(x[start : start + self._piece], start)
             self._store(engine.finish(total), column[pos:])
         self.n_out = total
         return result
