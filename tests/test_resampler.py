@@ -57,21 +57,69 @@ def test_zero_delay_tone(quality, in_rate, out_rate):
     assert np.max(np.abs(y[middle] - ideal[middle])) < limit
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _as(x: np.ndarray, dtype: type) -> np.ndarray:
+    return (x * 32767).astype(np.int16) if dtype == np.int16 else x.astype(dtype)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     ratio=st.sampled_from(RATIOS + AWKWARD[:4]),
     quality=st.sampled_from(QUALITY_NAMES),
+    dtype=st.sampled_from([np.float64, np.float32, np.int16]),
     n=st.integers(0, 30000),
     sizes=st.lists(st.one_of(st.just(0), st.integers(1, 7), st.integers(8, 9000)), max_size=25),
     seed=st.integers(0, 2**16),
 )
-def test_streaming_equals_one_shot_for_any_chunking(ratio, quality, n, sizes, seed):
+def test_streaming_equals_one_shot_for_any_chunking(ratio, quality, dtype, n, sizes, seed):
+    """Chunks of 4096 samples and more are read in place, shorter ones through the history:
+    sizes up to 9000 mix both paths."""
     in_rate, out_rate = ratio
-    x = _signal(n, seed)
+    x = _as(_signal(n, seed), dtype)
     streamed = _stream(Resampler(in_rate, out_rate, quality), x, sizes)
     assert streamed.shape[0] == audiofmt.output_length(n, in_rate, out_rate)
     if n:
+        assert streamed.dtype == dtype
         assert np.array_equal(streamed, audiofmt.resample(x, in_rate, out_rate, quality))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int16])
+@pytest.mark.parametrize("in_rate,out_rate", RATIOS + AWKWARD)
+def test_long_chunks_equal_short_ones(in_rate, out_rate, dtype):
+    """Long chunks (read in place, straddling outputs on a joined copy) and 1000-sample
+    chunks (through the history) give the same samples, for every chain shape."""
+    x = _as(_signal(150001, 7), dtype)
+    long = _stream(Resampler(in_rate, out_rate), x, [4095, 4096, 70000, 5])
+    short = _stream(Resampler(in_rate, out_rate), x, [1000] * 150)
+    assert np.array_equal(long, short)
+    assert np.array_equal(long, audiofmt.resample(x, in_rate, out_rate))
+
+
+def test_strided_and_read_only_input():
+    x = _signal(100000, 3).astype(np.float32)
+    expected = audiofmt.resample(np.ascontiguousarray(x[::2]), 48000, 24000)
+    assert np.array_equal(audiofmt.resample(x[::2], 48000, 24000), expected)
+    frozen = np.frombuffer(np.ascontiguousarray(x[::2]).tobytes(), dtype=np.float32)
+    assert np.array_equal(audiofmt.resample(frozen, 48000, 24000), expected)
+    r = Resampler(48000, 24000)
+    assert np.array_equal(np.concatenate([r.process(frozen), r.flush()]), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("in_rate,out_rate", RATIOS)
+def test_hq_rejects_what_lands_beyond_the_transition_band(in_rate, out_rate, dtype):
+    """hq's stopband starts at 1.1 x the lower Nyquist: a tone there leaves nothing in the
+    output (downsampling), and an in-band tone's image above it is gone (upsampling)."""
+    nyquist = min(in_rate, out_rate) / 2
+    f = 1.12 * nyquist if in_rate > out_rate else 0.88 * nyquist
+    n = in_rate // 2
+    x = (0.5 * np.sin(2 * np.pi * f * np.arange(n) / in_rate)).astype(dtype)
+    y = audiofmt.resample(x, in_rate, out_rate).astype(np.float64)[out_rate // 20 : -out_rate // 20]
+    if in_rate < out_rate:  # keep what lies above 1.1 x the input's Nyquist
+        spectrum = np.fft.rfft(y * np.kaiser(y.shape[0], 30))
+        freqs = np.fft.rfftfreq(y.shape[0], 1 / out_rate)
+        y = np.fft.irfft(np.where(freqs > 1.1 * nyquist + 200, spectrum, 0), n=y.shape[0])
+    level_db = 20 * np.log10(np.sqrt(np.mean(y**2)) * np.sqrt(2) / 0.5 + 1e-300)
+    assert level_db < -130
 
 
 def test_streaming_one_sample_at_a_time():
