@@ -144,51 +144,58 @@ def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
 class History:
     """The input samples from absolute index `start` on, kept in one reusable array.
 
-    Appending copies only the new samples; dropping old ones moves an offset and compacts
-    only when the array is full, so a stream of small chunks costs no reallocation.
+    The kept samples are data[lo:hi] (fields read directly by the engines' frame path).
+    Appending copies only the new samples; dropping old ones moves `lo` and compacts only
+    when the array is full, so a stream of small chunks costs no reallocation.
     """
 
     def __init__(self, n_zeros: int, dtype: np.dtype) -> None:
-        self._data = np.zeros(max(4096, 4 * n_zeros), dtype=dtype)
-        self._offset = 0
-        self._length = n_zeros
+        self.data = np.zeros(max(4096, 4 * n_zeros), dtype=dtype)
+        self.lo = 0
+        self.hi = n_zeros
         self.start = -n_zeros
 
     @property
     def end(self) -> int:
         """Absolute index one past the newest sample."""
-        return self.start + self._length
+        return self.start + self.hi - self.lo
 
     def samples(self) -> np.ndarray:
         """A view of every kept sample (valid until the next append)."""
-        return self._data[self._offset : self._offset + self._length]
+        return self.data[self.lo : self.hi]
 
     def append(self, x: np.ndarray) -> None:
         n = x.shape[0]
-        if self._offset + self._length + n > self._data.shape[0]:
-            kept = self.samples()
-            if self._length + n > self._data.shape[0] // 2:
-                data = np.empty(2 * (self._length + n), dtype=self._data.dtype)
-                data[: self._length] = kept
-                self._data = data
+        hi = self.hi
+        if hi + n > self.data.shape[0]:
+            length = hi - self.lo
+            if length + n > self.data.shape[0] // 2:
+                data = np.empty(2 * (length + n), dtype=self.data.dtype)
+                data[:length] = self.data[self.lo : hi]
+                self.data = data
             else:
-                self._data[: self._length] = kept.copy()
-            self._offset = 0
-        self._data[self._offset + self._length : self._offset + self._length + n] = x
-        self._length += n
+                self.data[:length] = self.data[self.lo : hi].copy()
+            self.lo, hi = 0, length
+        self.data[hi : hi + n] = x
+        self.hi = hi + n
 
     def append_zeros(self, until: int) -> None:
         """Extend the signal with zeros up to absolute index `until` (exclusive)."""
         if until > self.end:
-            self.append(np.zeros(until - self.end, dtype=self._data.dtype))
+            self.append(np.zeros(until - self.end, dtype=self.data.dtype))
 
     def drop_before(self, index: int) -> None:
         """Forget samples before absolute `index`."""
         n = index - self.start
         if n > 0:
-            self._offset += n
-            self._length -= n
+            self.lo += n
             self.start = index
+
+    def restart(self, x: np.ndarray, start: int) -> None:
+        """Keep exactly x, as the samples from absolute index `start` on."""
+        self.lo = self.hi = 0
+        self.start = start
+        self.append(x)
 
 
 def _kernel(dispatcher: object, dtype: np.dtype) -> object:
@@ -218,6 +225,7 @@ class FIRStage:
         self._dtype = dtype
         self._n_out = 0
         self._work = np.empty(0, dtype=dtype)  # the kernel's scratch space, reused
+        self._work_fits = 0  # kernel inputs up to this many samples fit the scratch space as it is
         self._reuse: np.ndarray | None = None  # set by reuse_outputs(): the output buffer
 
     def reuse_outputs(self) -> None:
@@ -265,9 +273,12 @@ class FIRStage:
         most ready(n) - outputs so far). A long chunk is read where it is: only the outputs
         that also need older input run on a short joined copy."""
         history = self._history
+        if x.shape[0] < _DIRECT:  # the frame path: as few Python steps as it can be
+            history.append(x)
+            return self._run(self.ready(history.start + history.hi - history.lo), into)
         x_start = history.end
         end = self.ready(x_start + x.shape[0])
-        if x.shape[0] < _DIRECT or end <= self._n_out or self.first_input(end) < x_start:
+        if end <= self._n_out or self.first_input(end) < x_start:
             history.append(x)
             return self._run(end, into)
         split = max(self._n_out, self.first_output_from(x_start))  # outputs before it read older input
@@ -279,9 +290,7 @@ class FIRStage:
             self._compute(x, x_start, split, out[split - self._n_out :])
         self._n_out = end
         keep = self.first_input(end)
-        history.drop_before(history.end)
-        history.start = keep
-        history.append(x[keep - x_start :])
+        history.restart(x[keep - x_start :], keep)
         return out
 
     def finish(self, total: Optional[int]) -> np.ndarray:
@@ -296,10 +305,11 @@ class FIRStage:
         count = end - self._n_out
         if count <= 0:
             return np.zeros(0, dtype=self._dtype)
-        out = self._output(count, into)
-        self._compute(self._history.samples(), self._history.start, self._n_out, out)
+        out = np.empty(count, self._dtype) if into is None and self._reuse is None else self._output(count, into)
+        history = self._history
+        self._compute(history.data[history.lo : history.hi], history.start, self._n_out, out)
         self._n_out = end
-        self._history.drop_before(self.first_input(end))
+        history.drop_before(self.first_input(end))
         return out
 
 
@@ -321,6 +331,8 @@ class PolyphaseEngine(FIRStage):
         self.n_taps = self._coefs.shape[1]
         self.lookahead = -(-self.half // self.l)
         super().__init__(self.n_taps, dtype)
+        self._work_fits = 2 * _DIRECT + self.n_taps + self.m  # covers every kernel input of the frame path
+        self._workspace(polyphase_work(self._work_fits, self.m))
 
     def last_input(self, j: int) -> int:
         return (j * self.m + self.half) // self.l
@@ -338,7 +350,7 @@ class PolyphaseEngine(FIRStage):
         return ((n_in - 1) * self.l + self.half) // self.m + 1 if n_in > 0 else 0
 
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        work = self._workspace(polyphase_work(x.shape[0], self.m))
+        work = self._work if x.shape[0] <= self._work_fits else self._workspace(polyphase_work(x.shape[0], self.m))
         self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, work)
 
 

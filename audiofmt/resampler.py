@@ -149,11 +149,15 @@ class Resampler:
             and chunk.dtype is self._dtype
             and chunk.ndim == 1
             and chunk.shape[0] <= self._piece
-            and chunk.flags.c_contiguous
-            and (self._int16 or not self._nonfinite[not chunk.flags.writeable](chunk))
         ):
-            self.n_in += chunk.shape[0]
-            return self._collect([self._engines[0].push(self._as_compute(chunk))])
+            flags = chunk.flags
+            if flags.c_contiguous and flags.writeable and (self._int16 or not self._nonfinite[0](chunk)):
+                self.n_in += chunk.shape[0]
+                if self._dtype is self._compute:  # the engine takes the chunk as it is
+                    y = self._engines[0].push(chunk)
+                    self.n_out += y.shape[0]
+                    return y
+                return self._collect([self._engines[0].push(self._as_compute(chunk))])
         planar = self._check_chunk(chunk)
         return self._collect([_push_in_pieces(engine, x, self._piece) for engine, x in zip(self._engines, planar)])
 
