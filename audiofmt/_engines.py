@@ -55,7 +55,9 @@ def _halfband(rate: int, passband_hz: float) -> Stage:
 
 
 def _wide(in_rate: int, out_rate: int, passband_hz: float, stopband_hz: float) -> Stage:
-    """Polyphase stage with a wide transition from passband_hz to stopband_hz."""
+    """Polyphase stage with a wide transition from passband_hz to stopband_hz: one that sits
+    beside a steep half-band stage, which alone shapes the chain's transition band, so it only
+    has to be flat where the chain is and keep images and aliases out of 0 .. stopband."""
     return Stage("polyphase", in_rate, out_rate, (passband_hz + stopband_hz) / 2, stopband_hz - passband_hz)
 
 
@@ -119,7 +121,7 @@ def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
         if up == out_rate:
             candidates.append([interpolate])
         elif min(up, out_rate) - stopband > stopband:
-            candidates.append([interpolate, _wide(up, out_rate, stopband, min(up, out_rate) - stopband)])
+            candidates.append([interpolate, _wide(up, out_rate, passband, min(up, out_rate) - stopband)])
     else:
         prefix: list[Stage] = []
         rate = in_rate
@@ -131,7 +133,7 @@ def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
             if 2 * out_rate - stopband > stopband:
                 candidates.append([
                     *prefix,
-                    _wide(rate, 2 * out_rate, stopband, 2 * out_rate - stopband),
+                    _wide(rate, 2 * out_rate, passband, 2 * out_rate - stopband),
                     Stage("halfband", 2 * out_rate, out_rate, cutoff, stopband - passband),
                 ])
             if rate % 2 or rate // 2 < out_rate or rate / 2 - stopband <= stopband:
@@ -202,7 +204,7 @@ def _kernel(dispatcher: object, dtype: np.dtype) -> object:
     """The compiled entry of a two-signature (float32, float64) kernel for `dtype`."""
     from .kernels import compiled_entry
 
-    return compiled_entry(dispatcher, 0 if dtype == np.float32 else 1)
+    return compiled_entry(dispatcher, 0 if dtype.char == "f" else 1)
 
 
 _DIRECT = 4096  # chunks at least this long are read in place, not copied into the history
@@ -326,7 +328,7 @@ class PolyphaseEngine(FIRStage):
         max_half = None if quality.max_latency_ms is None else int(grid_rate * quality.max_latency_ms // 1000)
         self.half, self._coefs, self._last_tap, self._unit_tap = polyphase_table(
             stage.in_rate, self.l, self.m, stage.cutoff_hz, stage.transition_hz, quality.attenuation_db,
-            max_half, np.dtype(dtype).name,
+            max_half, dtype.char,
         )
         self.n_taps = self._coefs.shape[1]
         self.lookahead = -(-self.half // self.l)
@@ -361,7 +363,7 @@ class HalfbandDecimator(FIRStage):
         from .kernels.polyphase import halfband_decimate
 
         self._kernel = _kernel(halfband_decimate, dtype)
-        self._odd_taps = halfband_taps(stage.in_rate, stage.transition_hz, quality.attenuation_db, np.dtype(dtype).name)
+        self._odd_taps = halfband_taps(stage.in_rate, stage.transition_hz, quality.attenuation_db, dtype.char)
         self.reach = 2 * self._odd_taps.shape[0] - 1  # farthest input offset from 2j
         self.lookahead = self.reach
         super().__init__(self.reach, dtype)
@@ -393,7 +395,7 @@ class HalfbandInterpolator(FIRStage):
         from .kernels.polyphase import halfband_interpolate
 
         self._kernel = _kernel(halfband_interpolate, dtype)
-        self._odd_taps = halfband_taps(stage.out_rate, stage.transition_hz, quality.attenuation_db, np.dtype(dtype).name, 2)
+        self._odd_taps = halfband_taps(stage.out_rate, stage.transition_hz, quality.attenuation_db, dtype.char, 2)
         self.reach = self._odd_taps.shape[0]  # output 2n + 1 reads x[n - reach + 1 .. n + reach]
         self.lookahead = self.reach
         super().__init__(self.reach, dtype)

@@ -123,6 +123,7 @@ def halfband_taps(rate_hz: int, transition_hz: float, attenuation_db: float, dty
     rate_hz / 4 - transition_hz / 2 to rate_hz / 4 + transition_hz / 2 is the transition.
     The odd taps are scaled so that the DC gain is `gain` × 1 (h[0] + 2 Σ g = 1): gain 2 for
     1:2 interpolation, where the centre tap becomes exactly 1 and only the odd taps are used.
+    `dtype` is a numpy type code ("f" float32, "d" float64).
     """
     half = kaiser_length(attenuation_db, transition_hz / rate_hz) // 2
     half += 1 - half % 2  # odd, so the outermost tap is a non-zero one

@@ -155,7 +155,7 @@ def _halfband_sig(dtype: types.Float) -> types.Signature:
 
 def halfband_work(n_out: int, n_taps: int) -> int:
     """Scratch samples the half-band kernels need for n_out outputs (either direction)."""
-    return 2 * n_out + 2 * n_taps
+    return min(n_out, _BLOCK) * 2 + 4 * n_taps
 
 
 @njit(inline="always")
@@ -203,30 +203,26 @@ def halfband_decimate(x, x_start, odd_taps, j_start, out, work):
     """2:1 decimation by a zero-phase half-band FIR (h[0] = 1/2, h[even] = 0 elsewhere).
 
     out[i] = Σ_k odd_taps[k] · (x[2j - 2k - 1] + x[2j + 2k + 1]) + x[2j] / 2 with j = j_start + i,
-    the pairs summed from the outermost taps inwards and the centre added last. x is first
-    split into its odd- and even-indexed samples (two contiguous planes), so every pass over
-    a block of outputs is a vector loop.
+    the pairs summed from the outermost taps inwards and the centre added last. For each block
+    of outputs the samples it reads are split into their odd- and even-indexed ones (two
+    small contiguous planes that stay in L1 cache), so every pass over it is a vector loop.
     """
-    base = 2 * j_start - x_start  # index in x of output 0's centre sample
     n = out.shape[0]
     n_taps = odd_taps.shape[0]
-    first_odd = base - 2 * n_taps + 1  # odd[v] = x[first_odd + 2v]
-    odd = work[: n + 2 * n_taps - 1]
-    even = work[n + 2 * n_taps : 2 * n + 2 * n_taps]  # even[i] = x[base + 2i], the centres
-    pairs = x[base - 1 : base - 1 + 2 * n]  # (odd, even) sample pairs of the n outputs
-    mid = odd[n_taps - 1 : n_taps - 1 + n]
-    for i in range(n):
-        mid[i] = pairs[2 * i]
-        even[i] = pairs[2 * i + 1]
-    for v in range(n_taps - 1):
-        odd[v] = x[first_odd + 2 * v]
-    for v in range(n_taps - 1 + n, odd.shape[0]):
-        odd[v] = x[first_odd + 2 * v]
     half = x.dtype.type(0.5)
     for i0 in range(0, n, _BLOCK):
         o = out[i0 : min(n, i0 + _BLOCK)]
-        _pair_sums(odd, i0 + n_taps - 1, odd_taps, o)
-        centre = even[i0 : i0 + o.shape[0]]
+        n_pairs = o.shape[0] + 2 * n_taps - 2
+        first = 2 * (j_start + i0) - x_start - 2 * n_taps + 1  # x index of the block's first odd sample
+        pairs = x[first : first + 2 * n_pairs]
+        odd = work[: n_pairs + 1]  # odd[v] = x[first + 2v]
+        even = work[n_pairs + 1 : 2 * n_pairs + 1]  # even[v] = x[first + 2v + 1]; centres from v = n_taps - 1
+        for v in range(n_pairs):
+            odd[v] = pairs[2 * v]
+            even[v] = pairs[2 * v + 1]
+        odd[n_pairs] = x[first + 2 * n_pairs]
+        _pair_sums(odd, n_taps - 1, odd_taps, o)
+        centre = even[n_taps - 1 : n_taps - 1 + o.shape[0]]
         for i in range(o.shape[0]):
             o[i] += half * centre[i]
 
@@ -247,14 +243,14 @@ def halfband_interpolate(x, x_start, odd_taps, j_start, out, work):
     """
     first_n = j_start // 2  # input index of the first even output (or of the odd one after it)
     n_odd = (out.shape[0] + (j_start & 1)) // 2  # odd outputs 2n + 1 for n = first_n ..
-    odd = work[:n_odd]
-    for i0 in range(0, n_odd, _BLOCK):
-        o = odd[i0 : min(n_odd, i0 + _BLOCK)]
-        _pair_sums(x, first_n + i0 - x_start, odd_taps, o)
     parity = j_start & 1  # out[parity::2] are the even outputs, out[1 - parity::2] the odd ones
     odd_out = out[1 - parity :: 2]
-    for i in range(odd_out.shape[0]):
-        odd_out[i] = odd[i]
+    for i0 in range(0, n_odd, _BLOCK):
+        o = work[: min(_BLOCK, n_odd - i0)]
+        _pair_sums(x, first_n + i0 - x_start, odd_taps, o)
+        dst = odd_out[i0 : i0 + o.shape[0]]
+        for i in range(o.shape[0]):
+            dst[i] = o[i]
     even_out = out[parity::2]
     even_in = x[first_n + parity - x_start :]
     for i in range(even_out.shape[0]):
