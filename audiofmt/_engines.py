@@ -200,11 +200,11 @@ class History:
         self.append(x)
 
 
-def _kernel(dispatcher: object, dtype: np.dtype) -> object:
-    """The compiled entry of a two-signature (float32, float64) kernel for `dtype`."""
-    from .kernels import compiled_entry
+def _kernel(kernel: object, dtype: np.dtype) -> object:
+    """`kernel` (from kernels.polyphase) compiled for `dtype`."""
+    from .kernels.polyphase import compiled
 
-    return compiled_entry(dispatcher, 0 if dtype.char == "f" else 1)
+    return compiled(kernel, dtype.char)
 
 
 _DIRECT = 4096  # chunks at least this long are read in place, not copied into the history

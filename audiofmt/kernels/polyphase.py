@@ -1,19 +1,25 @@
-"""Resampling kernels (numba): the direct-form polyphase FIR and the half-band 2:1 decimator.
+"""Resampling kernels (numba): the direct-form polyphase FIR and the half-band 2:1 decimator
+and 1:2 interpolator.
 
 Positions are exact integers on the common grid of rate in_rate * L = out_rate * M, where
 L / M = out_rate / in_rate in lowest terms: input sample n sits at n * L, output sample j at
 j * M. No floating-point time register exists anywhere.
 
-Each kernel is compiled for float32 and float64 (samples and taps of one dtype). Both compute
-every output with the same sequence of operations wherever it falls in a call, so streaming
-equals one-shot bit for bit. fastmath is limited to "contract": a multiply-add becomes one FMA
+Each kernel is compiled for float32 or float64 (samples and taps of one dtype) on request,
+by `compiled(kernel, dtype_code)`. A kernel computes every output with the same sequence of
+operations wherever it falls in a call, so streaming equals one-shot bit for bit. fastmath is limited to "contract": a multiply-add becomes one FMA
 (one rounding) in the vector loops and their remainders alike; nothing is reassociated.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Callable
+
 import numpy as np
 from numba import njit, types
+
+from . import compiled_entry
 
 _BLOCK = 1024  # outputs accumulated at a time: the accumulator stays in L1 cache
 
@@ -47,13 +53,6 @@ def _next_input(r, u, m):
     return r, u
 
 
-@njit(
-    [_polyphase_sig(types.float32), _polyphase_sig(types.float64)],
-    cache=True,
-    nogil=True,
-    boundscheck=False,
-    fastmath={"contract"},
-)
 def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
     """out[i] = Σ_k coefs[φ, k] · x[n_last - K + 1 + k] for output j = j_start + i.
 
@@ -192,13 +191,6 @@ def _pair_sums(plane, c, taps, o):
             o[i] = o[i] + g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
 
 
-@njit(
-    [_halfband_sig(types.float32), _halfband_sig(types.float64)],
-    cache=True,
-    nogil=True,
-    boundscheck=False,
-    fastmath={"contract"},
-)
 def halfband_decimate(x, x_start, odd_taps, j_start, out, work):
     """2:1 decimation by a zero-phase half-band FIR (h[0] = 1/2, h[even] = 0 elsewhere).
 
@@ -227,13 +219,6 @@ def halfband_decimate(x, x_start, odd_taps, j_start, out, work):
             o[i] += half * centre[i]
 
 
-@njit(
-    [_halfband_sig(types.float32), _halfband_sig(types.float64)],
-    cache=True,
-    nogil=True,
-    boundscheck=False,
-    fastmath={"contract"},
-)
 def halfband_interpolate(x, x_start, odd_taps, j_start, out, work):
     """1:2 interpolation by a zero-phase half-band FIR: output j sits at input time j / 2.
 
@@ -255,3 +240,19 @@ def halfband_interpolate(x, x_start, odd_taps, j_start, out, work):
     even_in = x[first_n + parity - x_start :]
     for i in range(even_out.shape[0]):
         even_out[i] = even_in[i]
+
+
+_SIGNATURES = {polyphase: _polyphase_sig, halfband_decimate: _halfband_sig, halfband_interpolate: _halfband_sig}
+
+
+@lru_cache(maxsize=None)
+def compiled(kernel: Callable[..., None], dtype_code: str) -> Callable[..., None]:
+    """`kernel` (one of this module's three) compiled for float32 ("f") or float64 ("d") samples.
+
+    Compiled on first request, from numba's on-disk cache after the first run: a process
+    that only ever resamples float64 never loads the float32 code, and the other way round.
+    The arguments must match the signature exactly (no type dispatch per call).
+    """
+    dtype = types.float32 if dtype_code == "f" else types.float64
+    dispatcher = njit(_SIGNATURES[kernel](dtype), cache=True, nogil=True, boundscheck=False, fastmath={"contract"})(kernel)
+    return compiled_entry(dispatcher, 0)
