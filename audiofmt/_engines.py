@@ -327,7 +327,7 @@ class PolyphaseEngine(FIRStage):
         grid_rate = stage.in_rate * self.l
         max_half = None if quality.max_latency_ms is None else int(grid_rate * quality.max_latency_ms // 1000)
         self.half, self._coefs, self._last_tap, self._unit_tap = polyphase_table(
-            stage.in_rate, self.l, self.m, stage.cutoff_hz, stage.transition_hz, quality.attenuation_db,
+            stage.in_rate, self.l, self.m, stage.cutoff_hz, stage.transition_hz, quality.attenuation_for(dtype.char),
             max_half, dtype.char,
         )
         self.n_taps = self._coefs.shape[1]
@@ -363,7 +363,7 @@ class HalfbandDecimator(FIRStage):
         from .kernels.polyphase import halfband_decimate
 
         self._kernel = _kernel(halfband_decimate, dtype)
-        self._odd_taps = halfband_taps(stage.in_rate, stage.transition_hz, quality.attenuation_db, dtype.char)
+        self._odd_taps = halfband_taps(stage.in_rate, stage.transition_hz, quality.attenuation_for(dtype.char), dtype.char)
         self.reach = 2 * self._odd_taps.shape[0] - 1  # farthest input offset from 2j
         self.lookahead = self.reach
         super().__init__(self.reach, dtype)
@@ -395,7 +395,9 @@ class HalfbandInterpolator(FIRStage):
         from .kernels.polyphase import halfband_interpolate
 
         self._kernel = _kernel(halfband_interpolate, dtype)
-        self._odd_taps = halfband_taps(stage.out_rate, stage.transition_hz, quality.attenuation_db, dtype.char, 2)
+        self._odd_taps = halfband_taps(
+            stage.out_rate, stage.transition_hz, quality.attenuation_for(dtype.char), dtype.char, 2
+        )
         self.reach = self._odd_taps.shape[0]  # output 2n + 1 reads x[n - reach + 1 .. n + reach]
         self.lookahead = self.reach
         super().__init__(self.reach, dtype)

@@ -142,10 +142,14 @@ def test_low_latency_gives_regular_20ms_frames(in_rate, out_rate):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_float_dtypes_round_trip(dtype):
-    x = _signal(4800).astype(dtype)
+    """float32 runs float32 kernels with a 150 dB design, float64 a 160 dB one: in the passband,
+    where both are flat, they agree to float32 precision."""
+    t = np.arange(4800) / 48000
+    x = sum(0.2 * np.sin(2 * np.pi * f * t + f) for f in (100.0, 997.0, 3000.0, 9000.0, 10700.0)).astype(dtype)
     y = audiofmt.resample(x, 48000, 24000)
     assert y.dtype == dtype
-    assert np.allclose(y, audiofmt.resample(x.astype(np.float64), 48000, 24000), atol=1e-6)
+    middle = slice(200, -200)  # away from the switch-on and switch-off transients, which are broadband
+    assert np.allclose(y[middle], audiofmt.resample(x.astype(np.float64), 48000, 24000)[middle], atol=1e-6)
 
 
 def test_int16_uses_the_float_rule_and_counts_clipping():
