@@ -57,32 +57,44 @@ def _halfband(rate: int, passband_hz: float) -> Stage:
 def _wide(in_rate: int, out_rate: int, passband_hz: float, stopband_hz: float) -> Stage:
     """Polyphase stage with a wide transition from passband_hz to stopband_hz: one that sits
     beside a steep half-band stage, which alone shapes the chain's transition band, so it only
-    has to be flat where the chain is and keep images and aliases out of 0 .. stopband."""
+    has to be flat where the chain is and keep images and aliases out of 0 .. stopband.
+
+    An upsampling stage whose band allows it gets its cutoff at exactly in_rate / 2 (the
+    transition centred there), so that one phase in L is a plain copy of the input."""
+    if in_rate < out_rate and in_rate - stopband_hz >= passband_hz:
+        return Stage("polyphase", in_rate, out_rate, in_rate / 2, 2 * stopband_hz - in_rate)
     return Stage("polyphase", in_rate, out_rate, (passband_hz + stopband_hz) / 2, stopband_hz - passband_hz)
 
 
-# Time per multiply-add relative to the half-band kernels (measured on x86-64 with AVX2: the
-# polyphase kernel loads one input per multiply-add, a half-band one two per pair), and the
-# cost of a stage per sample it outputs (allocation, history, plane copies), in multiply-adds.
-_WEIGHT = {"halfband": 1.0, "interpolate": 1.0, "polyphase": 1.6}
-_PER_SAMPLE = 4.0
+# The cost model that picks a chain: ns per output sample of each kernel on x86-64 with AVX2
+# in float32 (bench/compare_resample.py's machine), as (fixed part, part per multiply-add).
+# A polyphase stage that reads many interleaved input planes (M >= 16) misses cache more.
+# Every intermediate sample costs its write, read and bookkeeping besides.
+_NS_PER_OUTPUT = {"halfband": (2.0, 0.065), "interpolate": (0.9, 0.04), "polyphase": (1.3, 0.045)}
+_NS_PER_OUTPUT_MANY_PLANES = (2.7, 0.08)
+_NS_PER_INTERMEDIATE = 1.6
 
 
 def _cost(stages: list[Stage], quality: Quality) -> float:
-    """Estimated time per input sample of a chain, in half-band multiply-adds."""
+    """Estimated time of a chain, ns per input sample (float32, the design for float32)."""
+    attenuation = quality.attenuation_for("f")
     cost, in_rate = 0.0, stages[0].in_rate
-    for stage in stages:
+    for i, stage in enumerate(stages):
         common = gcd(stage.in_rate, stage.out_rate)
-        grid_rate = max(stage.in_rate, stage.out_rate) if stage.kind != "polyphase" else stage.in_rate * (stage.out_rate // common)
-        taps = kaiser_length(quality.attenuation_db, stage.transition_hz / grid_rate)
-        if stage.kind == "halfband":
-            per_output = taps / 2
-        elif stage.kind == "interpolate":
-            per_output = taps / 4  # half the outputs are copies
-        else:
-            l = stage.out_rate // common
-            per_output = -(-taps // l // 4) * 4 * ((l - 1) / l if 2 * stage.cutoff_hz == stage.in_rate and l > 1 else 1)
-        cost += (_WEIGHT[stage.kind] * per_output + _PER_SAMPLE) * stage.out_rate / in_rate
+        l, m = stage.out_rate // common, stage.in_rate // common
+        if stage.kind == "polyphase":
+            taps = kaiser_length(attenuation, stage.transition_hz / (stage.in_rate * l))
+            computed = (l - 1) / l if 2 * stage.cutoff_hz == stage.in_rate and l > 1 else 1.0
+            fixed, per_tap = _NS_PER_OUTPUT_MANY_PLANES if m >= 16 else _NS_PER_OUTPUT["polyphase"]
+            per_output = fixed + per_tap * -(-taps // l // 4) * 4 * computed
+        else:  # half-band: the odd taps
+            rate = max(stage.in_rate, stage.out_rate)
+            odd_taps = (kaiser_length(attenuation, stage.transition_hz / rate) // 2 + 2) // 2
+            fixed, per_tap = _NS_PER_OUTPUT[stage.kind]
+            per_output = fixed + per_tap * odd_taps
+        cost += per_output * stage.out_rate / in_rate
+        if i < len(stages) - 1:
+            cost += _NS_PER_INTERMEDIATE * stage.out_rate / in_rate
     return cost
 
 
