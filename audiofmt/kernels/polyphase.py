@@ -74,12 +74,21 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
         n_cols = (x.shape[0] + m - 1) // m + 1
         planes = work[: m * n_cols].reshape((m, n_cols))
         acc = work[m * n_cols : m * n_cols + _BLOCK]
-        for r in range(m):  # planes[r, u] = x[r + M*u]; the rest of the row is never read
-            row = planes[r]
-            n_row = (x.shape[0] - r + m - 1) // m
-            for u in range(n_row):
-                row[u] = x[r + m * u]
-            row[n_row:] = 0.0
+        n_full = x.shape[0] // m  # columns every plane has
+        if m < 16:  # few planes: one strided pass over x for each
+            for r in range(m):  # planes[r, u] = x[r + M*u]
+                row = planes[r]
+                for u in range(n_full):
+                    row[u] = x[r + m * u]
+        else:  # many: read x once in order, each plane's next cache line stays in L1
+            for u in range(n_full):
+                column = x[m * u : m * u + m]
+                for r in range(m):
+                    planes[r, u] = column[r]
+        for r in range(m):  # the last, partial column; the rest of each row is never read
+            planes[r, n_full:] = 0.0
+            if m * n_full + r < x.shape[0]:
+                planes[r, n_full] = x[m * n_full + r]
     n8 = n_taps - n_taps % 8
     t0 = j_start * m
     phase = t0 % l
@@ -98,7 +107,8 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
                 r = first % m  # x index first + k lives at planes[r, u]; r, u step along with k
                 u = first // m + s0
                 a = acc[:n_block]
-                a[:] = 0.0
+                if n8 == 0:
+                    a[:] = 0.0
                 for k in range(0, n8, 8):
                     s_0 = planes[r, u : u + n_block]
                     r, u = _next_input(r, u, m)
@@ -117,11 +127,18 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
                     s_7 = planes[r, u : u + n_block]
                     r, u = _next_input(r, u, m)
                     g0, g1, g2, g3, g4, g5, g6, g7 = c[k], c[k + 1], c[k + 2], c[k + 3], c[k + 4], c[k + 5], c[k + 6], c[k + 7]
-                    for s in range(n_block):
-                        a[s] = (
-                            a[s] + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
-                            + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
-                        )
+                    if k == 0:  # the first group starts the sums (no pass to zero them)
+                        for s in range(n_block):
+                            a[s] = (
+                                g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
+                                + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
+                            )
+                    else:
+                        for s in range(n_block):
+                            a[s] = (
+                                a[s] + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
+                                + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
+                            )
                 if n8 < n_taps:  # the last group of four
                     s_0 = planes[r, u : u + n_block]
                     r, u = _next_input(r, u, m)
