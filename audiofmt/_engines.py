@@ -287,9 +287,24 @@ class FIRStage:
         most ready(n) - outputs so far). A long chunk is read where it is: only the outputs
         that also need older input run on a short joined copy."""
         history = self._history
-        if x.shape[0] < _DIRECT:  # the frame path: as few Python steps as it can be
-            history.append(x)
-            return self._run(self.ready(history.start + history.hi - history.lo), into)
+        n = x.shape[0]
+        if n < _DIRECT:  # the frame path: _run and History.append written out, fewest Python steps
+            hi = history.hi
+            if hi + n <= history.data.shape[0]:
+                history.data[hi : hi + n] = x
+                history.hi = hi = hi + n
+            else:
+                history.append(x)
+                hi = history.hi
+            end = self.ready(history.start + hi - history.lo)
+            count = end - self._n_out
+            if count <= 0 or into is not None or self._reuse is not None:
+                return self._run(end, into)
+            out = np.empty(count, self._dtype)
+            self._compute(history.data[history.lo : hi], history.start, self._n_out, out)
+            self._n_out = end
+            history.drop_before(self.first_input(end))
+            return out
         x_start = history.end
         end = self.ready(x_start + x.shape[0])
         if end <= self._n_out or self.first_input(end) < x_start:
