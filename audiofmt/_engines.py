@@ -164,7 +164,7 @@ class History:
     """
 
     def __init__(self, n_zeros: int, dtype: np.dtype) -> None:
-        self.data = np.zeros(max(4096, 4 * n_zeros), dtype=dtype)
+        self.data = np.zeros(max(1024, 4 * n_zeros), dtype=dtype)
         self.lo = 0
         self.hi = n_zeros
         self.start = -n_zeros
@@ -360,8 +360,7 @@ class PolyphaseEngine(FIRStage):
         self.n_taps = self._coefs.shape[1]
         self.lookahead = -(-self.half // self.l)
         super().__init__(self.n_taps, dtype)
-        self._work_fits = 2 * _DIRECT + self.n_taps + self.m  # covers every kernel input of the frame path
-        self._workspace(polyphase_work(self._work_fits, self.m))
+        self._fit_work(4 * self.n_taps + 2048)  # grown when a longer input comes
 
     def last_input(self, j: int) -> int:
         return (j * self.m + self.half) // self.l
@@ -379,8 +378,14 @@ class PolyphaseEngine(FIRStage):
         return ((n_in - 1) * self.l + self.half) // self.m + 1 if n_in > 0 else 0
 
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        work = self._work if x.shape[0] <= self._work_fits else self._workspace(polyphase_work(x.shape[0], self.m))
-        self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, work)
+        if x.shape[0] > self._work_fits:
+            self._fit_work(2 * x.shape[0])
+        self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, self._work)
+
+    def _fit_work(self, n_x: int) -> None:
+        """Scratch space for kernel inputs of up to n_x samples."""
+        self._workspace(polyphase_work(n_x, self.m))
+        self._work_fits = n_x
 
 
 class HalfbandDecimator(FIRStage):
