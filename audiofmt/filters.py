@@ -133,13 +133,15 @@ def halfband_taps(rate_hz: int, transition_hz: float, attenuation_db: float, dty
     rate_hz / 4 - transition_hz / 2 to rate_hz / 4 + transition_hz / 2 is the transition.
     The odd taps are scaled so that the DC gain is `gain` × 1 (h[0] + 2 Σ g = 1): gain 2 for
     1:2 interpolation, where the centre tap becomes exactly 1 and only the odd taps are used.
-    `dtype` is a numpy type code ("f" float32, "d" float64).
+    `dtype` is a numpy type code ("f" float32, "d" float64). Zero taps pad the outer end to a
+    multiple of 4 (the kernels' group), which adds exactly nothing.
     """
     half = kaiser_length(attenuation_db, transition_hz / rate_hz) // 2
     half += 1 - half % 2  # odd, so the outermost tap is a non-zero one
     taps = windowed_sinc(half, 0.25, kaiser_beta(attenuation_db))
     odd = taps[half + 1 :: 2]
     odd = odd * (gain * 0.25 / odd.sum())  # exactly 2 Σ g = gain / 2 (before rounding to dtype)
+    odd = np.concatenate((odd, np.zeros(-odd.shape[0] % 4)))  # outermost zero taps: a multiple of 4
     odd = np.ascontiguousarray(odd, dtype=dtype)
     odd.setflags(write=False)
     return odd

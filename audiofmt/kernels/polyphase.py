@@ -162,7 +162,7 @@ def _halfband_sig(dtype: types.Float) -> types.Signature:
     return types.void(
         types.Array(dtype, 1, "C"),  # x: input samples, x[0] is absolute input index `x_start`
         types.int64,  # x_start
-        types.Array(dtype, 1, "C", readonly=True),  # odd taps g[k] = h[2k + 1]
+        types.Array(dtype, 1, "C", readonly=True),  # odd taps g[k] = h[2k + 1], a multiple of 4 of them
         types.int64,  # j_start: absolute index of out[0]
         types.Array(dtype, 1, "C"),  # out
         types.Array(dtype, 1, "C"),  # work: halfband_work(len(out), len(odd_taps)) samples of scratch space
@@ -179,19 +179,11 @@ def _pair_sums(plane, c, taps, o):
     """o[i] = Σ_k taps[k] · (plane[c + i - k] + plane[c + i + 1 + k]) for i < len(o).
 
     The sum runs from the outermost (smallest) taps inwards, which keeps the running sum small
-    while most terms are added (less rounding in float32); four tap pairs per vector pass.
+    while most terms are added (less rounding in float32); four tap pairs per vector pass, the
+    first pass starting the sums (len(taps) is a multiple of 4).
     """
     n = o.shape[0]
-    n_taps = taps.shape[0]
-    n_lead = n_taps % 4  # the outermost taps that do not fill a group of four
-    o[:] = 0.0
-    for k in range(n_taps - 1, n_taps - 1 - n_lead, -1):
-        g = taps[k]
-        lo = plane[c - k : c - k + n]
-        hi = plane[c + 1 + k : c + 1 + k + n]
-        for i in range(n):
-            o[i] += g * (lo[i] + hi[i])
-    for k in range(n_taps - 1 - n_lead, -1, -4):
+    for k in range(taps.shape[0] - 1, -1, -4):
         g0 = taps[k]
         g1 = taps[k - 1]
         g2 = taps[k - 2]
@@ -204,8 +196,12 @@ def _pair_sums(plane, c, taps, o):
         hi2 = plane[c + k - 1 : c + k - 1 + n]
         lo3 = plane[c - k + 3 : c - k + 3 + n]
         hi3 = plane[c + k - 2 : c + k - 2 + n]
-        for i in range(n):
-            o[i] = o[i] + g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
+        if k == taps.shape[0] - 1:
+            for i in range(n):
+                o[i] = g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
+        else:
+            for i in range(n):
+                o[i] = o[i] + g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
 
 
 def halfband_decimate(x, x_start, odd_taps, j_start, out, work):
