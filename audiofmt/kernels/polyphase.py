@@ -45,12 +45,14 @@ def polyphase_work(n_x: int, m: int) -> int:
 
 
 @njit(inline="always")
-def _next_input(r, u, m):
-    """The plane position (r, u) of the next input index: x[r + M*u] -> x[r + M*u + 1]."""
+def _take(planes, r, u, n, m):
+    """The n samples from plane position (r, u) on (x[r + M*u], x[r + M*(u+1)], ...), and the
+    plane position of the next input index."""
+    segment = planes[r, u : u + n]
     r += 1
     if r == m:
-        return 0, u + 1
-    return r, u
+        return segment, 0, u + 1
+    return segment, r, u
 
 
 def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
@@ -90,6 +92,7 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
             if m * n_full + r < x.shape[0]:
                 planes[r, n_full] = x[m * n_full + r]
     n8 = n_taps - n_taps % 8
+    zero = out.dtype.type(0.0)
     t0 = j_start * m
     phase = t0 % l
     base = t0 // l
@@ -104,49 +107,31 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
             c = coefs[phase]
             for s0 in range(0, count, _BLOCK):
                 n_block = min(_BLOCK, count - s0)
-                r = first % m  # x index first + k lives at planes[r, u]; r, u step along with k
+                r = first % m  # x index first + k lives at planes[r, u]; _take steps r, u along with k
                 u = first // m + s0
                 a = acc[:n_block]
                 if n8 == 0:
                     a[:] = 0.0
                 for k in range(0, n8, 8):
-                    s_0 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_1 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_2 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_3 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_4 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_5 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_6 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_7 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
+                    s_0, r, u = _take(planes, r, u, n_block, m)
+                    s_1, r, u = _take(planes, r, u, n_block, m)
+                    s_2, r, u = _take(planes, r, u, n_block, m)
+                    s_3, r, u = _take(planes, r, u, n_block, m)
+                    s_4, r, u = _take(planes, r, u, n_block, m)
+                    s_5, r, u = _take(planes, r, u, n_block, m)
+                    s_6, r, u = _take(planes, r, u, n_block, m)
+                    s_7, r, u = _take(planes, r, u, n_block, m)
                     g0, g1, g2, g3, g4, g5, g6, g7 = c[k], c[k + 1], c[k + 2], c[k + 3], c[k + 4], c[k + 5], c[k + 6], c[k + 7]
-                    if k == 0:  # the first group starts the sums (no pass to zero them)
-                        for s in range(n_block):
-                            a[s] = (
-                                g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
-                                + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
-                            )
-                    else:
-                        for s in range(n_block):
-                            a[s] = (
-                                a[s] + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
-                                + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
-                            )
+                    for s in range(n_block):  # the first group starts the sums: no pass to zero them
+                        a[s] = (
+                            (a[s] if k else zero) + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
+                            + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
+                        )
                 if n8 < n_taps:  # the last group of four
-                    s_0 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_1 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_2 = planes[r, u : u + n_block]
-                    r, u = _next_input(r, u, m)
-                    s_3 = planes[r, u : u + n_block]
+                    s_0, r, u = _take(planes, r, u, n_block, m)
+                    s_1, r, u = _take(planes, r, u, n_block, m)
+                    s_2, r, u = _take(planes, r, u, n_block, m)
+                    s_3, r, u = _take(planes, r, u, n_block, m)
                     g0, g1, g2, g3 = c[n8], c[n8 + 1], c[n8 + 2], c[n8 + 3]
                     for s in range(n_block):
                         a[s] = a[s] + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
@@ -183,6 +168,8 @@ def _pair_sums(plane, c, taps, o):
     first pass starting the sums (len(taps) is a multiple of 4).
     """
     n = o.shape[0]
+    zero = o.dtype.type(0.0)
+    first = True
     for k in range(taps.shape[0] - 1, -1, -4):
         g0 = taps[k]
         g1 = taps[k - 1]
@@ -196,12 +183,12 @@ def _pair_sums(plane, c, taps, o):
         hi2 = plane[c + k - 1 : c + k - 1 + n]
         lo3 = plane[c - k + 3 : c - k + 3 + n]
         hi3 = plane[c + k - 2 : c + k - 2 + n]
-        if k == taps.shape[0] - 1:
-            for i in range(n):
-                o[i] = g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
-        else:
-            for i in range(n):
-                o[i] = o[i] + g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
+        for i in range(n):
+            o[i] = (
+                (zero if first else o[i])
+                + g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
+            )
+        first = False
 
 
 def halfband_decimate(x, x_start, odd_taps, j_start, out, work):
