@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
-from typing import Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -75,7 +75,7 @@ _NS_PER_OUTPUT_MANY_PLANES = (2.7, 0.08)
 _NS_PER_INTERMEDIATE = 1.6
 
 
-def _cost(stages: list[Stage], quality: Quality) -> float:
+def _cost(stages: Sequence[Stage], quality: Quality) -> float:
     """Estimated time of a chain, ns per input sample (float32, the design for float32)."""
     attenuation = quality.attenuation_for("f")
     cost, in_rate = 0.0, stages[0].in_rate
@@ -152,7 +152,8 @@ def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
                 break
             prefix.append(_halfband(rate, stopband))
             rate //= 2
-    return tuple(min(candidates, key=lambda chain: _cost(chain, quality)))
+    costs = [_cost(chain, quality) for chain in candidates]
+    return tuple(candidates[costs.index(min(costs))])  # the first of equal costs
 
 
 class History:
@@ -212,7 +213,7 @@ class History:
         self.append(x)
 
 
-def _kernel(kernel: object, dtype: np.dtype) -> object:
+def _kernel(kernel: Callable[..., None], dtype: np.dtype) -> Callable[..., None]:
     """`kernel` (from kernels.polyphase) compiled for `dtype`."""
     from .kernels.polyphase import compiled
 

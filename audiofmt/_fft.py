@@ -85,7 +85,8 @@ class FFTEngine:
         """Input samples that may arrive after an output's time before that output is emitted."""
         return self.hop_in + self.pad
 
-    def push(self, x: np.ndarray) -> np.ndarray:
+    def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
+        """As the FIR engines' push; `into` is ignored (the outputs are a new array)."""
         n_buffered = self._start + self._buffer.shape[0]  # absolute index where x begins
         n_avail = n_buffered + x.shape[0]
         n_blocks = (n_avail + self.pad - self.n_fft_in) // self.hop_in + 1 - self._next_block
@@ -114,8 +115,12 @@ class FFTEngine:
         self._start = keep_from
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def finish(self, total: int) -> np.ndarray:
-        """Emit the rest: `total` outputs in all, the input being zero after what was pushed."""
+    def finish(self, total: int | None) -> np.ndarray:
+        """Emit the rest: `total` outputs in all, the input being zero after what was pushed.
+
+        This engine is only ever a chain's last stage, so `total` is always given."""
+        if total is None:
+            raise ValueError("FFTEngine.finish needs the total output length")
         n_in = self._start + self._buffer.shape[0]
         n_blocks = -(-(total - self._next_block * self.hop_out) // self.hop_out)
         if n_blocks <= 0:

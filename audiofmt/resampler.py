@@ -125,7 +125,7 @@ class Resampler:
         self._piece = max(4096, _PIECE_OUT * self.in_rate // max(self.in_rate, self.out_rate))  # input samples
         self._mono = self.channels == 1  # eligible for process()'s hot path
         self._dtype: np.dtype | None = None  # the stream's dtype, fixed by its first chunk (_set_dtype)
-        self._compute = _FLOAT64  # the engines' dtype
+        self._compute: np.dtype = _FLOAT64  # the engines' dtype
         self._int16 = self._single = False
         self._nonfinite: tuple[Callable[[np.ndarray], bool], ...] = ()  # any_nonfinite, writable / read-only
         self._flushed = False

@@ -18,13 +18,14 @@ from typing import Callable
 
 import numpy as np
 from numba import njit, types
+from numba.core.typing import Signature
 
 from . import compiled_entry
 
 _BLOCK = 1024  # outputs accumulated at a time: the accumulator stays in L1 cache
 
 
-def _polyphase_sig(dtype: types.Float) -> types.Signature:
+def _polyphase_sig(dtype: types.Float) -> Signature:
     return types.void(
         types.Array(dtype, 1, "C"),  # x: input samples, x[0] is absolute input index `x_start`
         types.int64,  # x_start
@@ -143,7 +144,7 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
             base += 1
 
 
-def _halfband_sig(dtype: types.Float) -> types.Signature:
+def _halfband_sig(dtype: types.Float) -> Signature:
     return types.void(
         types.Array(dtype, 1, "C"),  # x: input samples, x[0] is absolute input index `x_start`
         types.int64,  # x_start
