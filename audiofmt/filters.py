@@ -12,8 +12,11 @@ interpolation filter passes the input samples through unchanged. Content between
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
+from typing import Any, Callable
 
 import numpy as np
 
@@ -147,7 +150,34 @@ def halfband_taps(rate_hz: int, transition_hz: float, attenuation_db: float, dty
     return odd
 
 
-@lru_cache(maxsize=64)
+def _cached_by_size(max_bytes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """lru_cache for functions returning numpy arrays, bounded by the arrays' total size:
+    awkward ratios (a reduced L in the hundreds of thousands) make tables of hundreds of MB."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        cache: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        lock = threading.Lock()
+
+        @wraps(function)
+        def cached(*args: Any) -> Any:
+            with lock:
+                if args in cache:
+                    cache.move_to_end(args)
+                    return cache[args][0]
+            value = function(*args)
+            size = sum(v.nbytes for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, np.ndarray))
+            with lock:
+                cache[args] = (value, size)
+                while len(cache) > 1 and sum(entry[1] for entry in cache.values()) > max_bytes:
+                    cache.popitem(last=False)
+            return value
+
+        return cached
+
+    return decorate
+
+
+@_cached_by_size(256 << 20)
 def polyphase_table(
     in_rate: int, l: int, m: int, cutoff_hz: float, transition_hz: float, attenuation_db: float,
     max_half: int | None, dtype: str,
@@ -160,7 +190,8 @@ def polyphase_table(
     `max_half` caps T: the transition then widens, keeping the stopband edge where it was.
     When the cutoff is exactly in_rate / 2 (an interpolation filter with a symmetric
     transition), taps at multiples of L vanish: phase 0 becomes a unit impulse, and
-    unit_tap[0] says which tap (-1 for every phase that is not one).
+    unit_tap[0] says which tap (-1 for every phase that is not one). Tables are cached (up
+    to 256 MB of them).
     """
     grid_rate = in_rate * l
     half = kaiser_length(attenuation_db, transition_hz / grid_rate) // 2
@@ -174,25 +205,24 @@ def polyphase_table(
     last_tap = (phases + half) // l
     first_tap = -((half - phases) // l)
     n_taps = int((last_tap - first_tap).max()) + 1
+    pad = -n_taps % 4  # zero taps in front (on the oldest inputs): K a multiple of the kernel's group of 4
+    coefs = np.zeros((l, pad + n_taps), dtype=dtype)
     # Grid offset of tap k of phase φ; every offset in [-T, T] occurs exactly once in the table.
-    # Filled a band of phases at a time so that awkward ratios need no giant temporaries.
-    coefs = np.empty((l, n_taps))
+    # Filled a band of phases at a time (in float64, each phase then scaled to a sum of 1), so
+    # that awkward ratios need no giant temporaries.
     beta = kaiser_beta(attenuation_db)
     band = max(1, (1 << 20) // n_taps)
     for p0 in range(0, l, band):
         rows = slice(p0, p0 + band)
         offsets = phases[rows, None] - (last_tap[rows, None] - n_taps + 1 + np.arange(n_taps)[None, :]) * l
-        coefs[rows] = windowed_sinc_at(offsets, half, cutoff_hz / grid_rate, beta)
+        taps = windowed_sinc_at(offsets, half, cutoff_hz / grid_rate, beta)
+        coefs[rows, pad:] = taps / taps.sum(axis=1, keepdims=True)
     unit_tap = np.full(l, -1, dtype=np.int64)
     if nyquist_l:
         centre = int(last_tap[0] - n_taps + 1)  # tap k of phase 0 sits at offset -(centre + k) * L
         coefs[0] = 0.0
-        coefs[0, -centre] = 1.0
-        unit_tap[0] = -centre
-    coefs /= coefs.sum(axis=1, keepdims=True)
-    pad = -n_taps % 4  # zero taps in front (on the oldest inputs): K a multiple of the kernel's group of 4
-    coefs = np.concatenate((np.zeros((l, pad)), coefs), axis=1).astype(dtype)
-    unit_tap[unit_tap >= 0] += pad
+        coefs[0, pad - centre] = 1.0
+        unit_tap[0] = pad - centre
     last_tap = last_tap.astype(np.int64)
     for array in (coefs, last_tap, unit_tap):
         array.setflags(write=False)
