@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable
 
-import numpy as np
 from numba import njit, types
 from numba.core.typing import Signature
 
