@@ -30,8 +30,7 @@ __all__ = ["output_length", "Stage", "plan", "PolyphaseEngine", "HalfbandDecimat
 class History:
     """The input samples from absolute index `start` on, kept in one reusable array.
 
-    The kept samples are data[lo:hi] (fields read directly by the engines' frame path).
-    Appending copies only the new samples; dropping old ones moves `lo` and compacts only
+    The kept samples are data[lo:hi]. Appending copies only the new samples; dropping old ones moves `lo` and compacts only
     when the array is full, so a stream of small chunks costs no reallocation.
     """
 
@@ -111,7 +110,6 @@ class FIRStage:
         self._dtype = dtype
         self._n_out = 0
         self._work = np.empty(0, dtype=dtype)  # the kernel's scratch space, reused
-        self._work_fits = 0  # kernel inputs up to this many samples fit the scratch space as it is
         self._reuse: np.ndarray | None = None  # set by reuse_outputs(): the output buffer
 
     def reuse_outputs(self) -> None:
@@ -159,27 +157,9 @@ class FIRStage:
         most ready(n) - outputs so far). A long chunk is read where it is: only the outputs
         that also need older input run on a short joined copy."""
         history = self._history
-        n = x.shape[0]
-        if n < _DIRECT:  # the frame path: _run and History.append written out, fewest Python steps
-            hi = history.hi
-            if hi + n <= history.data.shape[0]:
-                history.data[hi : hi + n] = x
-                history.hi = hi = hi + n
-            else:
-                history.append(x)
-                hi = history.hi
-            end = self.ready(history.start + hi - history.lo)
-            count = end - self._n_out
-            if count <= 0 or into is not None or self._reuse is not None:
-                return self._run(end, into)
-            out = np.empty(count, self._dtype)
-            self._compute(history.data[history.lo : hi], history.start, self._n_out, out)
-            self._n_out = end
-            history.drop_before(self.first_input(end))
-            return out
         x_start = history.end
         end = self.ready(x_start + x.shape[0])
-        if end <= self._n_out or self.first_input(end) < x_start:
+        if x.shape[0] < _DIRECT or end <= self._n_out or self.first_input(end) < x_start:
             history.append(x)
             return self._run(end, into)
         split = max(self._n_out, self.first_output_from(x_start))  # outputs before it read older input
@@ -206,9 +186,9 @@ class FIRStage:
         count = end - self._n_out
         if count <= 0:
             return np.zeros(0, dtype=self._dtype)
-        out = np.empty(count, self._dtype) if into is None and self._reuse is None else self._output(count, into)
+        out = self._output(count, into)
         history = self._history
-        self._compute(history.data[history.lo : history.hi], history.start, self._n_out, out)
+        self._compute(history.samples(), history.start, self._n_out, out)
         self._n_out = end
         history.drop_before(self.first_input(end))
         return out
@@ -232,6 +212,7 @@ class PolyphaseEngine(FIRStage):
         self.n_taps = self._coefs.shape[1]
         self.lookahead = -(-self.half // self.l)
         super().__init__(self.n_taps, dtype)
+        self._work_fits = 0  # kernel inputs up to this many samples fit the scratch space as it is
         self._fit_work(4 * self.n_taps + 2048)  # grown when a longer input comes
 
     def last_input(self, j: int) -> int:
@@ -260,17 +241,29 @@ class PolyphaseEngine(FIRStage):
         self._work_fits = n_x
 
 
-class HalfbandDecimator(FIRStage):
+class _HalfbandStage(FIRStage):
+    """What the 2:1 and 1:2 half-band engines share: odd taps and a kernel of the same shape."""
+
+    def __init__(self, kernel: Callable[..., None], odd_taps: np.ndarray, reach: int, dtype: np.dtype) -> None:
+        self._kernel = _kernel(kernel, dtype)
+        self._odd_taps = odd_taps
+        self.reach = self.lookahead = reach
+        super().__init__(reach, dtype)
+
+    def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
+        self._kernel(x, x_start, self._odd_taps, j_start, out, work)
+
+
+class HalfbandDecimator(_HalfbandStage):
     """Streaming 2:1 half-band decimation: output j sits at input 2j (zero delay)."""
 
     def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
         from .kernels.polyphase import halfband_decimate
 
-        self._kernel = _kernel(halfband_decimate, dtype)
-        self._odd_taps = halfband_taps(stage.in_rate, stage.transition_hz, quality.attenuation_for(dtype.char), dtype.char)
-        self.reach = 2 * self._odd_taps.shape[0] - 1  # farthest input offset from 2j
-        self.lookahead = self.reach
-        super().__init__(self.reach, dtype)
+        odd_taps = halfband_taps(stage.in_rate, stage.transition_hz, quality.attenuation_for(dtype.char), dtype.char)
+        reach = 2 * odd_taps.shape[0] - 1  # farthest input offset from 2j
+        super().__init__(halfband_decimate, odd_taps, reach, dtype)
 
     def first_input(self, j: int) -> int:
         return 2 * j - self.reach
@@ -287,24 +280,17 @@ class HalfbandDecimator(FIRStage):
     def n_nonzero(self, n_in: int) -> int:
         return (n_in - 1 + self.reach) // 2 + 1
 
-    def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
-        self._kernel(x, x_start, self._odd_taps, j_start, out, work)
 
-
-class HalfbandInterpolator(FIRStage):
+class HalfbandInterpolator(_HalfbandStage):
     """Streaming 1:2 half-band interpolation: output j sits at input j / 2 (zero delay)."""
 
     def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
         from .kernels.polyphase import halfband_interpolate
 
-        self._kernel = _kernel(halfband_interpolate, dtype)
-        self._odd_taps = halfband_taps(
-            stage.out_rate, stage.transition_hz, quality.attenuation_for(dtype.char), dtype.char, 2
-        )
-        self.reach = self._odd_taps.shape[0]  # output 2n + 1 reads x[n - reach + 1 .. n + reach]
-        self.lookahead = self.reach
-        super().__init__(self.reach, dtype)
+        attenuation = quality.attenuation_for(dtype.char)
+        odd_taps = halfband_taps(stage.out_rate, stage.transition_hz, attenuation, dtype.char, 2)
+        reach = odd_taps.shape[0]  # output 2n + 1 reads x[n - reach + 1 .. n + reach]
+        super().__init__(halfband_interpolate, odd_taps, reach, dtype)
 
     def first_input(self, j: int) -> int:
         return j // 2 - self.reach + 1
@@ -320,10 +306,6 @@ class HalfbandInterpolator(FIRStage):
 
     def n_nonzero(self, n_in: int) -> int:
         return 2 * (n_in + self.reach - 1)
-
-    def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
-        self._kernel(x, x_start, self._odd_taps, j_start, out, work)
 
 
 Engine = Union[PolyphaseEngine, HalfbandDecimator, HalfbandInterpolator, FFTEngine]

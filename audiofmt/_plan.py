@@ -106,20 +106,24 @@ def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
     nyquist = min(in_rate, out_rate) / 2
     passband, stopband = quality.passband_end * nyquist, quality.stopband_begin * nyquist
     cutoff = nyquist if quality.symmetric else (passband + stopband) / 2
-    steep = Stage("polyphase", in_rate, out_rate, cutoff, stopband - passband)
+
+    def steep(kind: str, from_rate: int, to_rate: int) -> Stage:
+        """The stage that shapes the chain's transition band."""
+        return Stage(kind, from_rate, to_rate, cutoff, stopband - passband)
+
     if quality.engine == "fft":
         stages, rate = [], in_rate
         while rate % 2 == 0 and rate >= 3 * out_rate:
             stages.append(_halfband(rate, stopband))
             rate //= 2
-        return (*stages, Stage("fft", rate, out_rate, cutoff, stopband - passband))
+        return (*stages, steep("fft", rate, out_rate))
     if quality.max_latency_ms is not None or not quality.symmetric:
-        return (steep,)
+        return (steep("polyphase", in_rate, out_rate),)
     candidates: list[list[Stage]] = []
     if in_rate < out_rate:
-        candidates.append([steep])
+        candidates.append([steep("polyphase", in_rate, out_rate)])
         up = 2 * in_rate
-        interpolate = Stage("interpolate", in_rate, up, cutoff, stopband - passband)
+        interpolate = steep("interpolate", in_rate, up)
         if up == out_rate:
             candidates.append([interpolate])
         elif min(up, out_rate) - stopband > stopband:
@@ -129,14 +133,14 @@ def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
         rate = in_rate
         while True:
             if rate // 2 == out_rate and rate % 2 == 0:
-                candidates.append([*prefix, Stage("halfband", rate, out_rate, cutoff, stopband - passband)])
+                candidates.append([*prefix, steep("halfband", rate, out_rate)])
                 break
-            candidates.append([*prefix, Stage("polyphase", rate, out_rate, cutoff, stopband - passband)])
+            candidates.append([*prefix, steep("polyphase", rate, out_rate)])
             if 2 * out_rate - stopband > stopband:
                 candidates.append([
                     *prefix,
                     _wide(rate, 2 * out_rate, passband, 2 * out_rate - stopband),
-                    Stage("halfband", 2 * out_rate, out_rate, cutoff, stopband - passband),
+                    steep("halfband", 2 * out_rate, out_rate),
                 ])
             if rate % 2 or rate // 2 < out_rate or rate / 2 - stopband <= stopband:
                 break

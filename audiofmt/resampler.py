@@ -126,8 +126,8 @@ class Resampler:
         self._mono = self.channels == 1  # eligible for process()'s hot path
         self._dtype: np.dtype | None = None  # the stream's dtype, fixed by its first chunk (_set_dtype)
         self._compute: np.dtype = _FLOAT64  # the engines' dtype
-        self._int16 = self._single = False
-        self._nonfinite: tuple[Callable[[np.ndarray], bool], ...] = ()  # any_nonfinite, writable / read-only
+        self._int16 = False
+        self._nonfinite: Callable[[np.ndarray], bool] = any_nonfinite  # for writable chunks of the stream's dtype
         self._flushed = False
         self.n_in = 0
         self.n_out = 0
@@ -151,7 +151,7 @@ class Resampler:
             and chunk.shape[0] <= self._piece
         ):
             flags = chunk.flags
-            if flags.c_contiguous and flags.writeable and (self._int16 or not self._nonfinite[0](chunk)):
+            if flags.c_contiguous and flags.writeable and (self._int16 or not self._nonfinite(chunk)):
                 self.n_in += chunk.shape[0]
                 if self._dtype is self._compute:  # the engine takes the chunk as it is
                     y = self._engines[0].push(chunk)
@@ -221,12 +221,11 @@ class Resampler:
         the kernels its conversions call."""
         self._dtype = dtype
         self._int16 = dtype == np.int16
-        self._single = dtype == np.float32
         self._compute = _FLOAT32 if dtype != np.float64 and self.quality.engine == "fir" else _FLOAT64
         n_engines = 1 if self.downmix else self.channels
         self._engines = [make_engine(self.in_rate, self.out_rate, self.quality, self._compute) for _ in range(n_engines)]
-        first = 0 if self._single else 2  # any_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
-        self._nonfinite = (compiled_entry(any_nonfinite, first), compiled_entry(any_nonfinite, first + 1))
+        if dtype != np.int16:  # any_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
+            self._nonfinite = compiled_entry(any_nonfinite, 0 if dtype == np.float32 else 2)
 
     def _as_compute(self, chunk: np.ndarray) -> np.ndarray:
         """The chunk in the compute dtype, C-contiguous (int16 scaled by 1/32768; a writable
@@ -237,10 +236,8 @@ class Resampler:
         return x if x.flags.c_contiguous and x.flags.writeable else np.array(x, order="C")
 
     def _resample_all(self, x: np.ndarray) -> np.ndarray:
-        """One-shot: process(x) then flush(), each engine's pieces written straight into the
-        result instead of concatenated (large one-shot outputs would be copied twice)."""
-        if self._flushed:
-            raise StreamStateError("process() called after flush(); create a new Resampler for a new stream")
+        """One-shot, on a new Resampler: process(x) then flush(), each engine's pieces written
+        straight into the result instead of concatenated (large outputs would be copied twice)."""
         check = x.dtype != np.int16 and (x.ndim == 1 or self.downmix)  # else _check_chunk does it
         planar = self._check_chunk(x, finite=not check)
         self._flushed = True
@@ -283,10 +280,9 @@ class Resampler:
         y = planes[0] if len(planes) == 1 else np.stack(planes, axis=1)
         if not self._int16:
             return y.astype(self._dtype, copy=False)
-        flat = np.ascontiguousarray(y).reshape(-1)
-        out = np.empty(flat.shape[0], dtype=np.int16)
-        self.n_clipped += _ROUND_TO_INT16[self._compute](flat, out)[0]
-        return out.reshape(y.shape)
+        out = np.empty(y.shape, dtype=np.int16)
+        self._store(np.ascontiguousarray(y).reshape(-1), out.reshape(-1))
+        return out
 
 
 def resample(

@@ -64,8 +64,9 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
     Outputs j, j + L, j + 2L … share a phase and step through the input by M, so after
     splitting x into M interleaved planes each group of eight taps (and a last group of four)
     is one contiguous vector update over a block of outputs (design tables pad K to a
-    multiple of 4 with zero taps, which add exactly nothing). A phase whose taps are a unit impulse (an output that
-    falls on an input sample, with a filter that is zero at every other input) is a copy.
+    multiple of 4 with zero taps, which add exactly nothing). A phase whose taps are a unit
+    impulse (an output that falls on an input sample, with a filter that is zero at every
+    other input) is a copy.
     """
     n_out = out.shape[0]
     n_taps = coefs.shape[1]
