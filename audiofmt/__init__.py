@@ -20,6 +20,7 @@ from .errors import (
     UnknownFormatError,
 )
 from .formats import FORMATS, AudioFormat, get_format
+from ._moved import MOVED_MODULES, install_aliases
 
 __version__ = "0.1.0"
 
@@ -29,17 +30,18 @@ _LAZY = {
     "decode": "codecs",
     "transcode": "codecs",
     "float_to_int16": "codecs",
-    "resample": "resampler",
-    "Resampler": "resampler",
-    "downmix": "resampler",
-    "output_length": "resampler",
-    "Session": "session",
-    "SessionError": "session",
-    "InputEncoder": "realtime",
-    "OutputDecoder": "realtime",
-    "convert_file": "files",
-    "decode_file": "files",
-    "RawSpec": "files",
+    "int16_to_float": "codecs",
+    "resample": "resampler.core",
+    "Resampler": "resampler.core",
+    "downmix": "resampler.core",
+    "output_length": "resampler.core",
+    "Session": "realtime.session",
+    "SessionError": "realtime.session",
+    "InputEncoder": "realtime.streams",
+    "OutputDecoder": "realtime.streams",
+    "convert_file": "files.convert",
+    "decode_file": "files.convert",
+    "RawSpec": "files.sources",
 }
 
 __all__ = [
@@ -57,21 +59,33 @@ __all__ = [
     *_LAZY,
 ]
 
+install_aliases()
+
 if TYPE_CHECKING:
-    from .codecs import decode, encode, float_to_int16, transcode
-    from .resampler import Resampler, downmix, output_length, resample
-    from .files import RawSpec, convert_file, decode_file
-    from .realtime import InputEncoder, OutputDecoder
-    from .session import Session, SessionError
+    from .codecs import decode, encode, float_to_int16, int16_to_float, transcode
+    from .resampler.core import Resampler, downmix, output_length, resample
+    from .files.convert import RawSpec, convert_file, decode_file
+    from .realtime.streams import InputEncoder, OutputDecoder
+    from .realtime.session import Session, SessionError
 
 
-# submodules reachable as attributes (audiofmt.events.truncate_event …), imported on first access
-_SUBMODULES = frozenset({"codecs", "events", "files", "batch", "session", "realtime", "resampler", "filters", "sinks"})
+# submodules reachable as attributes (audiofmt.events.truncate_event …), imported on first access;
+# the names before 0.2's regrouping into subpackages map to where those modules live now
+_SUBMODULES = {
+    "codecs": "codecs",
+    "formats": "formats",
+    "errors": "errors",
+    "files": "files",
+    "realtime": "realtime",
+    "resampler": "resampler",
+    "bridge": "bridge",
+    **MOVED_MODULES,
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        return import_module(f".{name}", __name__)
+        return import_module(f".{_SUBMODULES[name]}", __name__)
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'audiofmt' has no attribute {name!r}")

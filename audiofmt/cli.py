@@ -56,8 +56,8 @@ def _say(args: argparse.Namespace, text: str, level: int = 0) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> list:
-    from .batch import Job
-    from .files import container_for
+    from .files.batch import Job
+    from .files.convert import container_for
 
     inputs = args.inputs
     if args.output and len(inputs) > 1:
@@ -86,7 +86,7 @@ def _jobs(args: argparse.Namespace) -> list:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from .batch import run_dask, run_local
+    from .files.batch import run_dask, run_local
 
     jobs = _jobs(args)
     total_bytes = sum(os.path.getsize(j.source) if os.path.isfile(j.source) else 0 for j in jobs)
@@ -124,7 +124,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from .files import decode_file
+    from .files.convert import decode_file
 
     output = args.output or (str(Path(args.input).with_suffix(".wav")) if args.input != "-" else None)
     if output is None:
@@ -135,7 +135,7 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .files import RawSpec, probe
+    from .files.convert import RawSpec, probe
 
     raw = RawSpec(args.raw_format, args.raw_rate, args.raw_channels) if args.raw_format else None
     reports, failed = [], 0
@@ -163,8 +163,8 @@ def _roundtrip(args: argparse.Namespace) -> int:
     import soundfile
 
     from . import codecs
-    from .files import open_source
-    from .resampler import channel_mean, resample
+    from .files.convert import open_source
+    from .resampler.core import channel_mean, resample
 
     fmt = FORMATS[args.format]
     src = open_source(args.input)

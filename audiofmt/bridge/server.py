@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AudioFormatError
-from ..session import Session
+from ..realtime.session import Session
 from .twilio import CallStopped, ToModel, ToPhone, TwilioMediaStream
 
 __all__ = ["BridgeConfig", "serve", "bridge_call"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..codecs import decode, encode, round_to_int16, transcode
 from ..errors import AudioFormatError
-from ..events import (
+from ..realtime.events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
     SESSION_TYPES,
@@ -35,8 +35,8 @@ from ..events import (
     truncate_event,
 )
 from ..formats import FORMATS, AudioFormat
-from ..resampler import Resampler
-from ..session import Session
+from ..resampler.core import Resampler
+from ..realtime.session import Session
 
 __all__ = ["TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats"]
 

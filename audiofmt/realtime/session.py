@@ -18,8 +18,8 @@ import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import AudioFormatError
-from .formats import FORMATS, AudioFormat, _ga_format_problem, format_to_ga
+from ..errors import AudioFormatError
+from ..formats import FORMATS, AudioFormat, _ga_format_problem, format_to_ga
 
 __all__ = ["Session", "SessionError"]
 

@@ -13,8 +13,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AudioFormatError
-from .files import ConvertResult, RawSpec, convert_file
+from ..errors import AudioFormatError
+from .convert import ConvertResult, RawSpec, convert_file
 
 __all__ = ["Job", "Outcome", "run_local", "run_dask"]
 

@@ -16,8 +16,8 @@ import json
 import sys
 from typing import Any, cast
 
-from .errors import AudioFormatError, InvalidDataError
-from .formats import AudioFormat, get_format
+from ..errors import AudioFormatError, InvalidDataError
+from ..formats import AudioFormat, get_format
 
 __all__ = [
     "EventError",

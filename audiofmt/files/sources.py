@@ -17,10 +17,10 @@ from typing import BinaryIO, Union
 
 import numpy as np
 
-from .codecs import decode
-from .errors import AudioFormatError
-from .formats import FORMATS
-from .resampler import _check_rate
+from ..codecs import decode
+from ..errors import AudioFormatError
+from ..formats import FORMATS
+from ..resampler.core import _check_rate
 
 __all__ = ["FileFormatError", "RawSpec", "AudioSource", "open_source", "RAW_FORMATS", "BLOCK_FRAMES", "PathLike"]
 
@@ -92,7 +92,7 @@ class AudioSource:
 def _open_jsonl(name: str, stream: BinaryIO, spec: RawSpec, block_frames: int) -> AudioSource:
     """JSON Lines of audio events (`input_audio_buffer.append` "audio", or audio deltas "delta"),
     their payloads read as `spec.format`; other events are skipped."""
-    from .events import AUDIO_DELTA_TYPES, decode_audio, parse_event
+    from ..realtime.events import AUDIO_DELTA_TYPES, decode_audio, parse_event
 
     fmt_name, rate, channels = spec.resolved()
     if fmt_name not in FORMATS or channels != 1:

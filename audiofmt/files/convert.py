@@ -21,10 +21,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .codecs import float_to_int16
-from .errors import AudioFormatError
-from .formats import AudioFormat, get_format
-from .resampler import Resampler, _check_rate, channel_mean, output_length
+from ..codecs import float_to_int16
+from ..errors import AudioFormatError
+from ..formats import AudioFormat, get_format
+from ..resampler.core import Resampler, _check_rate, channel_mean, output_length
 from .sinks import CONTAINER_EXTENSIONS, SINKS
 from .sources import BLOCK_FRAMES, AudioSource, FileFormatError, PathLike, RawSpec, open_source
 
@@ -203,7 +203,7 @@ def decode_file(
     """
     import soundfile
 
-    from .realtime import OutputDecoder
+    from ..realtime.streams import OutputDecoder
 
     fmt = get_format(from_format)
     out_rate = fmt.rate_hz if rate is None else _check_rate("rate", rate)
