@@ -38,7 +38,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiofmt.bridge import plc as plc_module
+from audiofmt.bridge.g711iplc import main as g711iplc
 from audiofmt.bridge.plc import Concealer, conceal, read_g192
 from audiofmt.errors import (
     AudioFormatError,
@@ -313,13 +313,27 @@ def test_command_line_reproduces_reference_files(tmp_path, frame_ms):
     out = tmp_path / "out.raw"
     pattern = "fe10_2.g192" if frame_ms == 10 else "fe10.g192"
     args = ["--frame-ms", str(frame_ms), str(reference_file(pattern)), str(reference_file("f2.le")), str(out)]
-    assert plc_module.main(args) == 0
+    assert g711iplc(args) == 0
     assert out.read_bytes() == reference_file("f2_10_2.raw").read_bytes()
     if frame_ms == 10:
-        assert plc_module.main([str(reference_file("fe10.g192")), str(reference_file("f2.le")), str(out)]) == 0
+        assert g711iplc([str(reference_file("fe10.g192")), str(reference_file("f2.le")), str(out)]) == 0
         assert out.read_bytes() == reference_file("f2_10.raw").read_bytes()
-        assert plc_module.main(["-noplc", str(reference_file("fe10.g192")), str(reference_file("f2.le")), str(out)]) == 0
+        assert g711iplc(["-noplc", str(reference_file("fe10.g192")), str(reference_file("f2.le")), str(out)]) == 0
         assert out.read_bytes() == reference_file("f2_10m.raw").read_bytes()
+
+
+def test_command_line_bad_files(tmp_path, capsys):
+    out = tmp_path / "out.raw"
+    assert g711iplc([str(reference_file("f2.le")), str(reference_file("f2.le")), str(out)]) == 1
+    assert "G.192 pattern word 0 is 0x0000" in capsys.readouterr().err
+    odd = tmp_path / "odd.raw"
+    odd.write_bytes(b"\x00" * 161)
+    assert g711iplc([str(reference_file("fe10.g192")), str(odd), str(out)]) == 1
+    assert "161 bytes" in capsys.readouterr().err
+    assert g711iplc([str(reference_file("fe10.g192")), str(tmp_path / "missing.raw"), str(out)]) == 1
+    assert not out.exists()  # nothing written on failure
+    with pytest.raises(SystemExit):
+        g711iplc(["--frame-ms", "15", str(reference_file("fe10.g192")), str(odd), str(out)])
 
 
 def test_model_reproduces_reference_vectors():

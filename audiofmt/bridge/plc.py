@@ -14,7 +14,7 @@ tests/test_plc.py. That program works in 10 ms frames; a `Concealer` with 20 ms 
 multiple of 10 ms) frames gives the same samples as the reference fed the same stream in 10 ms
 frames, with both halves of a lost 20 ms frame lost. `conceal()` runs a whole signal the way the
 reference program does (time-aligned output, as long as the input), and
-`python -m audiofmt.bridge.plc PATTERN.g192 IN.raw OUT.raw` is a drop-in for `g711iplc`.
+`python -m audiofmt.bridge.g711iplc PATTERN.g192 IN.raw OUT.raw` is a drop-in for `g711iplc`.
 
 The algorithm ("pitch waveform substitution"), in 10 ms units of 80 samples:
 
@@ -40,7 +40,6 @@ functions over arrays.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -326,35 +325,3 @@ def conceal(samples: np.ndarray, lost: Sequence[bool] | np.ndarray, frame_sample
     y = np.concatenate(out)
     return y[OVERLAP_MAX : OVERLAP_MAX + len(x)]
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m audiofmt.bridge.plc [-noplc] [--frame-ms 10] PATTERN.g192 IN.raw OUT.raw`:
-    raw little-endian 8 kHz int16 in and out, the G.192 pattern (one word per frame) repeated
-    over the file, as the ITU-T STL program g711iplc does."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m audiofmt.bridge.plc", description=main.__doc__)
-    ap.add_argument("-noplc", action="store_true", help="lost frames become silence")
-    ap.add_argument("--frame-ms", type=int, default=10, help="frame length in ms, a multiple of 10")
-    ap.add_argument("pattern")
-    ap.add_argument("input")
-    ap.add_argument("output")
-    args = ap.parse_args(argv)
-    if args.frame_ms <= 0 or args.frame_ms % 10:
-        ap.error(f"--frame-ms {args.frame_ms}: expected a positive multiple of 10")
-    with open(args.pattern, "rb") as f:
-        pattern = read_g192(f.read())
-    with open(args.input, "rb") as f:
-        raw = f.read()
-    if len(raw) % 2:
-        ap.error(f"{args.input}: {len(raw)} bytes, not a whole number of 16-bit samples")
-    x = np.frombuffer(raw, dtype="<i2").astype(np.int16)
-    frame = args.frame_ms * (RATE_HZ // 1000)
-    y = conceal(x, np.resize(pattern, -(-len(x) // frame)), frame, plc=not args.noplc)
-    with open(args.output, "wb") as f:
-        f.write(y.astype("<i2").tobytes())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
