@@ -83,7 +83,7 @@ def check_dtype(name: str, value: object, allowed: tuple[np.dtype[Any], ...] = S
         except TypeError:
             pass
     if dtype is not None and dtype.newbyteorder("=") in allowed:
-        return dtype.newbyteorder("=")
+        return np.dtype(dtype.type)  # numpy's shared instance: hot paths compare dtypes with `is`
     names = ", ".join(str(d) for d in allowed)
     raise InvalidSamplesError(f"{name} must be one of {names}; got {_shown(value)}")
 
@@ -98,7 +98,6 @@ def check_samples(name: str, samples: object, *, ndim: tuple[int, ...] = (1,)) -
         expected = " or ".join({1: "1-D (mono)", 2: "2-D (frames, channels)"}.get(n, f"{n}-D") for n in ndim)
         hint = "; downmix first (audiofmt.downmix)" if samples.ndim == 2 else ""
         raise InvalidSamplesError(f"{name} must be {expected}; got an array of shape {samples.shape}{hint}")
-    dtype = samples.dtype.newbyteorder("=") if samples.dtype.byteorder not in "=|" else samples.dtype
-    if dtype not in SAMPLE_DTYPES:
+    if samples.dtype.newbyteorder("=") not in SAMPLE_DTYPES:
         raise InvalidSamplesError(f"{name} dtype must be one of {_DTYPE_NAMES}; got {samples.dtype}")
-    return np.ascontiguousarray(samples, dtype=dtype)
+    return np.ascontiguousarray(samples, dtype=samples.dtype.type)  # native byte order, numpy's shared dtype

@@ -38,7 +38,7 @@ def test_rate_and_channels_raise_their_own_classes():
 
 @pytest.mark.parametrize("value", ["float32", np.float32, np.dtype(np.float32), np.dtype(">f4")])
 def test_dtype_accepts_names_types_and_dtypes(value):
-    assert check_dtype("dtype", value) == np.dtype(np.float32)
+    assert check_dtype("dtype", value) is np.dtype(np.float32)
 
 
 @pytest.mark.parametrize("value", ["float16", "int32", np.uint8, None, 3])
@@ -50,7 +50,7 @@ def test_dtype_refuses_others_listing_what_is_allowed(value):
 def test_samples_big_endian_is_converted_not_refused():
     x = np.array([0.25, -0.5], dtype=">f4")
     out = check_samples("samples", x)
-    assert out.dtype == np.float32 and out.dtype.byteorder in "=|<" and out.tolist() == [0.25, -0.5]
+    assert out.dtype is np.dtype(np.float32) and out.tolist() == [0.25, -0.5]
 
 
 def test_samples_strided_becomes_contiguous():
