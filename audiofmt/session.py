@@ -490,8 +490,9 @@ class Session:
             if ga and name in _GA_OMIT_DEFAULT and value == _DEFAULTS["ga"][name]:
                 continue
             if ga and update and name == "temperature":  # not a GA field: never dropped silently
-                raise SessionError([("temperature", value, "no temperature in a GA session.update (the GA "
-                                     "API has none); leave it unset, or at 0.8, or use the beta shape")])
+                allowed = ("no temperature in a GA session.update (the GA API has none); "
+                           "leave it unset, or at 0.8, or use the beta shape")
+                raise SessionError([("temperature", value, allowed)])
             if isinstance(value, AudioFormat):
                 value = format_to_ga(value) if ga else value.name
             elif ga and name == "modalities":

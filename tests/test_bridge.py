@@ -351,3 +351,17 @@ def test_fuzzed_garbage_never_raises(session, batch):
         bridge.receive_model(message)
     assert set(bridge.stats.dropped) <= DROP_REASONS and "internal error" not in bridge.stats.dropped
     assert bridge.receive_phone(_valid_media(bridge))
+
+
+def test_per_call_state_stays_bounded_when_the_phone_never_acknowledges():
+    bridge = _bridge()
+    bridge.receive_phone(_media(1, 0, bytes(160)))
+    for i in range(1000):
+        bridge.receive_model(_delta(bytes(1600), item=f"item_{i}"))
+        if i % 2:
+            bridge.receive_model({"type": "input_audio_buffer.speech_started"})  # interrupts item i
+        else:
+            bridge.receive_model({"type": "response.audio.done", "item_id": f"item_{i}", "content_index": 0})
+    assert bridge.stats.barge_ins == 500
+    assert len(bridge._marks) <= 64 and len(bridge._cleared_marks) <= 64 and len(bridge._play.cancelled) <= 64
+    assert bridge.receive_model(_delta(bytes(160), item="item_999")) == []  # the latest interrupted item stays dropped

@@ -11,7 +11,16 @@ from hypothesis import given, settings
 
 from audiofmt import FORMATS
 from audiofmt.session import Session, SessionError
-from tests.test_session import BETA_SEED, FUZZ, GA_DICTS, GA_SEED, MIXED_DICTS, TOOLS, TRANSCRIPTION, TURN_DETECTION
+from tests.test_session import (
+    BETA_SEED,
+    FUZZ,
+    GA_DICTS,
+    GA_SEED,
+    MIXED_DICTS,
+    TOOLS,
+    TRANSCRIPTION,
+    TURN_DETECTION,
+)
 
 PCM = {"type": "audio/pcm", "rate": 24000}
 
@@ -93,7 +102,8 @@ def _ga_constraints(session: dict[str, Any], unknown: set[tuple[str, ...]]) -> l
     of the installed SDK) for the fields audiofmt emits; keys outside the SDK's models must be
     ones the caller gave (`unknown` paths)."""
     rt = pytest.importorskip("openai.types.realtime")
-    from openai.types.realtime import realtime_audio_config_input as inp, realtime_audio_config_output as outp
+    from openai.types.realtime import realtime_audio_config_input as inp
+    from openai.types.realtime import realtime_audio_config_output as outp
 
     bad: list[str] = []
 

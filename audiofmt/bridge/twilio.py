@@ -57,6 +57,7 @@ FRAME_BYTES = 160  # 20 ms of phone audio
 _SILENCE = b"\xff"  # μ-law code of 0
 MAX_GAP_FILL_MS = 100  # the largest timestamp gap filled with silence; beyond it: a resync
 _DTMF_DIGITS = frozenset("0123456789*#ABCD")
+_MAX_REMEMBERED = 64  # pending marks, cleared marks and interrupted items kept per call
 
 # Why a message was dropped: the only keys CallStats.dropped ever has.
 DROP_REASONS: frozenset[str] = frozenset({
@@ -162,7 +163,7 @@ class _Playout:
     content_index: int = 0
     item_start: int = 0  # cumulative phone samples sent before this item's first frame
     received: int = 0  # samples of this item received from the model, in the output format
-    cancelled: frozenset[str] = frozenset()
+    cancelled: tuple[str, ...] = ()  # the last _MAX_REMEMBERED interrupted item ids
 
 
 class TwilioMediaStream:
@@ -185,7 +186,7 @@ class TwilioMediaStream:
         self._acked = 0
         self._anchor: tuple[int, int] = (0, 0)  # (phone clock ms, samples sent) when playback restarted
         self._marks: dict[str, int] = {}
-        self._cleared_marks: set[str] = set()  # Twilio echoes these too once `clear` drops them
+        self._cleared_marks: dict[str, None] = {}  # Twilio echoes these too once `clear` drops them
         self._n_marks = 0
         self._play = _Playout()
         self._phone_handlers = {
@@ -326,7 +327,7 @@ class TwilioMediaStream:
         if not isinstance(name, str):
             raise _Drop("bad mark name")
         if name in self._cleared_marks:
-            self._cleared_marks.discard(name)
+            del self._cleared_marks[name]
             return []
         if name not in self._marks:
             raise _Drop("mark we did not send")
@@ -414,6 +415,8 @@ class TwilioMediaStream:
         self._n_marks += 1
         name = f"{item_id}:{content_index}:{self._n_marks}"
         self._marks[name] = self._sent
+        if len(self._marks) > _MAX_REMEMBERED:  # a phone that never acknowledges: forget the oldest
+            del self._marks[next(iter(self._marks))]
         return [*out, ToPhone({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})]
 
     def _frames(self, final: bool) -> list[Output]:
@@ -446,9 +449,11 @@ class TwilioMediaStream:
             return []  # the caller has heard all of it: nothing to interrupt
         heard_ms = min(max(played, 0) // PHONE.samples_per_ms, play.received * 1000 // self._out_format.rate_hz)
         self.stats.barge_ins += 1
-        self._play = _Playout(None, 0, self._sent, 0, play.cancelled | {play.item_id})
+        self._play = _Playout(None, 0, self._sent, 0, (*play.cancelled, play.item_id)[-_MAX_REMEMBERED:])
         self._out_pending = b""
-        self._cleared_marks.update(self._marks)
+        self._cleared_marks.update(dict.fromkeys(self._marks))
+        while len(self._cleared_marks) > _MAX_REMEMBERED:
+            del self._cleared_marks[next(iter(self._cleared_marks))]
         self._marks.clear()
         self._acked = self._sent = self._position()  # what the phone still held is gone
         self._anchor = (self._phone_clock_ms, self._sent)
