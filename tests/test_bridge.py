@@ -173,6 +173,10 @@ def test_events_for_the_model_validate_against_the_sdk():
     bridge.receive_model(_delta(bytes(1600)))
     truncate = bridge.receive_model({"type": "input_audio_buffer.speech_started"})[1].event
     beta.ConversationItemTruncateEvent.model_validate(truncate)
+    ga = pytest.importorskip("openai.types.realtime")  # the GA client events have the same shape
+    ga.InputAudioBufferAppendEvent.model_validate(append)
+    ga.ConversationItemTruncateEvent.model_validate(truncate)
+    assert truncate["content_index"] == 0 and truncate["audio_end_ms"] <= 200  # never more than the item's audio
 
 
 # -- hostile peers: amplification, bounded state, fuzzing ------------------------------------
