@@ -369,3 +369,18 @@ def test_per_call_state_stays_bounded_when_the_phone_never_acknowledges():
     assert bridge.stats.barge_ins == 500
     assert len(bridge._marks) <= 64 and len(bridge._cleared_marks) <= 64 and len(bridge._play.cancelled) <= 64
     assert bridge.receive_model(_delta(bytes(160), item="item_999")) == []  # the latest interrupted item stays dropped
+
+
+@settings(max_examples=200, deadline=None)
+@given(session=st.sampled_from(["g711_ulaw", "pcm16"]),
+       steps=st.lists(st.tuples(st.integers(-1000, 10**6) | st.sampled_from([0, 19, 20, 21, 100, 120, 121]),
+                                st.integers(1, 400)), min_size=1, max_size=60))
+def test_any_timestamp_pattern_is_bounded(session, steps):
+    """Whatever the timestamps and payload sizes, silence <= audio received + 100 ms."""
+    bridge = _bridge(session, session)
+    out, timestamp = [], 10**6
+    for i, (step_ms, n_bytes) in enumerate(steps):
+        timestamp = max(0, timestamp + step_ms)
+        out += bridge.receive_phone(_media(i + 1, timestamp, b"\x01" * n_bytes))
+    bytes_in = sum(n for _, n in steps)
+    assert len(_appended(out)) // (6 if session == "pcm16" else 1) <= 2 * bytes_in + 800
