@@ -332,12 +332,17 @@ def test_fuzzed_messages_never_raise(session, batch):
     from audiofmt.bridge.twilio import DROP_REASONS
 
     bridge = _bridge(session, session)
+    out: list = []
     for to_phone_side, message in batch:  # each message goes to both sides, valid traffic between
-        bridge.receive_phone(message) if to_phone_side else bridge.receive_model(message)
-        bridge.receive_model(message) if to_phone_side else bridge.receive_phone(message)
+        out += bridge.receive_phone(message) if to_phone_side else bridge.receive_model(message)
+        out += bridge.receive_model(message) if to_phone_side else bridge.receive_phone(message)
         if bridge.state == "started":
-            bridge.receive_phone(_valid_media(bridge))
-            bridge.receive_model(_delta(bytes(480)))
+            out += bridge.receive_phone(_valid_media(bridge))
+            out += bridge.receive_model(_delta(bytes(480)))
+    for o in out:  # whatever went in, what goes out is strict JSON, ASCII
+        if isinstance(o, (ToPhone, ToModel)):
+            assert json.loads(o.json()) == json.loads(json.dumps(o.message if isinstance(o, ToPhone) else o.event))
+            o.json().encode("ascii")
     assert set(bridge.stats.dropped) <= DROP_REASONS and "internal error" not in bridge.stats.dropped
     if bridge.state == "started":  # a well-formed stop ends the call; anything else must not
         assert bridge.receive_phone(_valid_media(bridge))
