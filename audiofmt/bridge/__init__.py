@@ -21,12 +21,12 @@ _LAZY = {
     **dict.fromkeys(
         ["PAYLOAD_FORMATS", "RtpError", "RtpPacket", "RtpSender", "RtpSource", "RtpStats", "build_rtp", "parse_rtp"], "rtp"
     ),
-    **dict.fromkeys(["CallStarted", "CallStats", "CallStopped", "Dtmf", "ToModel", "ToPhone", "TwilioMediaStream"], "twilio"),
+    **dict.fromkeys(["DROP_REASONS", "CallStarted", "CallStats", "CallStopped", "Dtmf", "ToModel", "ToPhone", "TwilioMediaStream"], "twilio"),
     **dict.fromkeys(["AudioFrame", "RtpEndpoint", "open_rtp_endpoint"], "udp"),
 }
 
 __all__ = [
-    "TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats",
+    "TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats", "DROP_REASONS",
     "RtpPacket", "RtpError", "RtpStats", "RtpSource", "RtpSender", "PAYLOAD_FORMATS", "parse_rtp", "build_rtp",
     "JitterBuffer", "RtpEndpoint", "AudioFrame", "open_rtp_endpoint", "Concealer",
 ]
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .jitter import JitterBuffer
     from .plc import Concealer
     from .rtp import PAYLOAD_FORMATS, RtpError, RtpPacket, RtpSender, RtpSource, RtpStats, build_rtp, parse_rtp
-    from .twilio import CallStarted, CallStats, CallStopped, Dtmf, ToModel, ToPhone, TwilioMediaStream
+    from .twilio import DROP_REASONS, CallStarted, CallStats, CallStopped, Dtmf, ToModel, ToPhone, TwilioMediaStream
     from .udp import AudioFrame, RtpEndpoint, open_rtp_endpoint
 
 

@@ -185,6 +185,9 @@ class RtpSource:
     stream). A packet of another SSRC is dropped unless two in-sequence packets of that SSRC
     arrive in a row: the stream then switches to it (`ssrc_changes`), like A.1's restart rule for
     a sequence jump beyond MAX_DROPOUT (`restarts`). Each (re)start increments `epoch`.
+    `source` (any hashable, e.g. the sender's address) binds the stream to where its first packet
+    came from: a packet from another source is dropped ("other source address") whatever its
+    SSRC, so neither an SSRC change nor a restart can be triggered from elsewhere. None: not checked.
     Duplicates (same extended sequence number within MAX_MISORDER) are counted and dropped and
     do not update the jitter estimate; every other accepted packet does.
     """
@@ -200,6 +203,7 @@ class RtpSource:
         self._last: tuple[float, int] | None = None  # (arrival in timestamp units, timestamp) of the previous packet
         self._seen: set[int] = set()
         self._report_prior = (0, 0)  # (expected, received) at the last rtcp_report()
+        self._source: object = None  # where this stream's packets come from (None: not checked)
 
     @property
     def extended_max(self) -> int:
@@ -215,9 +219,16 @@ class RtpSource:
         self._bad_seq, self._candidate, self._last = -1, None, None
         self._seen.clear()
 
-    def update(self, packet: RtpPacket, arrival_ms: float) -> int | None:
-        """Account for one packet that arrived at `arrival_ms`; its extended sequence number or None."""
+    def update(self, packet: RtpPacket, arrival_ms: float, source: object = None) -> int | None:
+        """Account for one packet that arrived at `arrival_ms` from `source`; its extended sequence
+        number or None (dropped and counted)."""
         s, seq = self.stats, packet.sequence
+        if source is not None:
+            if self._source is None:
+                self._source = source
+            elif source != self._source:
+                s.dropped["other source address"] += 1
+                return None
         if s.ssrc is None:
             self._start(packet)
         elif packet.ssrc != s.ssrc:
