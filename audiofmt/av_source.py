@@ -92,6 +92,24 @@ def mp3_has_length_header(head: bytes) -> bool:
     return any(tag in first[:200] for tag in (b"Xing", b"Info", b"VBRI"))
 
 
+def wav_declared_frames(head: bytes) -> int | None:
+    """Frames a RIFF WAV header declares (data chunk size / block align), if its first bytes
+    hold both chunks and the size is not one that streaming writers put (0, 0x7FFFFFFF, 0xFFFFFFFF)."""
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block_align = 12, 0
+    while pos + 8 <= len(head):
+        chunk, size = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            block_align = int.from_bytes(head[pos + 20 : pos + 22], "little")
+        elif chunk == b"data":
+            if block_align and size not in (0, 0x7FFFFFFF, 0xFFFFFFFF):
+                return size // block_align
+            return None
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def _frame_to_float(frame: Any) -> np.ndarray:
     """One decoded frame as float64 (samples, channels), full scale ±1.0."""
     channels = frame.layout.nb_channels
@@ -175,6 +193,8 @@ def _describe(name: str, container: Any, head: bytes, ignore_errors: bool) -> tu
             declared = round(stream.duration * stream.time_base * rate)
         elif container.duration is not None and container.duration > 0:
             declared = round(container.duration * rate / 1_000_000)
+    if declared is None and fmt_name == "wav":
+        declared = wav_declared_frames(head)
     codec = stream.codec_context.name
     container_name = _CONTAINER_NAMES.get(fmt_name, fmt_name.split(",")[0].upper())
     if container_name == "MATROSKA" and b"webm" in head[:64]:
