@@ -82,7 +82,8 @@ def test_mp3_streams_in_blocks():
 
 
 DAMAGED = {
-    "broken_half.mp3": r"decoded 21359 frames \(0.969 s\) of 44100 frames \(2.000 s\) declared",
+    # FFmpeg 8 declares 44100 (2.000 s), FFmpeg 7 (PyAV 13) 45504 before its gapless trim
+    "broken_half.mp3": r"decoded 21359 frames \(0.969 s\) of 4\d{4} frames \(2.0\d\d s\) declared",
     "broken_half.opus": r"after the last complete Ogg page",
     "broken_garbage_middle.opus": r"decoded 648 frames \(0.013 s\) of 96312 frames \(2.006 s\) declared",
     "broken_corrupt_middle.ogg": r"decoded 43648 frames \(0.990 s\) of 88200 frames \(2.000 s\) declared",
