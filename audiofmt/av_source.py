@@ -138,7 +138,7 @@ def open_av(
     """
     import av
 
-    def open_container(source: str | BinaryIO) -> Any:
+    def open_container(source: str | BinaryIO | _TailKeeper) -> Any:
         try:
             return av.open(source, "r")
         except (av.FFmpegError, EOFError, OSError, UnicodeDecodeError) as exc:

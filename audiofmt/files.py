@@ -145,7 +145,9 @@ def convert_file(
         frames_in = samples_out = n_clipped = 0
         with atomic_output(destination) as out:
             sink = SINKS[kind](out, fmt, chunk_ms=chunk_ms, event_id_prefix=event_id_prefix)
-            for block in src.blocks():
+            from_file = isinstance(source, (str, os.PathLike)) and str(source) != "-"
+            # a pipe is read in this thread: a reader blocked on a silent pipe could not be stopped
+            for block in _read_ahead(src.blocks()) if from_file else src.blocks():
                 frames_in += block.shape[0]
                 mono = block[:, 0] if block.shape[1] == 1 else channel_mean(block)
                 ints, clipped = _to_int16(mono if resampler is None else resampler.process(mono))
@@ -167,6 +169,57 @@ def convert_file(
         src.name, str(destination), fmt.name, kind, src.rate, src.channels, frames_in, samples_out, n_clipped,
         tuple(src.warnings),
     )
+
+
+def _read_ahead(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """`blocks`, read by a thread up to `depth` blocks ahead, so that decoding (libsndfile through
+    cffi and FFmpeg through PyAV release the GIL) overlaps resampling and writing. The order and
+    the blocks are unchanged; an error in the reader is raised here, at the block where it
+    happened; leaving early (an error, Ctrl-C) stops the reader before the source is closed."""
+    import queue
+    import threading
+
+    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        slots.put(("block", block), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: tuple[str, object] = ("end", None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            item = ("error", exc)
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=reader, name="audiofmt-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "block":
+                yield value  # type: ignore[misc]
+            elif kind == "error":
+                raise value  # type: ignore[misc]
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(blocks, "close", None)
+        if callable(close):
+            close()
 
 
 def _to_int16(x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -247,7 +300,7 @@ def decode_file(
     decoder = OutputDecoder({"output_audio_format": fmt.name}, rate=out_rate, quality=quality)
     n_samples = n_events = n_appends = 0
     with _input(source) as stream:
-        head = stream.peek(4096)[:4096]
+        head = stream.peek(4096)[:4096]  # type: ignore[attr-defined]  # a BufferedReader, file or stdin
         what = sniff(head)
         if what not in (None, "JSONL"):
             raise FileFormatError(not_raw_message(name, what, fmt.name, "decode"))

@@ -328,7 +328,7 @@ def open_source(
     if os.path.isdir(path):  # type: ignore[arg-type]
         raise FileFormatError(f"{name}: is a directory, not an audio file")
     if raw is not None:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by AudioSource.close
+        handle: BinaryIO = open(path, "rb")  # type: ignore[arg-type,assignment]  # noqa: SIM115 - closed by AudioSource.close
         try:
             source = _open_raw(name, handle, raw, block_frames, lambda: handle.seek(0))
         except BaseException:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -43,8 +42,7 @@ def generate(work: Path, hours: float, line_gib: float) -> dict[str, Path]:
         text = base64.b64encode(piece)
         with open(files["jsonl"], "wb") as out:
             out.write(b'{"type":"response.output_audio.delta","item_id":"item_1","content_index":0,"delta":"')
-            for _ in range(target // len(text)):
-                out.write(text)
+            out.writelines(text for _ in range(target // len(text)))
             out.write(b'"}\n')
     return files
 
