@@ -144,7 +144,8 @@ def open_av(
         except (av.FFmpegError, EOFError, OSError, UnicodeDecodeError) as exc:
             raise AvUnreadable(_av_message(exc)) from None
 
-    keeper = None if isinstance(target, str) else _TailKeeper(target)
+    seekable = not isinstance(target, str) and getattr(target, "seekable", lambda: False)()
+    keeper = None if isinstance(target, str) or seekable else _TailKeeper(target)
     container = open_container(target if keeper is None else keeper)
     try:
         info, first = _describe(name, container, head, ignore_errors)
@@ -158,7 +159,9 @@ def open_av(
             if keeper is not None:
                 raise StreamStateError(f"{name}: a stream can be read only once")
             state["container"].close()
-            state["container"] = open_container(target)  # type: ignore[arg-type]
+            if not isinstance(target, str):
+                target.seek(0)
+            state["container"] = open_container(target)
             state["first"] = None
         state["used"] = True
         return _blocks(name, state["container"], info, block_frames, ignore_errors, warnings, target, keeper, state["first"])
@@ -287,7 +290,7 @@ def _blocks(
         yield np.concatenate(pending) if len(pending) > 1 else pending[0]
     problems = [f"{len(errors)} bad packet(s) skipped, the first: {errors[0]}"] if errors else []
     if info["format"] == "ogg":
-        tail = keeper.tail if keeper is not None else _file_tail(target)  # type: ignore[arg-type]
+        tail = keeper.tail if keeper is not None else _file_tail(target)
         problem = ogg_end_problem(tail)
         if problem:
             problems.append(problem)
@@ -308,12 +311,14 @@ def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-def _file_tail(path: str) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - _OGG_MAX_PAGE - 1024))
-        return f.read()
+def _file_tail(target: str | BinaryIO) -> bytes:
+    """The last bytes of a file, or of a seekable stream (stdin redirected from a file)."""
+    if not isinstance(target, str):
+        target.seek(0, 2)
+        target.seek(max(0, target.tell() - _OGG_MAX_PAGE - 1024))
+        return target.read()
+    with open(target, "rb") as f:
+        return _file_tail(f)  # type: ignore[arg-type]
 
 
 def _amount(n_frames: int, rate: int) -> str:

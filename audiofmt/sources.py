@@ -320,9 +320,19 @@ def open_source(
         if raw is not None:
             return _open_raw(name, stream, raw, block_frames, None)
         head = _peek(stream)
-        if sniff(head) == "JSONL":
+        kind = sniff(head)
+        if kind == "JSONL":
             raise FileFormatError(_events_message(name))
-        return _open_av(name, stream, block_frames, ignore_errors, head)
+        try:
+            return _open_av(name, stream, block_frames, ignore_errors, head)
+        except (_Unreadable, DamagedFileError) as exc:
+            seekable = getattr(stream, "seekable", lambda: False)()
+            if kind == "MP4" and not seekable:
+                raise FileFormatError(f"{name}: cannot read this MP4/M4A from a pipe: its index (moov) is not before "
+                                      "the audio, so FFmpeg would have to seek back; pass the file itself") from None
+            if isinstance(exc, DamagedFileError):
+                raise
+            raise FileFormatError(f"{name}: not a readable audio file ({exc})") from None
     if not os.path.exists(path):  # type: ignore[arg-type]
         raise FileFormatError(f"{name}: no such file")
     if os.path.isdir(path):  # type: ignore[arg-type]

@@ -144,6 +144,22 @@ def test_mp3_from_a_pipe_matches_ffmpeg_from_a_pipe():
     assert samples.shape == expected.shape and np.max(np.abs(samples - expected)) <= TOLERANCE
 
 
+@needs_ffmpeg
+def test_mp4_with_its_index_at_the_end_from_a_pipe_says_so(tmp_path):
+    m4a = tmp_path / "memo.m4a"  # ffmpeg writes moov after the audio unless told +faststart
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=30",
+                    "-c:a", "aac", "-b:a", "48k", str(m4a)], check=True)
+    cat = subprocess.Popen(["cat", str(m4a)], stdout=subprocess.PIPE)
+    run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                         stdin=cat.stdout, capture_output=True, cwd=REPO)
+    cat.wait()
+    assert run.returncode == 1 and b"index (moov)" in run.stderr and b"pass the file itself" in run.stderr
+    with open(m4a, "rb") as redirected:  # `convert - < memo.m4a`: stdin is the file itself, seekable
+        run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                             stdin=redirected, capture_output=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+
+
 def test_wav_on_a_pipe_keeps_the_damage_check(tmp_path):
     cut = (FIXTURES / "speech_16k_stereo_pcm16.wav").read_bytes()[:40000]
     run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
@@ -158,7 +174,12 @@ def test_a_source_is_a_context_manager_with_a_fresh_blocks():
             first = np.concatenate(list(src.blocks()))
             again = np.concatenate(list(src.blocks()))
         assert np.array_equal(first, again)
-    with open(FIXTURES / "speech_44k_stereo.ogg", "rb") as stream, open_source(stream) as src:
+    with open(FIXTURES / "speech_44k_stereo.ogg", "rb") as stream, open_source(stream) as src:  # seekable
+        assert np.array_equal(np.concatenate(list(src.blocks())), np.concatenate(list(src.blocks())))
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, (FIXTURES / "speech_16k_mono.opus").read_bytes())
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe, open_source(pipe) as src:
         list(src.blocks())
         with pytest.raises(StreamStateError, match="only once"):
             list(src.blocks())
