@@ -52,7 +52,7 @@ def peak(command: list[str], stdin: Path | None = None) -> tuple[float, float, i
     child = ("import resource, subprocess, sys, time\n"
              "start = time.perf_counter()\n"
              "feed = open(sys.argv[1], 'rb') if sys.argv[1] else None\n"
-             "code = subprocess.run(sys.argv[2:], stdin=feed).returncode\n"
+             "code = subprocess.run(sys.argv[2:], stdin=feed, stdout=subprocess.DEVNULL).returncode\n"
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter() - start, code)\n")
     run = subprocess.run([sys.executable, "-c", child, str(stdin or ""), *command], capture_output=True, text=True, check=True)
     kib, wall, code = run.stdout.split()
