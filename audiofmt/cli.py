@@ -76,7 +76,7 @@ def _jobs(args: argparse.Namespace) -> list:
     if args.raw_format:
         raw = {"format": args.raw_format, "rate": args.raw_rate, "channels": args.raw_channels}
     options = {"container": args.container, "quality": args.quality, "raw": raw, "chunk_ms": args.chunk_ms,
-               "event_id_prefix": args.event_id_prefix}
+               "event_id_prefix": args.event_id_prefix, "ignore_errors": args.ignore_errors}
     for dst in destinations:
         try:
             container_for(dst, args.container)  # a bad destination is a usage error, before any work
@@ -99,6 +99,8 @@ def _convert(args: argparse.Namespace) -> int:
             r = outcome.result
             _say(args, f"{job.source} -> {job.destination}: {r.frames_in} frames at {r.rate_in} Hz x {r.channels_in} ch "
                        f"-> {r.samples_out} samples {r.format} ({r.container}), {r.n_clipped} clipped", 1)
+            for warning in r.warnings:
+                _say(args, f"audiofmt: warning: {warning}")
         else:
             bar.close()
             if args.verbose and outcome.traceback:
@@ -130,7 +132,7 @@ def _decode(args: argparse.Namespace) -> int:
     if output is None:
         raise UsageError("decode from stdin needs -o OUT")
     result = decode_file(args.input, output, args.from_format, rate=args.rate, quality=args.quality)
-    _say(args, f"{result['source']} -> {result['destination']}: {result['samples']} samples at {result['rate_hz']} Hz", 1)
+    _say(args, f"{result.source} -> {result.destination}: {result.samples} samples at {result.rate_hz} Hz", 1)
     return 0
 
 
@@ -242,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--chunk-ms", type=int, default=100, help="audio per JSONL event, ms (default 100)")
     convert.add_argument("--event-id-prefix", help="give JSONL events event_id PREFIX1, PREFIX2, ...")
     convert.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="parallel processes (default: cores)")
+    convert.add_argument("--ignore-errors", action="store_true",
+                         help="convert what can be read of a damaged or cut-short input, with a warning saying how much was lost")
     convert.add_argument("--dask", metavar="SCHEDULER", help="run on a Dask cluster at this address (pip install 'audiofmt[dask]')")
     _add_raw_options(convert)
     convert.set_defaults(run=_convert)

@@ -14,6 +14,8 @@ __all__ = [
     "ClippingError",
     "StreamStateError",
     "ClippingWarning",
+    "FileFormatError",
+    "DamagedFileError",
 ]
 
 
@@ -43,6 +45,15 @@ class ClippingError(AudioFormatError):
 
 class StreamStateError(AudioFormatError):
     """A streaming object used out of order (process after flush, dtype change mid-stream)."""
+
+
+class FileFormatError(AudioFormatError):
+    """A file that cannot be read as audio, or a raw description that does not fit it."""
+
+
+class DamagedFileError(FileFormatError):
+    """A file whose audio is cut short or corrupt: fewer frames than its container declares,
+    or bad data the decoder or demuxer refused. The message says how much was decoded."""
 
 
 class ClippingWarning(UserWarning):
