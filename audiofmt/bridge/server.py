@@ -38,15 +38,25 @@ log = logging.getLogger("audiofmt.bridge")
 
 if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout
-else:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
     @contextlib.asynccontextmanager
     async def _timeout(delay: float | None) -> Any:
         task = asyncio.current_task()
-        handle = asyncio.get_running_loop().call_later(delay, task.cancel) if delay is not None and task else None
+        fired = False
+
+        def fire() -> None:
+            nonlocal fired
+            fired = True
+            if task is not None:
+                task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(delay, fire) if delay is not None else None
         try:
             yield
         except asyncio.CancelledError:
-            raise TimeoutError from None
+            if fired:
+                raise TimeoutError from None
+            raise
         finally:
             if handle is not None:
                 handle.cancel()
@@ -74,6 +84,7 @@ class Limits:
     idle_s: float = 30.0  # no media from the phone for this long ends the call
     upstream_connect_s: float = 10.0  # opening the Realtime WebSocket
     send_timeout_s: float = 10.0  # a peer that does not read for this long ends the call
+    close_s: float = 2.0  # the closing handshake; then the TCP connection is aborted
     phone_rate_per_s: float = 150.0  # phone messages per second (Twilio sends 50 media/s + marks)
     phone_burst: int = 300  # messages taken at once above the rate; beyond it reading slows to the rate
     model_slice_chars: int = 32 * 1024  # base64 chars of one audio delta handled per loop turn
@@ -305,7 +316,8 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
             model = await connect(
                 config.realtime_url, additional_headers=config.headers(), max_size=limits.model_max_bytes,
                 max_queue=limits.model_max_queue, write_limit=limits.write_limit_bytes,
-                open_timeout=limits.upstream_connect_s, logger=upstream_log, compression=None)
+                open_timeout=limits.upstream_connect_s, close_timeout=limits.close_s, logger=upstream_log,
+                compression=None)
         except Exception as exc:  # noqa: BLE001 - any failure to connect (DNS, TLS, HTTP 401, timeout) ends this call only
             metrics.upstream_failed()
             raise CallEnded("upstream_failed", f"cannot open {redact_url(config.realtime_url)}: {type(exc).__name__}: {exc}") from None
@@ -401,7 +413,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
         if model is not None:
             closers.append(model.close(1000, "call ended"))
         with contextlib.suppress(Exception):
-            async with _timeout(2.0):
+            async with _timeout(limits.close_s + 1):
                 await asyncio.gather(*closers, return_exceptions=True)
         flush_counts()
         drops = dict(core.stats.dropped)
@@ -493,6 +505,7 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
     kwargs: dict[str, Any] = {
         "process_request": process_request, "max_size": limits.phone_max_bytes, "max_queue": limits.phone_max_queue,
         "write_limit": limits.write_limit_bytes, "open_timeout": limits.handshake_s, "logger": server_log,
+        "close_timeout": limits.close_s,
         "compression": None, "ssl": ssl, "server_header": None}
     if sock is not None:
         server = await ws_serve(handler, sock=sock, **kwargs)
