@@ -213,7 +213,7 @@ def _is_loopback(host: str) -> bool:
 
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+        return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
     except (OSError, ValueError):
         return False
 
@@ -328,7 +328,7 @@ def _bridge_options(args: argparse.Namespace) -> object:
             raise UsageError('--metrics-listen needs prometheus-client: pip install "audiofmt[bridge]"') from None
         metrics_host, metrics_port = _listen_address("--metrics-listen", args.metrics_listen, allow_zero=False)
     for flag, (h, p) in (("--listen", (host, port)), ("--metrics-listen", (metrics_host, metrics_port))):
-        if h is None or p == 0:
+        if h is None or p is None or p == 0:
             continue
         try:
             probe_bind(h, p)

@@ -294,6 +294,20 @@ def test_no_upstream_connection_before_start_and_a_start_timeout(monkeypatch):
     assert asyncio.run(run()) == (1008, "no start message", 0)
 
 
+def test_a_client_that_never_completes_the_upgrade_is_dropped(monkeypatch):
+    stand_in = StandInRealtime()
+
+    async def run() -> bytes:
+        async with Harness(stand_in, monkeypatch, limits=Limits(handshake_s=0.3)) as h:
+            reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+            data = await asyncio.wait_for(reader.read(), 5)  # EOF: the bridge hung up
+            writer.close()
+            return data
+
+    assert asyncio.run(run()) == b"" and stand_in.connections == 0
+
+
 def test_an_oversized_phone_message_closes_the_call_with_1009(monkeypatch):
     stand_in = StandInRealtime()
 

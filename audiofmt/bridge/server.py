@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -451,6 +452,9 @@ class _State:
     monitor: asyncio.Task[None] | None = None
 
 
+_STATES: weakref.WeakKeyDictionary[Any, _State] = weakref.WeakKeyDictionary()
+
+
 async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any = None, reuse_port: bool = False,
                 slots: CallSlots | None = None, metrics: Any = None, sock: Any = None) -> Any:
     """Start the bridge's WebSocket server; returns the websockets Server (`async with` it, or
@@ -512,14 +516,19 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
     else:
         server = await ws_serve(handler, host, port, reuse_port=reuse_port or None, **kwargs)
     state.monitor = asyncio.create_task(loop_lag_monitor(state.metrics))
-    server.bridge_state = state
+    _STATES[server] = state
     return server
+
+
+def server_state(server: Any) -> _State:
+    """The bridge's state for a server made by `serve` (draining flag, slots, metrics)."""
+    return _STATES[server]
 
 
 async def drain(server: Any, seconds: float | None = None) -> int:
     """Stop accepting calls, let those in progress run up to `seconds` (default: limits.drain_s),
     then close them (code 1001) and their Realtime connections. Returns how many were cut."""
-    state: _State = server.bridge_state
+    state = _STATES[server]
     state.draining = True
     seconds = state.config.limits.drain_s if seconds is None else seconds
     server.close(close_connections=False)  # the listening sockets close now; calls go on

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .metrics import BridgeMetrics
-from .server import BridgeConfig, CallSlots, _timeout, drain, serve
+from .server import BridgeConfig, CallSlots, _timeout, drain, serve, server_state
 
 __all__ = ["JsonFormatter", "ServiceOptions", "run_service", "setup_logging", "start_health_server"]
 
@@ -141,7 +141,7 @@ async def _serve_until_signalled(opts: ServiceOptions, slots: CallSlots | None, 
                          reuse_port=opts.workers > 1, slots=slots, metrics=metrics)
     health = None
     if registry is not None and opts.metrics_port is not None:
-        state = server.bridge_state
+        state = server_state(server)
         health = await start_health_server(opts.metrics_host or "127.0.0.1", opts.metrics_port, registry,
                                            lambda: (503, "draining") if state.draining else (200, "ok"))
     sockname = server.sockets[0].getsockname()
@@ -262,12 +262,21 @@ class _Supervisor:
         if opts.announce:
             opts.announce(f"bridge listening on {_scheme(opts)}://{where} ({opts.workers} processes, SO_REUSEPORT)" +
                           (f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if health else ""))
+        restarts: list[float] = []
+        failed = False
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with _timeout(0.5):
                     await stop.wait()
             for index, process in list(self.workers.items()):
                 if not stop.is_set() and not process.is_alive():
+                    now = loop.time()
+                    restarts = [t for t in restarts if now - t < 60] + [now]
+                    if len(restarts) > 5:
+                        log.error("workers keep exiting (%d restarts in 60 s); stopping", len(restarts) - 1)
+                        stop.set()
+                        failed = True
+                        break
                     log.warning("worker %d (pid %s) exited with %s; starting a new one", index, process.pid, process.exitcode)
                     if self.metrics_dir and process.pid:
                         with contextlib.suppress(Exception):
@@ -285,7 +294,7 @@ class _Supervisor:
             await loop.run_in_executor(None, process.join, max(0.0, deadline - loop.time()))
         if health is not None:
             health.close()
-        return 0
+        return 1 if failed else 0
 
 
 def probe_bind(host: str, port: int) -> None:
