@@ -402,6 +402,35 @@ def test_a_phone_flood_is_throttled_to_the_rate_losing_nothing(monkeypatch):
     assert registry.get_sample_value("audiofmt_bridge_frames_in_total") == 200
 
 
+def test_timestamp_jumps_cannot_make_the_bridge_send_more_audio_than_real_time(monkeypatch):
+    from prometheus_client import CollectorRegistry
+
+    from audiofmt.bridge.metrics import BridgeMetrics
+
+    registry = CollectorRegistry()
+    stand_in = StandInRealtime(reply_ms=0)
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        async with Harness(stand_in, monkeypatch, metrics=BridgeMetrics(registry)) as h, connect(h.url()) as twilio:
+            await twilio.send(CONNECTED)
+            await twilio.send(_start())
+            t0 = loop.time()
+            for i in range(50):  # each message claims 9 s passed since the last: 450 s of "gap"
+                await twilio.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": {
+                    "chunk": str(i + 1), "timestamp": str(i * 9000), "payload": base64.b64encode(_frame(i)).decode()}}))
+            await twilio.send(STOP)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(twilio.recv(), 10)
+            return loop.time() - t0
+
+    elapsed_s = asyncio.run(run())
+    sent_ms = sum(len(base64.b64decode(e["audio"])) for e in stand_in.received if e["type"] == "input_audio_buffer.append") / 8
+    limits = Limits()
+    assert sent_ms <= limits.audio_burst_ms + 1000 * limits.audio_speedup * elapsed_s
+    assert registry.get_sample_value("audiofmt_bridge_dropped_total", {"reason": "audio over real time"}) > 0
+
+
 def test_large_model_deltas_are_sliced_at_whole_samples_and_play_identically():
     delta = base64.b64encode(bytes(range(256)) * 400).decode()  # 102,400 bytes
     event = {"type": "response.audio.delta", "item_id": "i", "content_index": 0, "delta": delta}
@@ -499,7 +528,7 @@ def test_a_slow_upstream_ends_the_call_instead_of_queueing(monkeypatch):
     payload = bytes(range(256)) * 40  # 10 KiB of μ-law per message
 
     async def run() -> tuple[int | None, str | None]:
-        limits = Limits(send_timeout_s=0.5, phone_rate_per_s=1e6, phone_burst=10**6)
+        limits = Limits(send_timeout_s=0.5, phone_rate_per_s=1e6, phone_burst=10**6, audio_speedup=1e6, audio_burst_ms=10**9)
         async with Harness(NeverReads(), monkeypatch, limits=limits) as h, connect(h.url()) as twilio:
             await twilio.send(CONNECTED)
             await twilio.send(_start())

@@ -89,6 +89,8 @@ class Limits:
     phone_rate_per_s: float = 150.0  # phone messages per second (Twilio sends 50 media/s + marks)
     phone_burst: int = 300  # messages taken at once above the rate; beyond it reading slows to the rate
     model_slice_chars: int = 32 * 1024  # base64 chars of one audio delta handled per loop turn
+    audio_speedup: float = 2.0  # caller audio forwarded to the model at most this × real time …
+    audio_burst_ms: int = 5000  # … plus this much at once; the rest is dropped ("audio over real time")
     max_calls: int = 100  # calls at once (per server; the CLI shares one count across workers)
     drain_s: float = 30.0  # on shutdown: how long calls may continue before they are cut
 
@@ -194,6 +196,16 @@ class _RateLimit:
     def __init__(self, rate_per_s: float, burst: int) -> None:
         self.rate, self.burst, self.tokens, self.last = rate_per_s, float(burst), float(burst), time.monotonic()
 
+    def spend(self, amount: float) -> bool:
+        """Take `amount` tokens if there are that many (True), else take none (False)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= amount:
+            self.tokens -= amount
+            return True
+        return False
+
     def wait_s(self) -> float:
         """Take a token: 0.0 when one was saved, else how long to wait for it (it is then owed)."""
         now = time.monotonic()
@@ -291,6 +303,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
     outcome, detail = "phone_closed", ""
     model: Any = None
     reported = [0, 0]  # media_in, frames_out already counted in the metrics
+    over_realtime = [0]  # appends dropped by the audio budget
     drops_before: dict[str, int] = {}
 
     def flush_counts() -> None:
@@ -330,11 +343,21 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                 "instructions": f"Greet the caller now. Say: {config.greeting}"}}
             await _send(model, json.dumps(greet), limits.send_timeout_s, "model")
 
+        # the model bills by audio: never send it more than real time allows, whatever the
+        # phone's timestamps say (defence in depth over the core's own gap-filling bounds)
+        audio_budget = _RateLimit(1000.0 * limits.audio_speedup, limits.audio_burst_ms)
+
         async def deliver(outputs: list[Any]) -> None:
             for out in outputs:
                 if isinstance(out, ToPhone):
                     await _send(phone, out.json(), limits.send_timeout_s, "phone")
                 elif isinstance(out, ToModel):
+                    if out.event.get("type") == "input_audio_buffer.append":
+                        audio = out.event.get("audio")
+                        n_bytes = len(audio) * 3 // 4 if isinstance(audio, str) else 0
+                        if not audio_budget.spend(n_bytes / core.session.input_format.bytes_per_ms):
+                            over_realtime[0] += 1
+                            continue
                     await _send(model, out.json(), limits.send_timeout_s, "model")
                 else:
                     log.info("call %s: %s", call_sid, out, extra={"call_sid": call_sid})
@@ -420,11 +443,13 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
         drops = dict(core.stats.dropped)
         for reason, n in drops_before.items():
             drops[reason] = drops.get(reason, 0) + n
+        if over_realtime[0]:
+            drops["audio over real time"] = over_realtime[0]
         metrics.drops(drops)
         level = logging.INFO if outcome in ("stopped", "phone_closed") else logging.WARNING
         log.log(level, "call %s: ended (%s) %s; media in %d, frames out %d, barge-ins %d, dropped %s",
                 call_sid, outcome, detail, core.stats.media_in, core.stats.frames_out, core.stats.barge_ins,
-                dict(core.stats.dropped) or "none",
+                drops or "none",
                 extra={"call_sid": call_sid, "outcome": outcome})
     return core, outcome
 
@@ -510,6 +535,7 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
         "process_request": process_request, "max_size": limits.phone_max_bytes, "max_queue": limits.phone_max_queue,
         "write_limit": limits.write_limit_bytes, "open_timeout": limits.handshake_s, "logger": server_log,
         "close_timeout": limits.close_s,
+        "ping_interval": None,  # Twilio streams media non-stop: the idle timeout is the liveness check
         "compression": None, "ssl": ssl, "server_header": None}
     if sock is not None:
         server = await ws_serve(handler, sock=sock, **kwargs)
