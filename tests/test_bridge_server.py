@@ -205,7 +205,7 @@ def test_signature_matches_twilios_request_validator():
     assert auth.check("/other", validator.compute_signature("wss://bridge.example.com/other", {})) is not None
 
 
-async def _refused(h: Harness, path: str, headers: dict | None = None) -> int:
+async def _refused(h: Harness, path: str, headers: dict | list | None = None) -> int:
     with pytest.raises(InvalidStatus) as info:
         async with connect(h.url(path), additional_headers=headers or {}):
             pass
@@ -224,9 +224,10 @@ def test_unsigned_forged_or_misrouted_clients_get_403_and_no_upstream_connection
                 await _refused(h, "/twilio", {"X-Twilio-Signature": other.compute_signature(PUBLIC, {})}),
                 await _refused(h, "/elsewhere", {"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, "wss://bridge.example.com/elsewhere")}),
                 await _refused(h, "/twilio?x=1", {"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, PUBLIC)}),
+                await _refused(h, "/twilio", [("X-Twilio-Signature", twilio_signature(AUTH_TOKEN, PUBLIC))] * 2),
             ]
 
-    assert asyncio.run(run()) == [403] * 5
+    assert asyncio.run(run()) == [403] * 6
     assert stand_in.connections == 0  # refused before any Realtime connection existed
 
 

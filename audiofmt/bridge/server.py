@@ -502,7 +502,8 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
             state.metrics.reject("draining")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Shutting down\n")
         if auth is not None and (auth.enabled or auth.route != "/"):
-            why = auth.check(request.path, request.headers.get(SIGNATURE_HEADER))
+            signatures = request.headers.get_all(SIGNATURE_HEADER)
+            why = auth.check(request.path, signatures[0] if len(signatures) == 1 else None)
             if why is not None:
                 state.metrics.reject("auth")
                 log.warning("refused %s: %s", peer, why, extra={"peer": peer})
