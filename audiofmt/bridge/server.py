@@ -214,7 +214,14 @@ class _RateLimit:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
-async def _send(ws: Any, text: str, timeout_s: float, who: str) -> None:
+async def _send(ws: Any, text: str, timeout_s: float, who: str, high_water: int) -> None:
+    """ws.send(text), ending the call when the peer has not made room for it within timeout_s.
+    websockets only waits when the socket's write buffer is above its high-water mark: below it
+    (almost always) the message goes out without the cost of a timeout."""
+    transport = ws.transport
+    if transport is not None and transport.get_write_buffer_size() + 4 * len(text) + 16 < high_water:
+        await ws.send(text)
+        return
     try:
         async with _timeout(timeout_s):
             await ws.send(text)
@@ -337,11 +344,11 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
             raise CallEnded("upstream_failed", f"cannot open {redact_url(config.realtime_url)}: {type(exc).__name__}: {exc}") from None
         metrics.upstream_connected(time.monotonic() - t0)
         shape = "beta" if config.beta_header else "ga"
-        await _send(model, json.dumps(session.update_event(shape)), limits.send_timeout_s, "model")
+        await _send(model, json.dumps(session.update_event(shape)), limits.send_timeout_s, "model", limits.write_limit_bytes)
         if config.greeting:
             greet = {"type": "response.create", "response": {
                 "instructions": f"Greet the caller now. Say: {config.greeting}"}}
-            await _send(model, json.dumps(greet), limits.send_timeout_s, "model")
+            await _send(model, json.dumps(greet), limits.send_timeout_s, "model", limits.write_limit_bytes)
 
         # the model bills by audio: never send it more than real time allows, whatever the
         # phone's timestamps say (defence in depth over the core's own gap-filling bounds)
@@ -350,7 +357,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
         async def deliver(outputs: list[Any]) -> None:
             for out in outputs:
                 if isinstance(out, ToPhone):
-                    await _send(phone, out.json(), limits.send_timeout_s, "phone")
+                    await _send(phone, out.json(), limits.send_timeout_s, "phone", limits.write_limit_bytes)
                 elif isinstance(out, ToModel):
                     if out.event.get("type") == "input_audio_buffer.append":
                         audio = out.event.get("audio")
@@ -358,7 +365,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                         if not audio_budget.spend(n_bytes / core.session.input_format.bytes_per_ms):
                             over_realtime[0] += 1
                             continue
-                    await _send(model, out.json(), limits.send_timeout_s, "model")
+                    await _send(model, out.json(), limits.send_timeout_s, "model", limits.write_limit_bytes)
                 else:
                     log.info("call %s: %s", call_sid, out, extra={"call_sid": call_sid})
                     if config.on_event is not None:
@@ -366,18 +373,27 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                     if isinstance(out, CallStopped):
                         raise CallEnded("stopped", "Twilio sent stop")
 
-        async def phone_to_model() -> None:
-            loop = asyncio.get_running_loop()
-            bucket = _RateLimit(limits.phone_rate_per_s, limits.phone_burst)
-            media_seen, quiet_since = core.stats.media_in, loop.time()
-            last_flush = quiet_since
+        loop = asyncio.get_running_loop()
+        last_media = [core.stats.media_in, loop.time()]  # media count, when it last grew
+
+        async def idle_watch() -> None:
+            """Ends the call once no media has come for idle_s (checked at least once a second,
+            so it ends between idle_s and idle_s + 1 s after the last media)."""
             while True:
-                left = quiet_since + limits.idle_s - loop.time()
+                now = loop.time()
+                if core.stats.media_in != last_media[0]:
+                    last_media[:] = [core.stats.media_in, now]
+                left = last_media[1] + limits.idle_s - now
+                if left <= 0:
+                    raise CallEnded("idle", f"no media from the phone for {limits.idle_s:g} s")
+                await asyncio.sleep(min(left, 1.0))
+
+        async def phone_to_model() -> None:
+            bucket = _RateLimit(limits.phone_rate_per_s, limits.phone_burst)
+            last_flush = loop.time()
+            while True:
                 try:
-                    async with _timeout(max(left, 0.0)):
-                        message = await phone.recv()
-                except TimeoutError:
-                    raise CallEnded("idle", f"no media from the phone for {limits.idle_s:g} s") from None
+                    message = await phone.recv()
                 except ConnectionClosed as exc:
                     raise CallEnded("phone_closed", f"Twilio closed the WebSocket ({exc.rcvd.code if exc.rcvd else 'no close frame'})") from None
                 wait = bucket.wait_s()
@@ -386,8 +402,6 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                     await asyncio.sleep(wait)
                 await deliver(core.receive_phone(message))
                 now = loop.time()
-                if core.stats.media_in != media_seen:
-                    media_seen, quiet_since = core.stats.media_in, now
                 if now - last_flush >= 1.0:
                     flush_counts()
                     last_flush = now
@@ -412,7 +426,8 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                     await asyncio.sleep(0)
                 out_format = core.session.output_format
 
-        tasks = [asyncio.create_task(phone_to_model()), asyncio.create_task(model_to_phone())]
+        tasks = [asyncio.create_task(phone_to_model()), asyncio.create_task(model_to_phone()),
+                 asyncio.create_task(idle_watch())]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
