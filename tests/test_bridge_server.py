@@ -231,6 +231,26 @@ def test_unsigned_forged_or_misrouted_clients_get_403_and_no_upstream_connection
     assert stand_in.connections == 0  # refused before any Realtime connection existed
 
 
+def test_a_flood_of_refused_requests_is_counted_but_not_all_logged(monkeypatch, caplog):
+    from prometheus_client import CollectorRegistry
+
+    from audiofmt.bridge.metrics import BridgeMetrics
+
+    registry = CollectorRegistry()
+
+    async def run() -> None:
+        async with Harness(StandInRealtime(), monkeypatch, auth=Auth(PUBLIC, twilio_auth_token=AUTH_TOKEN),
+                           metrics=BridgeMetrics(registry)) as h:
+            for _ in range(60):
+                assert await _refused(h, "/twilio") == 403
+
+    with caplog.at_level(logging.WARNING, logger="audiofmt.bridge"):
+        asyncio.run(run())
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refused")]
+    assert registry.get_sample_value("audiofmt_bridge_rejected_total", {"reason": "auth"}) == 60
+    assert 20 <= len(refusals) < 60
+
+
 def test_a_signed_client_gets_a_call(monkeypatch):
     stand_in = StandInRealtime()
 

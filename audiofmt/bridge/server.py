@@ -511,6 +511,13 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
     redacting_logger("audiofmt.bridge", secrets)
     auth = config.auth
 
+    refusal_log = _RateLimit(5.0, 20)  # a flood of bad requests must not flood the log too
+
+    def refuse(peer: str, reason: str, why: str) -> None:
+        state.metrics.reject(reason)
+        if refusal_log.spend(1):
+            log.warning("refused %s: %s", peer, why, extra={"peer": peer})
+
     def process_request(connection: Any, request: Any) -> Any:
         peer = connection.remote_address[0] if connection.remote_address else "?"
         if state.draining:
@@ -520,12 +527,10 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
             signatures = request.headers.get_all(SIGNATURE_HEADER)
             why = auth.check(request.path, signatures[0] if len(signatures) == 1 else None)
             if why is not None:
-                state.metrics.reject("auth")
-                log.warning("refused %s: %s", peer, why, extra={"peer": peer})
+                refuse(peer, "auth", why)
                 return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden\n")
         if state.slots.full():
-            state.metrics.reject("capacity")
-            log.warning("refused %s: %d calls in progress (--max-calls)", peer, state.slots.limit, extra={"peer": peer})
+            refuse(peer, "capacity", f"{state.slots.limit} calls in progress (max calls)")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Busy\n")
         return None
 

@@ -83,6 +83,9 @@ def setup_logging(log_format: str, level: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("audiofmt").setLevel(level)
+    # websockets' own lines (every connection opened and closed) only with -v -v
+    for name in ("audiofmt.bridge.websocket", "audiofmt.bridge.upstream"):
+        logging.getLogger(name).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
 
 
 def ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
