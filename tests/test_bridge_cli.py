@@ -193,7 +193,7 @@ def test_sigterm_stops_accepting_and_lets_the_call_finish():
 def test_drain_deadline_closes_calls_that_do_not_end():
     stand_in = StandInRealtime()
 
-    async def run() -> tuple[int, int | None, str | None]:
+    async def run() -> tuple[int, int | None, str | None, str]:
         model = await _stand_in(stand_in)
         url = f"ws://127.0.0.1:{model.sockets[0].getsockname()[1]}"
         async with Bridge("--realtime-url", url, "--insecure-no-auth", "--listen", "127.0.0.1:0", "--workers", "1",
@@ -206,9 +206,11 @@ def test_drain_deadline_closes_calls_that_do_not_end():
                 await asyncio.wait_for(twilio.recv(), 5)
             await asyncio.wait_for(stand_in.closed.wait(), 5)
             model.close()
-            return code, twilio.close_code, twilio.close_reason
+            return code, twilio.close_code, twilio.close_reason, "".join(bridge.lines)
 
-    assert asyncio.run(run()) == (0, 1001, "server shutting down")
+    code, close_code, reason, logs = asyncio.run(run())
+    assert (code, close_code, reason) == (0, 1001, "server shutting down")
+    assert "ended (shutdown)" in logs
 
 
 # ---- 13 + 15. workers on one port, metrics summed over them ----------------------------------------------

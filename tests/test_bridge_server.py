@@ -609,6 +609,14 @@ def test_redact_url():
     assert f.redact("< X-Twilio-Signature: abc=") == "< X-Twilio-Signature: [redacted]"
 
 
+def test_peer_given_sids_cannot_forge_log_lines():
+    from audiofmt.bridge.server import _safe_sid
+
+    assert _safe_sid("CA123") == "CA123"
+    assert _safe_sid("CA1\nWARNING forged line") == "CA1WARNINGforgedline"
+    assert _safe_sid("\x1b[31m") == "31m" and _safe_sid("") == "-" and len(_safe_sid("A" * 1000)) == 64
+
+
 def test_debug_logging_never_prints_the_key_the_token_or_the_signature(monkeypatch, caplog):
     token = "debug-path-token-0123456789abcdef"
     signed = f"{PUBLIC}/{token}"

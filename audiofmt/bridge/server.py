@@ -246,6 +246,12 @@ def _slices(event: dict[str, Any], slice_chars: int, bytes_per_sample: int) -> l
     return [{**event, "delta": delta[i : i + step]} for i in range(0, len(delta), step)]
 
 
+def _safe_sid(sid: str) -> str:
+    """A peer-given SID fit for a log line: letters, digits, '_' and '-', at most 64 characters."""
+    kept = "".join(c for c in sid[:64] if c.isascii() and (c.isalnum() or c in "_-"))
+    return kept or "-"
+
+
 def _call_session(started: CallStarted, config: BridgeConfig, base: Session) -> Session:
     session = base
     params = started.custom_parameters
@@ -254,7 +260,7 @@ def _call_session(started: CallStarted, config: BridgeConfig, base: Session) -> 
         if profile in config.profiles:
             session = session.update(config.profiles[profile])
         else:
-            log.warning("call %s: unknown profile %r, using the default session", started.call_sid, profile[:40])
+            log.warning("call %s: unknown profile %r, using the default session", _safe_sid(started.call_sid), profile[:40])
     if config.on_call_start is not None:
         chosen = config.on_call_start(started, session)
         if isinstance(chosen, Session):
@@ -320,15 +326,15 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
 
     try:
         started, first = await _wait_for_start(phone, core, limits)
-        call_sid = started.call_sid or started.stream_sid
+        call_sid = _safe_sid(started.call_sid or started.stream_sid)
         session = _call_session(started, config, base)
         if session is not base:  # formats may differ: a fresh core sees the same first messages
             drops_before = dict(core.stats.dropped)
             core = TwilioMediaStream(session)
             for message in first:
                 core.receive_phone(message)
-        log.info("call %s: started (stream %s)", call_sid, started.stream_sid,
-                 extra={"call_sid": call_sid, "stream_sid": started.stream_sid})
+        stream_sid = _safe_sid(started.stream_sid)
+        log.info("call %s: started (stream %s)", call_sid, stream_sid, extra={"call_sid": call_sid, "stream_sid": stream_sid})
         if config.on_event is not None:
             config.on_event(started)
 
@@ -395,6 +401,8 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                 try:
                     message = await phone.recv()
                 except ConnectionClosed as exc:
+                    if exc.sent is not None and exc.sent.code == 1001:  # drain() cut this call
+                        raise CallEnded("shutdown", "the server is shutting down") from None
                     raise CallEnded("phone_closed", f"Twilio closed the WebSocket ({exc.rcvd.code if exc.rcvd else 'no close frame'})") from None
                 wait = bucket.wait_s()
                 if wait > 0:  # too fast: read no more for a while (TCP pushes back), lose nothing
