@@ -607,6 +607,9 @@ def test_redact_url():
     assert f.redact("> Authorization: Bearer sk-abcdefghijkl") == "> Authorization: [redacted]"
     assert f.redact("GET /twilio/path-token-xyz") == "GET /twilio/[redacted]"
     assert f.redact("< X-Twilio-Signature: abc=") == "< X-Twilio-Signature: [redacted]"
+    frames = RedactingFilter((), frames=True)
+    assert frames.redact("""< TEXT '{"event":"dtmf","dtmf":{"digit":"5"}}' [40 bytes]""") == "< TEXT [contents not logged] [40 bytes]"
+    assert frames.redact("> BINARY 00 01 02 [3 bytes, continued]") == "> BINARY [contents not logged] [3 bytes, continued]"
 
 
 def test_peer_given_sids_cannot_forge_log_lines():
@@ -636,6 +639,29 @@ def test_debug_logging_never_prints_the_key_the_token_or_the_signature(monkeypat
     assert "X-Twilio-Signature: [redacted]" in text
     for secret in (KEY, token, signature, AUTH_TOKEN):
         assert secret not in text
+
+
+def test_dtmf_reaches_the_app_but_never_the_log(monkeypatch, caplog):
+    from audiofmt.bridge.twilio import Dtmf
+
+    events: list = []
+
+    async def run() -> None:
+        async with Harness(StandInRealtime(), monkeypatch, on_event=events.append) as h, connect(h.url()) as twilio:
+            await twilio.send(CONNECTED)
+            await twilio.send(_start())
+            for digit in "4729":
+                await twilio.send(json.dumps({"event": "dtmf", "streamSid": "MZ1", "dtmf": {"track": "inbound_track", "digit": digit}}))
+            await twilio.send(STOP)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(twilio.recv(), 5)
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(run())
+    assert [e for e in events if isinstance(e, Dtmf)] == [Dtmf(d) for d in "4729"]
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("audiofmt"))
+    assert "Dtmf" in text and "digit" not in text  # nor in websockets' DEBUG frame lines
+    assert "< TEXT [contents not logged] [" in text
 
 
 # ---- 12. instructions, greeting, per-call profiles ------------------------------------------------------

@@ -133,6 +133,7 @@ _HEADER_SECRETS = re.compile(
     r"(\s*[:=]\s*)([^\r\n]+)")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _OPENAI_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
+_FRAME = re.compile(r"^([<>] (?:TEXT|BINARY|CONT|PING|PONG))\b.*?(\[\d+ bytes[^\]]*\])$", re.DOTALL)
 
 
 class RedactingFilter(logging.Filter):
@@ -143,11 +144,14 @@ class RedactingFilter(logging.Filter):
     propagated from its children): the bridge passes such loggers to websockets, and attaches one
     to "audiofmt.bridge" itself."""
 
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, secrets: tuple[str, ...] = (), frames: bool = False) -> None:
         super().__init__()
         self.secrets = tuple(s for s in secrets if s and len(s) >= 4)
+        self.frames = frames  # also hide WebSocket frame contents (caller audio, DTMF digits)
 
     def redact(self, text: str) -> str:
+        if self.frames:
+            text = _FRAME.sub(r"\1 [contents not logged] \2", text)
         for secret in self.secrets:
             text = text.replace(secret, "[redacted]")
         text = _HEADER_SECRETS.sub(lambda m: m.group(1) + m.group(2) + "[redacted]", text)
@@ -168,10 +172,11 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def redacting_logger(name: str, secrets: tuple[str, ...]) -> logging.Logger:
-    """The logger `name` with a RedactingFilter for `secrets` (replacing an earlier one)."""
+def redacting_logger(name: str, secrets: tuple[str, ...], frames: bool = False) -> logging.Logger:
+    """The logger `name` with a RedactingFilter for `secrets` (replacing an earlier one); `frames`
+    also hides WebSocket frame contents (for the loggers handed to websockets)."""
     logger = logging.getLogger(name)
     for old in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
         logger.removeFilter(old)
-    logger.addFilter(RedactingFilter(secrets))
+    logger.addFilter(RedactingFilter(secrets, frames))
     return logger

@@ -309,7 +309,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
     metrics = metrics if metrics is not None else NullMetrics()
     limits = config.limits
     secrets = config.secrets()
-    upstream_log = redacting_logger("audiofmt.bridge.upstream", secrets)
+    upstream_log = redacting_logger("audiofmt.bridge.upstream", secrets, frames=True)
     base = Session.parse(config.session)
     core = TwilioMediaStream(base)
     call_sid = "-"
@@ -372,8 +372,8 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                             over_realtime[0] += 1
                             continue
                     await _send(model, out.json(), limits.send_timeout_s, "model", limits.write_limit_bytes)
-                else:
-                    log.info("call %s: %s", call_sid, out, extra={"call_sid": call_sid})
+                else:  # Dtmf or CallStopped; the digits a caller keys (PINs, card numbers) are never logged
+                    log.debug("call %s: %s", call_sid, type(out).__name__, extra={"call_sid": call_sid})
                     if config.on_event is not None:
                         config.on_event(out)
                     if isinstance(out, CallStopped):
@@ -515,7 +515,7 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
     limits = config.limits
     state = _State(config, slots or CallSlots(limits.max_calls), metrics if metrics is not None else NullMetrics())
     secrets = config.secrets()
-    server_log = redacting_logger("audiofmt.bridge.websocket", secrets)
+    server_log = redacting_logger("audiofmt.bridge.websocket", secrets, frames=True)
     redacting_logger("audiofmt.bridge", secrets)
     auth = config.auth
 
