@@ -310,14 +310,14 @@ def _bridge_options(args: argparse.Namespace) -> object:
     except (OSError, ValueError) as exc:
         raise UsageError(f"--certfile/--keyfile: cannot load ({getattr(exc, 'strerror', None) or exc})") from None
 
-    for flag, value in (("--max-calls", args.max_calls),):
+    for flag, value in (("--max-calls", args.max_calls), ("--max-connections", args.max_connections)):
         if value < 1:
             raise UsageError(f"{flag} {value}: expected at least 1")
     for flag, seconds in (("--idle-timeout", args.idle_timeout), ("--start-timeout", args.start_timeout),
                           ("--handshake-timeout", args.handshake_timeout), ("--drain-seconds", args.drain_seconds)):
         if not seconds > 0 and not (flag == "--drain-seconds" and seconds == 0):
             raise UsageError(f"{flag} {seconds}: expected a positive number of seconds")
-    limits = Limits(max_calls=args.max_calls, idle_s=args.idle_timeout, start_s=args.start_timeout,
+    limits = Limits(max_calls=args.max_calls, max_connections=args.max_connections, idle_s=args.idle_timeout, start_s=args.start_timeout,
                     handshake_s=args.handshake_timeout, drain_s=args.drain_seconds)
 
     metrics_host = metrics_port = None
@@ -433,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     ops = bridge.add_argument_group("limits and operation")
     ops.add_argument("--workers", type=int, metavar="N", help="processes sharing the port with SO_REUSEPORT (default: cores)")
     ops.add_argument("--max-calls", type=int, default=100, metavar="N", help="calls at once, all workers together (default 100)")
+    ops.add_argument("--max-connections", type=int, default=512, metavar="N",
+                     help="open TCP connections per worker, unauthenticated handshakes included (default 512)")
     ops.add_argument("--idle-timeout", type=float, default=30.0, metavar="S", help="end a call after S seconds without media (default 30)")
     ops.add_argument("--start-timeout", type=float, default=10.0, metavar="S", help="wait S seconds for Twilio's start message (default 10)")
     ops.add_argument("--handshake-timeout", type=float, default=10.0, metavar="S", help="TLS + WebSocket upgrade time limit (default 10)")

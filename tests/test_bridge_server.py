@@ -329,6 +329,31 @@ def test_a_client_that_never_completes_the_upgrade_is_dropped(monkeypatch):
     assert asyncio.run(run()) == b"" and stand_in.connections == 0
 
 
+def test_silent_connections_beyond_the_cap_are_aborted(monkeypatch):
+    stand_in = StandInRealtime()
+
+    async def run() -> tuple[list[bytes], dict]:
+        async with Harness(stand_in, monkeypatch, limits=Limits(max_connections=3)) as h:
+            held = [await asyncio.open_connection("127.0.0.1", h.port) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+            try:
+                extra = await asyncio.wait_for(reader.read(), 5)  # closed at once: EOF
+            except ConnectionResetError:
+                extra = b""
+            writer.close()
+            held[0][1].close()
+            await asyncio.sleep(0.2)
+            async with connect(h.url()) as twilio:  # room again: a real call goes through
+                got = await _converse(twilio)
+            for _, w in held[1:]:
+                w.close()
+            return [extra], got
+
+    extras, got = asyncio.run(run())
+    assert extras == [b""] and b"".join(got["media"]) == stand_in.reply
+
+
 def test_an_oversized_phone_message_closes_the_call_with_1009(monkeypatch):
     stand_in = StandInRealtime()
 

@@ -19,7 +19,7 @@ log = logging.getLogger("audiofmt.bridge")
 
 CALL_OUTCOMES = ("stopped", "phone_closed", "upstream_closed", "upstream_failed", "idle", "start_timeout",
                  "send_timeout", "shutdown", "error")
-REJECT_REASONS = ("auth", "capacity", "draining")
+REJECT_REASONS = ("auth", "capacity", "draining", "connections")
 _MAX_DROP_LABELS = 48  # core drop reasons beyond this many distinct values count as "other"
 TICK_S = 0.020  # the loop-lag probe's period: one 20 ms audio frame
 LATE_S = 0.010  # a probe tick later than this (half a frame) counts as late

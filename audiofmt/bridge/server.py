@@ -92,6 +92,7 @@ class Limits:
     audio_speedup: float = 2.0  # caller audio forwarded to the model at most this × real time …
     audio_burst_ms: int = 5000  # … plus this much at once; the rest is dropped ("audio over real time")
     max_calls: int = 100  # calls at once (per server; the CLI shares one count across workers)
+    max_connections: int = 512  # open TCP connections per process, handshakes in progress included
     drain_s: float = 30.0  # on shutdown: how long calls may continue before they are cut
 
 
@@ -498,6 +499,7 @@ class _State:
     metrics: Any
     draining: bool = False
     monitor: asyncio.Task[None] | None = None
+    open_connections: int = 0
 
 
 _STATES: weakref.WeakKeyDictionary[Any, _State] = weakref.WeakKeyDictionary()
@@ -560,7 +562,31 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
             state.slots.release()
             state.metrics.call_ended(outcome)
 
+    from websockets.asyncio.server import ServerConnection
+
+    class CappedConnection(ServerConnection):
+        """Counts open TCP connections; one over `max_connections` is aborted as it arrives, so
+        clients that connect and say nothing cannot use up the process's file descriptors (the
+        Realtime sockets of calls in progress need them too)."""
+
+        counted = False
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            state.open_connections += 1
+            self.counted = True
+            if state.open_connections > limits.max_connections:
+                refuse("?", "connections", f"{limits.max_connections} connections open")
+                transport.abort()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.counted:
+                state.open_connections -= 1
+                self.counted = False
+            super().connection_lost(exc)
+
     kwargs: dict[str, Any] = {
+        "create_connection": CappedConnection,
         "process_request": process_request, "max_size": limits.phone_max_bytes, "max_queue": limits.phone_max_queue,
         "write_limit": limits.write_limit_bytes, "open_timeout": limits.handshake_s, "logger": server_log,
         "close_timeout": limits.close_s,
