@@ -198,6 +198,8 @@ def _listen_address(flag: str, value: str, allow_zero: bool) -> tuple[str, int]:
     if not sep or not host or not port_text.isdigit():
         raise UsageError(f"{flag} must be HOST:PORT (or [IPv6]:PORT); got {value!r}")
     port = int(port_text)
+    if port == 0 and not allow_zero and flag == "--listen":
+        raise UsageError(f"{flag} {value}: port 0 (any free port) needs --workers 1: workers must share one known port")
     if not (0 if allow_zero else 1) <= port <= 65535:
         raise UsageError(f"{flag} {value}: port {port} is out of range ({0 if allow_zero else 1}-65535)")
     try:
