@@ -13,7 +13,6 @@ pip install "audiofmt[bridge]".
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import json
 import logging
@@ -27,7 +26,7 @@ from http import HTTPStatus
 from typing import Any
 
 from ..errors import AudioFormatError
-from ..events import AUDIO_DELTA_TYPES
+from ..events import AUDIO_DELTA_TYPES, decode_audio
 from ..session import Session
 from .auth import SIGNATURE_HEADER, Auth, redact_url, redacting_logger
 from .metrics import NullMetrics, loop_lag_monitor
@@ -238,8 +237,8 @@ def _slices(event: dict[str, Any], slice_chars: int, bytes_per_sample: int) -> l
     if event.get("type") not in AUDIO_DELTA_TYPES or not isinstance(delta, str) or len(delta) <= slice_chars:
         return [event]
     try:
-        n_bytes = len(binascii.a2b_base64(delta, strict_mode=True))
-    except (binascii.Error, ValueError):
+        n_bytes = len(decode_audio(delta))  # the core's own rule: what it would drop, stays whole
+    except AudioFormatError:
         return [event]
     if n_bytes % bytes_per_sample:
         return [event]
