@@ -158,7 +158,8 @@ def test_sigterm_stops_accepting_and_lets_the_call_finish():
         model = await _stand_in(stand_in)
         url = f"ws://127.0.0.1:{model.sockets[0].getsockname()[1]}"
         async with Bridge("--realtime-url", url, "--insecure-no-auth", "--listen", "127.0.0.1:0", "--workers", "1",
-                          "--drain-seconds", "20", "--log-format", "json") as bridge, \
+                          "--drain-seconds", "20", "--log-format", "json", "--instructions", "Be brief.", "--voice", "verse",
+                          "--greeting", "Hi there!") as bridge, \
                 connect(f"ws://127.0.0.1:{bridge.port}") as twilio:
             await twilio.send(CONNECTED)
             await twilio.send(_start())
@@ -185,6 +186,9 @@ def test_sigterm_stops_accepting_and_lets_the_call_finish():
 
     code, logs, connections = asyncio.run(run())
     assert code == 0 and connections == 1
+    update, greet = stand_in.received[0], stand_in.received[1]
+    assert (update["session"]["instructions"], update["session"]["voice"]) == ("Be brief.", "verse")
+    assert greet["type"] == "response.create" and "Hi there!" in greet["response"]["instructions"]
     ended = [e for e in logs if "ended (stopped)" in e["msg"]]
     assert len(ended) == 1 and ended[0]["call_sid"] == "CA1" and ended[0]["outcome"] == "stopped"
     assert KEY not in json.dumps(logs)
