@@ -521,6 +521,47 @@ def test_a_large_delta_through_the_bridge_reaches_the_phone_whole(monkeypatch):
     assert asyncio.run(run()) == reply
 
 
+def test_hostile_messages_never_take_the_server_down(monkeypatch):
+    import random
+
+    rng = random.Random(13)
+    values = [None, True, 0, -1, 2**70, 1.5, "", "x" * 100, [], [1, [2]], {}, {"a": []}, "\u0000", "media", "start"]
+    events = ["connected", "start", "media", "mark", "dtmf", "stop", "clear", "x", 7, None, []]
+
+    def junk() -> str:
+        kind = rng.random()
+        if kind < 0.1:
+            return rng.choice(["", "{", "[]", "null", "\"s\"", "{" * 5000, "\xff\xfe"])
+        msg = {"event": rng.choice(events), "streamSid": rng.choice(values)}
+        for key in ("start", "media", "mark", "dtmf", "stop"):
+            if rng.random() < 0.5:
+                msg[key] = {k: rng.choice(values) for k in ("name", "digit", "payload", "chunk", "timestamp", "track",
+                                                             "streamSid", "callSid", "customParameters", "mediaFormat")
+                            if rng.random() < 0.5}
+        return json.dumps(msg)
+
+    stand_in = StandInRealtime()
+
+    async def run() -> dict:
+        async with Harness(stand_in, monkeypatch) as h:
+            for _ in range(3):  # hostile calls: started properly, then junk
+                async with connect(h.url()) as hostile:
+                    await hostile.send(CONNECTED)
+                    await hostile.send(_start())
+                    try:
+                        for _ in range(300):
+                            await hostile.send(junk())
+                        await hostile.send(STOP)
+                        await asyncio.wait_for(hostile.recv(), 5)
+                    except (ConnectionClosed, TimeoutError):
+                        pass  # the core dropped or the call ended: either is allowed, the server must live on
+            async with connect(h.url()) as twilio:
+                return await _converse(twilio)
+
+    got = asyncio.run(run())
+    assert b"".join(got["media"]) == stand_in.reply  # a normal call after the hostile ones is served whole
+
+
 # ---- 16. upstream faults -------------------------------------------------------------------------------
 
 def test_realtime_closing_mid_call_ends_the_call_and_says_why(monkeypatch, caplog):
