@@ -787,6 +787,19 @@ def test_drain_refuses_new_calls_and_lets_the_current_one_finish(monkeypatch):
     assert asyncio.run(run()) == (0, 5)
 
 
+def test_closing_the_server_stops_its_loop_probe(monkeypatch):
+    from audiofmt.bridge.server import server_state
+
+    async def run() -> bool:
+        async with Harness(StandInRealtime(), monkeypatch) as h:
+            state = server_state(h.server)
+            assert not state.monitor.done()
+        await asyncio.sleep(0.05)
+        return state.monitor.done()
+
+    assert asyncio.run(run())
+
+
 # ---- 15. metrics and health -------------------------------------------------------------------------------
 
 def test_metrics_count_a_call_and_health_answers(monkeypatch):

@@ -498,6 +498,7 @@ class _State:
     metrics: Any
     draining: bool = False
     monitor: asyncio.Task[None] | None = None
+    closer: asyncio.Task[None] | None = None
     open_connections: int = 0
 
 
@@ -597,6 +598,13 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
         server = await ws_serve(handler, host, port, reuse_port=reuse_port or None, **kwargs)
     state.monitor = asyncio.create_task(loop_lag_monitor(state.metrics))
     _STATES[server] = state
+
+    async def stop_monitor_when_closed() -> None:
+        await server.wait_closed()
+        if state.monitor is not None:
+            state.monitor.cancel()
+
+    state.closer = asyncio.create_task(stop_monitor_when_closed())
     return server
 
 
