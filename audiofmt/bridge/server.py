@@ -520,6 +520,9 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
     server_log = redacting_logger("audiofmt.bridge.websocket", secrets, frames=True)
     redacting_logger("audiofmt.bridge", secrets)
     auth = config.auth
+    if (auth is None or not auth.enabled) and host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("the bridge on %s accepts any client: every caller gets a Realtime session on your API key "
+                    "(set BridgeConfig.auth)", host or "all interfaces")
 
     refusal_log = _RateLimit(5.0, 20)  # a flood of bad requests must not flood the log too
 
