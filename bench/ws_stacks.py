@@ -65,7 +65,7 @@ async def _server(stack: str) -> None:
     if base.startswith("websockets"):
         from websockets.asyncio.server import serve
 
-        async def echo(ws) -> None:  # noqa: ANN001
+        async def echo(ws) -> None:
             async for message in ws:
                 await ws.send(message)
 
@@ -76,7 +76,7 @@ async def _server(stack: str) -> None:
         from picows import WSListener, WSMsgType, ws_create_server
 
         class Echo(WSListener):
-            def on_ws_frame(self, transport, frame) -> None:  # noqa: ANN001
+            def on_ws_frame(self, transport, frame) -> None:
                 if frame.msg_type == WSMsgType.TEXT:
                     transport.send(WSMsgType.TEXT, frame.get_payload_as_bytes())
                 elif frame.msg_type == WSMsgType.CLOSE:
@@ -142,10 +142,10 @@ async def _client(stack: str, port: int, conns: int, message: str, t0: float, t1
         payload = message.encode()
 
         class Pinger(WSListener):
-            def on_ws_connected(self, transport) -> None:  # noqa: ANN001
+            def on_ws_connected(self, transport) -> None:
                 transport.send(WSMsgType.TEXT, payload)
 
-            def on_ws_frame(self, transport, frame) -> None:  # noqa: ANN001
+            def on_ws_frame(self, transport, frame) -> None:
                 if frame.msg_type == WSMsgType.TEXT:
                     frame.get_payload_as_bytes()
                     count[0] += 1
@@ -219,31 +219,36 @@ def measure(stack: str, message_index: int, conns: int, seconds: float) -> dict[
 
 def codec_table(number: int = 20000) -> list[tuple[str, str, float]]:
     """(message, operation, µs) for json/orjson loads+dumps and base64/pybase64 decode/encode."""
+    rows = []
+    for name, text in MESSAGES.items():
+        rows.extend((name, op, us) for op, us in _codec_cases(text, number))
+    return rows
+
+
+def _codec_cases(text: str, number: int) -> list[tuple[str, float]]:
     import orjson
     import pybase64
 
     rows = []
-    for name, text in MESSAGES.items():
-        obj = json.loads(text)
-        raw = text.encode()
-        key = "payload" if "media" in obj else "delta"
-        b64 = obj["media"]["payload"] if key == "payload" else obj["delta"]
-        data = base64.b64decode(b64)
-        cases = [
-            ("json.loads(str)", lambda: json.loads(text)),
-            ("orjson.loads(bytes)", lambda: orjson.loads(raw)),
-            ("orjson.loads(str)", lambda: orjson.loads(text)),
-            ("json.dumps", lambda: json.dumps(obj)),
-            ("orjson.dumps", lambda: orjson.dumps(obj)),
-            ("base64.b64decode", lambda: base64.b64decode(b64)),
-            ("base64.b64decode(validate=True)", lambda: base64.b64decode(b64, validate=True)),
-            ("pybase64.b64decode(validate=True)", lambda: pybase64.b64decode(b64, validate=True)),
-            ("base64.b64encode().decode()", lambda: base64.b64encode(data).decode()),
-            ("pybase64.b64encode_as_string", lambda: pybase64.b64encode_as_string(data)),
-        ]
-        for op, fn in cases:
-            best = min(timeit.repeat(fn, number=number, repeat=5)) / number
-            rows.append((name, op, best * 1e6))
+    obj = json.loads(text)
+    raw = text.encode()
+    b64 = obj["media"]["payload"] if "media" in obj else obj["delta"]
+    data = base64.b64decode(b64)
+    cases = [
+        ("json.loads(str)", lambda: json.loads(text)),
+        ("orjson.loads(bytes)", lambda: orjson.loads(raw)),
+        ("orjson.loads(str)", lambda: orjson.loads(text)),
+        ("json.dumps", lambda: json.dumps(obj)),
+        ("orjson.dumps", lambda: orjson.dumps(obj)),
+        ("base64.b64decode", lambda: base64.b64decode(b64)),
+        ("base64.b64decode(validate=True)", lambda: base64.b64decode(b64, validate=True)),
+        ("pybase64.b64decode(validate=True)", lambda: pybase64.b64decode(b64, validate=True)),
+        ("base64.b64encode().decode()", lambda: base64.b64encode(data).decode()),
+        ("pybase64.b64encode_as_string", lambda: pybase64.b64encode_as_string(data)),
+    ]
+    for op, fn in cases:
+        best = min(timeit.repeat(fn, number=number, repeat=5)) / number
+        rows.append((op, best * 1e6))
     return rows
 
 
@@ -276,7 +281,7 @@ def main() -> None:
             best = min(runs, key=lambda r: r["server_us_per_op"])
             print(f"| {stack} | {best['server_us_per_op']:.1f} | {best['client_us_per_op']:.1f} | {1e6 / best['server_us_per_op']:,.0f} | "
                   f"{best['round_trips_per_s']:,.0f} | {best['server_cpu']:.0%} | {best['machine_busy']:.0%} | "
-                  f"{', '.join('%.1f' % r['server_us_per_op'] for r in runs)} |", flush=True)
+                  f"{', '.join(format(r['server_us_per_op'], '.1f') for r in runs)} |", flush=True)
         print()
     print(f"load average after: {_procstat.load_average()}\n")
     if not args.no_codecs:

@@ -1,0 +1,96 @@
+"""A naive Twilio ↔ Realtime relay, the shape of the Twilio/OpenAI sample code: the baseline that
+bench/bridge_e2e_load.py runs beside `audiofmt bridge` in the same run.
+
+    python bench/naive_relay.py --listen 127.0.0.1:8081 --realtime-url ws://127.0.0.1:9000 --format pcm16
+
+websockets server and client with their defaults, json, base64 and audioop (audioop-lts on
+Python ≥ 3.13): each Twilio `media` → base64-decode → (pcm16: ulaw2lin + ratecv 8 → 24 kHz) →
+`input_audio_buffer.append`; each `response.audio.delta` → base64-decode → (pcm16: ratecv
+24 → 8 kHz + lin2ulaw) → Twilio `media`. No framing to 20 ms, marks, barge-in, timeline,
+validation or error counting: that is what the sample code does and what this baseline costs.
+Takes the same flags as `audiofmt bridge` that the bench uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import warnings
+
+import websockets
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+
+async def relay(twilio_ws, realtime_url: str, session_format: str, api_key_env: str) -> None:
+    headers = {"Authorization": f"Bearer {os.environ.get(api_key_env, '')}", "OpenAI-Beta": "realtime=v1"}
+    async with websockets.connect(realtime_url, additional_headers=headers) as openai_ws:
+        await openai_ws.send(json.dumps({"type": "session.update", "session": {
+            "input_audio_format": session_format, "output_audio_format": session_format}}))
+        stream_sid = None
+        pcm16 = session_format == "pcm16"
+
+        async def receive_from_twilio() -> None:
+            nonlocal stream_sid
+            state = None
+            async for message in twilio_ws:
+                data = json.loads(message)
+                if data["event"] == "media":
+                    audio = base64.b64decode(data["media"]["payload"])
+                    if pcm16:
+                        audio, state = audioop.ratecv(audioop.ulaw2lin(audio, 2), 2, 1, 8000, 24000, state)
+                    await openai_ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()}))
+                elif data["event"] == "start":
+                    stream_sid = data["start"]["streamSid"]
+                elif data["event"] == "stop":
+                    return
+
+        async def send_to_twilio() -> None:
+            state = None
+            async for message in openai_ws:
+                response = json.loads(message)
+                if response["type"] == "response.audio.delta" and "delta" in response:
+                    audio = base64.b64decode(response["delta"])
+                    if pcm16:
+                        audio, state = audioop.ratecv(audio, 2, 1, 24000, 8000, state)
+                        audio = audioop.lin2ulaw(audio, 2)
+                    await twilio_ws.send(json.dumps({"event": "media", "streamSid": stream_sid,
+                                                     "media": {"payload": base64.b64encode(audio).decode()}}))
+
+        tasks = [asyncio.create_task(receive_from_twilio()), asyncio.create_task(send_to_twilio())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    host, _, port = args.listen.rpartition(":")
+
+    async def handler(ws) -> None:
+        try:
+            await relay(ws, args.realtime_url, args.format, args.api_key_env)
+        except Exception as exc:  # one call's failure must not stop the others
+            print(f"naive relay: call ended with {exc!r}", flush=True)
+
+    async with websockets.serve(handler, host, int(port)):
+        print(f"naive relay listening on ws://{host}:{port}", flush=True)
+        await asyncio.Future()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--listen", default="127.0.0.1:8081")
+    parser.add_argument("--realtime-url", required=True)
+    parser.add_argument("--format", default="g711_ulaw", choices=["g711_ulaw", "pcm16"])
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    args = parser.parse_args()
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
