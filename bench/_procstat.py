@@ -23,6 +23,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_S  # fields 14 and 15 of stat(5)
 
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of one process, in seconds ((0, 0) when it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0, 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[11]) / TICKS_PER_S, int(fields[12]) / TICKS_PER_S
+
+
 def descendants(pid: int) -> list[int]:
     """pid and every process below it (worker processes of a server), found through /proc."""
     children: dict[int, list[int]] = {}
