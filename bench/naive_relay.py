@@ -82,14 +82,103 @@ async def main_async(args: argparse.Namespace) -> None:
         await asyncio.Future()
 
 
+async def main_picows(args: argparse.Namespace) -> None:
+    """The same relay on picows + uvloop + orjson + pybase64: what the I/O stack alone changes."""
+    import orjson
+    import pybase64
+    from picows import WSListener, WSMsgType, ws_connect, ws_create_server
+
+    host, _, port = args.listen.rpartition(":")
+    pcm16 = args.format == "pcm16"
+    headers = {"Authorization": f"Bearer {os.environ.get(args.api_key_env, '')}", "OpenAI-Beta": "realtime=v1"}
+    session_update = orjson.dumps({"type": "session.update", "session": {"input_audio_format": args.format, "output_audio_format": args.format}})
+
+    class Model(WSListener):
+        def __init__(self, phone: Phone) -> None:
+            self.phone = phone
+            self.state = None
+
+        def on_ws_frame(self, transport, frame) -> None:
+            if frame.msg_type == WSMsgType.TEXT:
+                response = orjson.loads(frame.get_payload_as_bytes())
+                if response["type"] == "response.audio.delta" and "delta" in response:
+                    audio = pybase64.b64decode(response["delta"])
+                    if pcm16:
+                        audio, self.state = audioop.ratecv(audio, 2, 1, 24000, 8000, self.state)
+                        audio = audioop.lin2ulaw(audio, 2)
+                    self.phone.transport.send(WSMsgType.TEXT, orjson.dumps({"event": "media", "streamSid": self.phone.stream_sid,
+                                                                            "media": {"payload": pybase64.b64encode_as_string(audio)}}))
+            elif frame.msg_type == WSMsgType.CLOSE:
+                self.phone.transport.disconnect()
+
+    class Phone(WSListener):
+        def __init__(self) -> None:
+            self.transport = None
+            self.model = None
+            self.pending: list[bytes] = []
+            self.stream_sid = None
+            self.state = None
+
+        def on_ws_connected(self, transport) -> None:
+            self.transport = transport
+            asyncio.get_running_loop().create_task(self.connect())
+
+        async def connect(self) -> None:
+            try:
+                self.model, _ = await ws_connect(lambda: Model(self), args.realtime_url, extra_headers=headers)
+            except Exception as exc:
+                print(f"naive relay (picows): model connection failed: {exc!r}", flush=True)
+                self.transport.disconnect()
+                return
+            self.model.send(WSMsgType.TEXT, session_update)
+            for message in self.pending:
+                self.model.send(WSMsgType.TEXT, message)
+            self.pending.clear()
+
+        def on_ws_disconnected(self, transport) -> None:
+            if self.model is not None:
+                self.model.disconnect()
+
+        def on_ws_frame(self, transport, frame) -> None:
+            if frame.msg_type != WSMsgType.TEXT:
+                if frame.msg_type == WSMsgType.CLOSE:
+                    transport.disconnect()
+                return
+            data = orjson.loads(frame.get_payload_as_bytes())
+            if data["event"] == "media":
+                audio = pybase64.b64decode(data["media"]["payload"])
+                if pcm16:
+                    audio, self.state = audioop.ratecv(audioop.ulaw2lin(audio, 2), 2, 1, 8000, 24000, self.state)
+                out = orjson.dumps({"type": "input_audio_buffer.append", "audio": pybase64.b64encode_as_string(audio)})
+                if self.model is None:
+                    self.pending.append(out)
+                else:
+                    self.model.send(WSMsgType.TEXT, out)
+            elif data["event"] == "start":
+                self.stream_sid = data["start"]["streamSid"]
+            elif data["event"] == "stop":
+                transport.disconnect()
+
+    await ws_create_server(lambda request: Phone(), host, int(port))
+    print(f"naive relay (picows) listening on ws://{host}:{port}", flush=True)
+    await asyncio.Future()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listen", default="127.0.0.1:8081")
     parser.add_argument("--realtime-url", required=True)
     parser.add_argument("--format", default="g711_ulaw", choices=["g711_ulaw", "pcm16"])
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    parser.add_argument("--stack", default="websockets", choices=["websockets", "picows"],
+                        help="websockets + json + base64 (the sample code), or the same relay on picows + uvloop + orjson + pybase64")
     args = parser.parse_args()
-    asyncio.run(main_async(args))
+    if args.stack == "picows":
+        import uvloop
+
+        uvloop.run(main_picows(args))
+    else:
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
