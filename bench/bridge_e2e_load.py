@@ -533,8 +533,14 @@ def orchestrate(args: argparse.Namespace) -> None:
                         print(_row(row), flush=True)
                         if not row["holds"]:
                             break
-                    held = [r for r in rows if r["holds"]]
-                    failed = [r for r in rows if not r["holds"]]
+                    n = steps[0] // 2
+                    while args.refine and not any(r["holds"] for r in rows) and n >= 5:  # the first step failed: halve
+                        row = run_step(relay, standin.pid, n, args)
+                        rows.append(row)
+                        print(_row(row), flush=True)
+                        n //= 2
+                    held = sorted((r for r in rows if r["holds"]), key=lambda r: r["n"])
+                    failed = sorted((r for r in rows if not r["holds"] and (not held or r["n"] > held[-1]["n"])), key=lambda r: r["n"])
                     if args.refine and held and failed:  # one bisection step between the last good and the first bad N
                         mid = (held[-1]["n"] + failed[0]["n"]) // 2
                         if mid not in (held[-1]["n"], failed[0]["n"]):
@@ -599,7 +605,8 @@ def main() -> None:
                         help="comma-separated: audiofmt (the bridge), naive (sample code: websockets+json+base64+audioop), "
                              "naive-picows (the same relay on picows+uvloop+orjson+pybase64: the I/O stack's share)")
     parser.add_argument("--steps", default="50,100,200,400,800,1600", help="N calls per step, ascending; stops at the first that fails")
-    parser.add_argument("--no-refine", dest="refine", action="store_false", help="skip the one bisection step after the first failure")
+    parser.add_argument("--no-refine", dest="refine", action="store_false",
+                        help="skip the bisection step after the first failure (and the halving when the first step fails)")
     parser.add_argument("--gen-procs", type=int, default=2, help="load-generator processes")
     parser.add_argument("--warm", type=float, default=2.0, help="seconds of media before the window")
     parser.add_argument("--measure", type=float, default=6.0, help="measurement window, seconds")
