@@ -343,10 +343,29 @@ def _renice(pid: int, nice: int) -> None:
             print(f"(cannot renice {pid} to {nice}: {exc})", flush=True)
 
 
+def _layer(frame: str) -> str:
+    """A py-spy frame "func (path:line)" -> the layer of the stack it belongs to."""
+    func, _, where = frame.partition(" (")
+    where = "/" + where  # py-spy prints paths relative to sys.path entries (asyncio/events.py)
+    if "selector_events.py" in where and func.endswith(("write", "send")):
+        return "asyncio transport write (incl. the send syscall)"
+    if "selector_events.py" in where and "read" in func:
+        return "asyncio transport read (incl. the recv syscall)"
+    if "selectors.py" in where:
+        return "epoll (waiting/polling)"
+    for key, label in (("/websockets/", "websockets (Python)"), ("/asyncio/", "asyncio loop (Python)"), ("/json/", "json"),
+                       ("/base64.py", "base64"), ("/contextlib.py", "websockets (Python)"), ("/audiofmt/bridge/", "audiofmt bridge core + server"),
+                       ("/audiofmt/", "audiofmt codecs/resampler/events"), ("/numpy/", "numpy"), ("/numba/", "numba dispatch")):
+        if key in where:
+            return label
+    return "other (" + where.rsplit("/", 1)[-1].split(":")[0] + ")"
+
+
 def summarize_profile(raw: Path, top: int = 14) -> str:
     """py-spy raw (collapsed) stacks -> the top functions by self and by inclusive samples."""
     self_count: dict[str, int] = {}
     incl: dict[str, int] = {}
+    layers: dict[str, int] = {}
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -354,13 +373,18 @@ def summarize_profile(raw: Path, top: int = 14) -> str:
             continue
         count = int(count_text)
         total += count
-        frames = [f.split(" (")[0] + " (" + f.rpartition("(")[2].split(":")[0].rsplit("/", 1)[-1] + ")" for f in stack.split(";")]
+        raw_frames = stack.split(";")
+        frames = [f.split(" (")[0] + " (" + f.rpartition("(")[2].split(":")[0].rsplit("/", 1)[-1] + ")" for f in raw_frames]
         self_count[frames[-1]] = self_count.get(frames[-1], 0) + count
+        layer = _layer(raw_frames[-1])
+        layers[layer] = layers.get(layer, 0) + count
         for name in set(frames):
             incl[name] = incl.get(name, 0) + count
     if not total:
         return "(no samples)"
-    lines = [f"{total} samples on CPU", "", "| self | function (file) |", "|---|---|"]
+    lines = [f"{total} samples on CPU", "", "| layer (where the sample's innermost Python frame is) | share |", "|---|---|"]
+    lines += [f"| {n} | {c / total:.1%} |" for n, c in sorted(layers.items(), key=lambda kv: -kv[1])]
+    lines += ["", "| self | function (file) |", "|---|---|"]
     lines += [f"| {c / total:.1%} | `{n}` |" for n, c in sorted(self_count.items(), key=lambda kv: -kv[1])[:top]]
     lines += ["", "| inclusive | function (file) |", "|---|---|"]
     lines += [f"| {c / total:.1%} | `{n}` |" for n, c in sorted(incl.items(), key=lambda kv: -kv[1])[: top + 6]]

@@ -1,6 +1,6 @@
 """Run `audiofmt bridge` under cProfile with a CPU-time clock, for bench/bridge_e2e_load.py.
 
-    python bench/bridge_e2e_load.py --relays audiofmt --steps 100 --no-refine --formats g711_ulaw \\
+    python bench/bridge_e2e_load.py --relays audiofmt --steps 25 --no-refine --formats g711_ulaw \\
         --bridge-cmd "python bench/profile_bridge.py --out /tmp/bridge.prof --"
     python bench/profile_bridge.py --report /tmp/bridge.prof
 
@@ -8,13 +8,15 @@ The clock is time.process_time (the process's own CPU, user + kernel), not wall 
 process spends runnable-but-waiting on a busy machine is not counted anywhere; socket send and
 recv calls (C functions, which cProfile times too) carry the kernel's share of loopback TCP.
 cProfile's own overhead inflates Python-heavy code more than C calls: read shares, not µs.
-The bridge stops on SIGTERM (what the load bench sends); the profile is written then.
+The bridge stops on SIGTERM (what the load bench sends); the profile is written then. Profile
+below the bridge's capacity (cProfile roughly doubles its CPU): e.g. 25 calls.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import signal
 import sys
@@ -75,8 +77,11 @@ def main() -> None:
     bridge_args = [a for a in args.bridge_args if a != "--"]
     profile = cProfile.Profile(time.process_time)
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def stop(signum: int, frame: object) -> None:  # write the profile now: shutting 50 calls down can outlast the bench's wait
+        profile.disable()
+        if args.out:
+            profile.dump_stats(args.out)
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     profile.enable()
