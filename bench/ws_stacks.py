@@ -186,6 +186,17 @@ def _role_main(args: argparse.Namespace) -> None:
 
 
 # -- orchestration -------------------------------------------------------------------------
+def _available(stack: str) -> bool:
+    """Whether the stack's packages import here (a missing one is reported and skipped)."""
+    import importlib.util
+
+    modules = [stack.split("+")[0].replace("-deflate", ""), *(["uvloop"] if stack.endswith("+uvloop") else [])]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"(skipping {stack}: {', '.join(missing)} not installed)")
+    return not missing
+
+
 def measure(stack: str, message_index: int, conns: int, seconds: float) -> dict[str, float]:
     me = [sys.executable, os.path.abspath(__file__), "--stack", stack]
     server = subprocess.Popen([*me, "--role", "server"], stdout=subprocess.PIPE, text=True)
@@ -269,7 +280,7 @@ def main() -> None:
     if args.role:
         _role_main(args)
         return
-    stacks = [s for s in args.stacks.split(",") if s]
+    stacks = [s for s in args.stacks.split(",") if s and _available(s)]
     print(f"loopback ping-pong, {args.conns} connections, {args.seconds:.0f} s windows, best of {args.repeat}; "
           f"load average before: {_procstat.load_average()} (2-core VM shared with other jobs: noisy)\n")
     for index, (name, text) in enumerate(MESSAGES.items()):
