@@ -289,8 +289,10 @@ class Relay:
             cmd = [sys.executable, str(HERE / "naive_relay.py"), *common]
         elif kind == "naive-picows":
             cmd = [sys.executable, str(HERE / "naive_relay.py"), "--stack", "picows", *common]
+        elif kind == "audiofmt-core-picows":
+            cmd = [sys.executable, str(HERE / "naive_relay.py"), "--stack", "core-picows", *common]
         else:
-            raise SystemExit(f"unknown relay {kind!r} (audiofmt, naive, naive-picows)")
+            raise SystemExit(f"unknown relay {kind!r} (audiofmt, naive, naive-picows, audiofmt-core-picows)")
         self.cmd = cmd
         self.log = (log_dir / f"{kind}-{session_format}.log").open("w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -609,7 +611,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                 print(f"| {session_format} | {kind} | none | | | {why} | {trust} |")
     for session_format in args.formats.split(","):
         ours = summary.get((session_format, "audiofmt"))
-        for other in ("naive", "naive-picows"):
+        for other in ("naive", "naive-picows", "audiofmt-core-picows"):
             theirs = summary.get((session_format, other))
             if ours and theirs:
                 print(f"\n{session_format}: audiofmt bridge / {other} relay calls per core = {ours / theirs:.2f}x")
@@ -627,7 +629,8 @@ def main() -> None:
     parser.add_argument("--formats", default="g711_ulaw,pcm16")
     parser.add_argument("--relays", default="audiofmt,naive,naive-picows",
                         help="comma-separated: audiofmt (the bridge), naive (sample code: websockets+json+base64+audioop), "
-                             "naive-picows (the same relay on picows+uvloop+orjson+pybase64: the I/O stack's share)")
+                             "naive-picows (the same relay on picows+uvloop+orjson+pybase64: the I/O stack's share), "
+                             "audiofmt-core-picows (audiofmt's sans-IO core, unchanged, on picows+uvloop: a prototype, not the bridge)")
     parser.add_argument("--steps", default="50,100,200,400,800,1600", help="N calls per step, ascending; stops at the first that fails")
     parser.add_argument("--no-refine", dest="refine", action="store_false",
                         help="skip the bisection step after the first failure (and the halving when the first step fails)")

@@ -9,6 +9,10 @@ Python ≥ 3.13): each Twilio `media` → base64-decode → (pcm16: ulaw2lin + r
 24 → 8 kHz + lin2ulaw) → Twilio `media`. No framing to 20 ms, marks, barge-in, timeline,
 validation or error counting: that is what the sample code does and what this baseline costs.
 Takes the same flags as `audiofmt bridge` that the bench uses.
+
+`--stack picows`: the same naive relay on picows + uvloop + orjson + pybase64 (what the I/O stack
+alone changes). `--stack core-picows`: not naive: audiofmt's sans-IO core (TwilioMediaStream,
+unchanged) driven by picows + uvloop, a prototype of the bridge on that stack for the bench.
 """
 
 from __future__ import annotations
@@ -164,16 +168,96 @@ async def main_picows(args: argparse.Namespace) -> None:
     await asyncio.Future()
 
 
+async def main_core_picows(args: argparse.Namespace) -> None:
+    """Not naive: audiofmt's sans-IO core (TwilioMediaStream, unchanged) driven by picows + uvloop.
+    What the bridge would cost on the recommended I/O stack, before any change to the core."""
+    from picows import WSListener, WSMsgType, ws_connect, ws_create_server
+
+    from audiofmt.bridge import CallStopped, ToModel, ToPhone, TwilioMediaStream
+    from audiofmt.realtime.session import Session
+
+    host, _, port = args.listen.rpartition(":")
+    headers = {"Authorization": f"Bearer {os.environ.get(args.api_key_env, '')}", "OpenAI-Beta": "realtime=v1"}
+    session = {"input_audio_format": args.format, "output_audio_format": args.format}
+    # built before connecting, as the bridge does: the core adopts session.created's formats when it
+    # arrives, so an update built from the core after the handshake could ask for the server's defaults
+    update = json.dumps(Session.parse(session).update_event("beta")).encode()
+
+    class Model(WSListener):
+        def __init__(self, phone: Phone) -> None:
+            self.phone = phone
+
+        def on_ws_frame(self, transport, frame) -> None:
+            if frame.msg_type == WSMsgType.TEXT:
+                self.phone.route(self.phone.core.receive_model(frame.get_payload_as_bytes()))
+            elif frame.msg_type == WSMsgType.CLOSE:
+                self.phone.transport.disconnect()
+
+    class Phone(WSListener):
+        def __init__(self) -> None:
+            self.transport = None
+            self.model = None
+            self.pending: list[str] = []
+            self.core = TwilioMediaStream(session)
+
+        def route(self, outputs: list) -> None:
+            for out in outputs:
+                if isinstance(out, ToPhone):
+                    self.transport.send(WSMsgType.TEXT, out.json().encode())
+                elif isinstance(out, ToModel):
+                    if self.model is None:
+                        self.pending.append(out.json())
+                    else:
+                        self.model.send(WSMsgType.TEXT, out.json().encode())
+                elif isinstance(out, CallStopped):
+                    self.transport.disconnect()
+
+        def on_ws_connected(self, transport) -> None:
+            self.transport = transport
+            asyncio.get_running_loop().create_task(self.connect())
+
+        async def connect(self) -> None:
+            try:
+                self.model, _ = await ws_connect(lambda: Model(self), args.realtime_url, extra_headers=headers)
+            except Exception as exc:
+                print(f"core on picows: model connection failed: {exc!r}", flush=True)
+                self.transport.disconnect()
+                return
+            self.model.send(WSMsgType.TEXT, update)
+            for message in self.pending:
+                self.model.send(WSMsgType.TEXT, message.encode())
+            self.pending.clear()
+
+        def on_ws_disconnected(self, transport) -> None:
+            if self.model is not None:
+                self.model.disconnect()
+
+        def on_ws_frame(self, transport, frame) -> None:
+            if frame.msg_type == WSMsgType.TEXT:
+                self.route(self.core.receive_phone(frame.get_payload_as_bytes()))
+            elif frame.msg_type == WSMsgType.CLOSE:
+                transport.disconnect()
+
+    await ws_create_server(lambda request: Phone(), host, int(port))
+    print(f"audiofmt core on picows listening on ws://{host}:{port}", flush=True)
+    await asyncio.Future()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listen", default="127.0.0.1:8081")
     parser.add_argument("--realtime-url", required=True)
     parser.add_argument("--format", default="g711_ulaw", choices=["g711_ulaw", "pcm16"])
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY")
-    parser.add_argument("--stack", default="websockets", choices=["websockets", "picows"],
-                        help="websockets + json + base64 (the sample code), or the same relay on picows + uvloop + orjson + pybase64")
+    parser.add_argument("--stack", default="websockets", choices=["websockets", "picows", "core-picows"],
+                        help="websockets + json + base64 (the sample code), the same relay on picows + uvloop + orjson + pybase64, "
+                             "or audiofmt's TwilioMediaStream core on picows + uvloop")
     args = parser.parse_args()
-    if args.stack == "picows":
+    if args.stack == "core-picows":
+        import uvloop
+
+        uvloop.run(main_core_picows(args))
+    elif args.stack == "picows":
         import uvloop
 
         uvloop.run(main_picows(args))
