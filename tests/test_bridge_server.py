@@ -475,14 +475,14 @@ def _send_media_and_count(monkeypatch, messages: list[str]) -> tuple[float, floa
     return sent_ms, elapsed_s, registry.get_sample_value("audiofmt_bridge_dropped_total", {"reason": "audio over real time"})
 
 
-def _media(i: int, timestamp_ms: int, payload: bytes) -> str:
+def _media_at(i: int, timestamp_ms: int, payload: bytes) -> str:
     return json.dumps({"event": "media", "streamSid": "MZ1", "media": {
         "chunk": str(i + 1), "timestamp": str(timestamp_ms), "payload": base64.b64encode(payload).decode()}})
 
 
 def test_timestamp_jumps_cannot_make_the_bridge_send_more_audio_than_real_time(monkeypatch):
     # each message claims 9 s passed since the last: 450 s of "gap" for 1 s of audio
-    sent_ms, elapsed_s, _ = _send_media_and_count(monkeypatch, [_media(i, i * 9000, _frame(i)) for i in range(50)])
+    sent_ms, elapsed_s, _ = _send_media_and_count(monkeypatch, [_media_at(i, i * 9000, _frame(i)) for i in range(50)])
     limits = Limits()
     assert sent_ms <= limits.audio_burst_ms + 1000 * limits.audio_speedup * elapsed_s
     assert sent_ms <= 2 * 50 * 20 + 100  # the core's own bound: silence <= audio received + 100 ms
@@ -491,7 +491,7 @@ def test_timestamp_jumps_cannot_make_the_bridge_send_more_audio_than_real_time(m
 def test_audio_faster_than_real_time_is_dropped_and_counted(monkeypatch):
     # 40 messages of 1.5 s of audio each, with consecutive timestamps, sent as fast as the bridge reads them
     big = bytes(range(256)) * 47  # 12,032 bytes: 1.504 s of μ-law, a 16 KiB message as base64 JSON
-    sent_ms, elapsed_s, dropped = _send_media_and_count(monkeypatch, [_media(i, i * 1504, big) for i in range(40)])
+    sent_ms, elapsed_s, dropped = _send_media_and_count(monkeypatch, [_media_at(i, i * 1504, big) for i in range(40)])
     limits = Limits()
     assert sent_ms <= limits.audio_burst_ms + 1000 * limits.audio_speedup * elapsed_s
     assert sent_ms < 40 * 1504 and dropped is not None and dropped > 0
