@@ -32,7 +32,7 @@ from .auth import SIGNATURE_HEADER, Auth, redact_url, redacting_logger
 from .metrics import NullMetrics, loop_lag_monitor
 from .twilio import CallStarted, CallStopped, ToModel, ToPhone, TwilioMediaStream
 
-__all__ = ["BridgeConfig", "CallEnded", "CallSlots", "Limits", "bridge_call", "drain", "serve"]
+__all__ = ["BridgeConfig", "CallSlots", "Limits", "bridge_call", "drain", "serve"]
 
 log = logging.getLogger("audiofmt.bridge")
 
@@ -152,7 +152,7 @@ def _require_websockets() -> Any:
     return websockets
 
 
-class CallEnded(Exception):
+class _CallEnded(Exception):
     """Ends a call's tasks; `outcome` is one of metrics.CALL_OUTCOMES, `detail` says why."""
 
     def __init__(self, outcome: str, detail: str = "") -> None:
@@ -226,7 +226,7 @@ async def _send(ws: Any, text: str, timeout_s: float, who: str, high_water: int)
         async with _timeout(timeout_s):
             await ws.send(text)
     except TimeoutError:
-        raise CallEnded("send_timeout", f"the {who} did not read for {timeout_s:g} s") from None
+        raise _CallEnded("send_timeout", f"the {who} did not read for {timeout_s:g} s") from None
 
 
 def _slices(event: dict[str, Any], slice_chars: int, bytes_per_sample: int) -> list[dict[str, Any]]:
@@ -286,8 +286,8 @@ async def _wait_for_start(phone: Any, core: TwilioMediaStream, limits: Limits) -
                     break
                 await asyncio.sleep(0)
     except TimeoutError:
-        raise CallEnded("start_timeout", f"no Twilio start message within {limits.start_s:g} s") from None
-    raise CallEnded("error", "the call left the new state without a start message")  # pragma: no cover
+        raise _CallEnded("start_timeout", f"no Twilio start message within {limits.start_s:g} s") from None
+    raise _CallEnded("error", "the call left the new state without a start message")  # pragma: no cover
 
 
 async def bridge_call(phone: Any, config: BridgeConfig, metrics: Any = None) -> TwilioMediaStream:
@@ -347,7 +347,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                 compression=None)
         except Exception as exc:  # noqa: BLE001 - any failure to connect (DNS, TLS, HTTP 401, timeout) ends this call only
             metrics.upstream_failed()
-            raise CallEnded("upstream_failed", f"cannot open {redact_url(config.realtime_url)}: {type(exc).__name__}: {exc}") from None
+            raise _CallEnded("upstream_failed", f"cannot open {redact_url(config.realtime_url)}: {type(exc).__name__}: {exc}") from None
         metrics.upstream_connected(time.monotonic() - t0)
         shape = "beta" if config.beta_header else "ga"
         await _send(model, json.dumps(session.update_event(shape)), limits.send_timeout_s, "model", limits.write_limit_bytes)
@@ -377,7 +377,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                     if config.on_event is not None:
                         config.on_event(out)
                     if isinstance(out, CallStopped):
-                        raise CallEnded("stopped", "Twilio sent stop")
+                        raise _CallEnded("stopped", "Twilio sent stop")
 
         loop = asyncio.get_running_loop()
         last_media = [core.stats.media_in, loop.time()]  # media count, when it last grew
@@ -391,7 +391,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                     last_media[:] = [core.stats.media_in, now]
                 left = last_media[1] + limits.idle_s - now
                 if left <= 0:
-                    raise CallEnded("idle", f"no media from the phone for {limits.idle_s:g} s")
+                    raise _CallEnded("idle", f"no media from the phone for {limits.idle_s:g} s")
                 await asyncio.sleep(min(left, 1.0))
 
         async def phone_to_model() -> None:
@@ -402,8 +402,8 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                     message = await phone.recv()
                 except ConnectionClosed as exc:
                     if exc.sent is not None and exc.sent.code == 1001:  # drain() cut this call
-                        raise CallEnded("shutdown", "the server is shutting down") from None
-                    raise CallEnded("phone_closed", f"Twilio closed the WebSocket ({exc.rcvd.code if exc.rcvd else 'no close frame'})") from None
+                        raise _CallEnded("shutdown", "the server is shutting down") from None
+                    raise _CallEnded("phone_closed", f"Twilio closed the WebSocket ({exc.rcvd.code if exc.rcvd else 'no close frame'})") from None
                 wait = bucket.wait_s()
                 if wait > 0:  # too fast: read no more for a while (TCP pushes back), lose nothing
                     metrics.throttled()
@@ -423,7 +423,7 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                 except ConnectionClosed as exc:
                     code = exc.rcvd.code if exc.rcvd else "no close frame"
                     reason = exc.rcvd.reason if exc.rcvd else ""
-                    raise CallEnded("upstream_closed", f"the Realtime server closed the connection ({code} {reason})".rstrip()) from None
+                    raise _CallEnded("upstream_closed", f"the Realtime server closed the connection ({code} {reason})".rstrip()) from None
                 try:
                     event = json.loads(message)
                 except (ValueError, RecursionError):
@@ -439,12 +439,12 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                task.result()  # raises the CallEnded that ended the call
+                task.result()  # raises the _CallEnded that ended the call
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-    except CallEnded as end:
+    except _CallEnded as end:
         outcome, detail = end.outcome, end.detail
     except ConnectionClosed as exc:
         outcome, detail = "phone_closed", f"a socket closed ({exc})"

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import math
-import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import AudioFormatError
+from ..errors import SessionError, _show
 from ..formats import FORMATS, AudioFormat, _ga_format_problem, format_to_ga
 
 __all__ = ["Session", "SessionError"]
@@ -36,36 +35,6 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 80
-
-
-def _show(value: object) -> str:
-    """A short repr (repr itself can fail, e.g. for ints over 4300 digits)."""
-    try:
-        return _short.repr(value)
-    except Exception:
-        return f"<{type(value).__name__} that cannot be shown>"
-
-
-def _printable(text: str) -> str:
-    """`text`, or its repr when it holds line breaks or other unprintable characters."""
-    return text if text.isprintable() else repr(text)
-
-
-class SessionError(AudioFormatError):
-    """A session that breaks the rules; `.problems` lists every (field path, value, allowed)."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
-        lines = [f"{_printable(path) or '<session>'}: got {_show(value)}; expected {_printable(allowed)}"
-                 for path, value, allowed in self.problems]
-        super().__init__(f"invalid Realtime session ({len(lines)} problem(s)):\n  " + "\n  ".join(lines))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.problems,))
-
-
 # ---- rules: small checkers combined into the field table ---------------------------------------
 
 def _is_int(v: object) -> bool:
@@ -485,7 +454,7 @@ class Session:
         for name, value in self._fields.items():
             if only is not None and name not in only:
                 continue
-            if update and (name in _NOT_UPDATABLE or name == "voice" and self.audio_output_started):
+            if update and (name in _NOT_UPDATABLE or (name == "voice" and self.audio_output_started)):
                 continue  # the voice is locked once the model has spoken (update() refuses changes)
             if ga and name in _GA_OMIT_DEFAULT and value == _DEFAULTS["ga"][name]:
                 continue
