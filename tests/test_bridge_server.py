@@ -699,7 +699,7 @@ def test_redact_url():
 
 
 def test_peer_given_sids_cannot_forge_log_lines():
-    from audiofmt.bridge.server import _safe_sid
+    from audiofmt.bridge.call import _safe_sid
 
     assert _safe_sid("CA123") == "CA123"
     assert _safe_sid("CA1\nWARNING forged line") == "CA1WARNINGforgedline"

@@ -162,7 +162,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string: keep the raw template only
+        except Exception:
             message = str(record.msg)
         record.msg, record.args = self.redact(message), ()
         if record.exc_info and record.exc_info[1] is not None:

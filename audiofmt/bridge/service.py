@@ -27,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .call import _timeout
+from .config import BridgeConfig
 from .metrics import BridgeMetrics
-from .server import BridgeConfig, CallSlots, _timeout, drain, serve, server_state
+from .server import CallSlots, drain, serve, server_state
 
 __all__ = ["JsonFormatter", "ServiceOptions", "run_service", "setup_logging", "start_health_server"]
 
@@ -233,7 +235,7 @@ class _Supervisor:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(loop.run_in_executor(None, self.reports.get, True, timeout_s), timeout_s + 1)
-        except Exception:  # noqa: BLE001 - queue.Empty or the timeout: no report
+        except Exception:
             return None
 
     async def _supervise(self) -> int:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..codecs import decode, encode, round_to_int16, transcode
 from ..errors import AudioFormatError
+from ..formats import FORMATS, AudioFormat
 from ..realtime.events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
@@ -43,9 +44,8 @@ from ..realtime.events import (
     parse_event,
     truncate_event,
 )
-from ..formats import FORMATS, AudioFormat
-from ..resampler.core import Resampler
 from ..realtime.session import Session
+from ..resampler.core import Resampler
 
 __all__ = ["TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats",
            "DROP_REASONS", "MAX_GAP_FILL_MS"]
