@@ -356,15 +356,17 @@ class Chain:
 
 
 def make_engine(in_rate: int, out_rate: int, quality: Quality, dtype: np.dtype) -> Engine | Chain:
-    """The engine for one channel in `dtype` (float32 or float64; the fft preset needs float64)."""
-    if quality.engine == "fft" and dtype != np.float64:
-        raise ValueError("the fft engine computes in float64 only")
+    """The engine for one channel in `dtype` (float32 or float64; a float64_only preset needs float64)."""
+    if quality.float64_only and dtype != np.float64:
+        raise ValueError(f"the {quality.name} preset computes in float64 only")
     stages = plan(in_rate, out_rate, quality)
     engines: list[Engine] = []
     for stage in stages:
         if stage.kind == "fft":
             common = gcd(stage.in_rate, stage.out_rate)
-            engines.append(FFTEngine(stage.in_rate, stage.out_rate, stage.out_rate // common, stage.in_rate // common, quality))
+            engines.append(
+                FFTEngine(stage.in_rate, stage.out_rate, stage.out_rate // common, stage.in_rate // common, quality, dtype)
+            )
         elif stage.kind == "halfband":
             engines.append(HalfbandDecimator(stage, quality, dtype))
         elif stage.kind == "interpolate":

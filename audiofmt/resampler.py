@@ -221,7 +221,7 @@ class Resampler:
         the kernels its conversions call."""
         self._dtype = dtype
         self._int16 = dtype == np.int16
-        self._compute = _FLOAT32 if dtype != np.float64 and self.quality.engine == "fir" else _FLOAT64
+        self._compute = _FLOAT32 if dtype != np.float64 and not self.quality.float64_only else _FLOAT64
         n_engines = 1 if self.downmix else self.channels
         self._engines = [make_engine(self.in_rate, self.out_rate, self.quality, self._compute) for _ in range(n_engines)]
         if dtype != np.int16:  # any_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
@@ -243,7 +243,7 @@ class Resampler:
         self._flushed = True
         total = output_length(self.n_in, self.in_rate, self.out_rate)
         result = np.empty((total,) if x.ndim == 1 or self.downmix else (total, len(planar)), self._dtype)
-        direct = result.ndim == 1 and result.dtype == self._compute and self.quality.engine == "fir"
+        direct = result.ndim == 1 and result.dtype == self._compute
         for c, (engine, plane) in enumerate(zip(self._engines, planar)):
             engine.reuse_outputs()  # what is not written into the result is copied there at once
             column = result if result.ndim == 1 else result[:, c]

@@ -52,6 +52,17 @@ def peers(in_rate: int, out_rate: int) -> dict[str, Callable[[np.ndarray], objec
     found: dict[str, Callable[[np.ndarray], object]] = {
         f"audiofmt {q}": (lambda x, q=q: audiofmt.resample(x, in_rate, out_rate, q)) for q in ("hq", "vhq", "low_latency")
     }
+
+    def numpy_fft_hq(x: np.ndarray) -> object:  # hq with numpy.fft instead of scipy.fft: scipy's gain
+        from audiofmt import _fft
+
+        _fft.BACKEND = "numpy"
+        try:
+            return audiofmt.resample(x, in_rate, out_rate, "hq")
+        finally:
+            _fft.BACKEND = "scipy"
+
+    found["audiofmt hq numpy.fft"] = numpy_fft_hq
     try:
         import soxr
 
