@@ -123,6 +123,8 @@ class Resampler:
         self.l, self.m = self.out_rate // common, self.in_rate // common
         self._engines: list[Engine | Chain] = []  # one per channel (one if downmixed), made by _set_dtype
         self._piece = max(4096, _PIECE_OUT * self.in_rate // max(self.in_rate, self.out_rate))  # input samples
+        if self.quality.engine == "fft":  # transforms run on batches of blocks: the larger, the faster
+            self._piece *= 4
         self._mono = self.channels == 1  # eligible for process()'s hot path
         self._dtype: np.dtype | None = None  # the stream's dtype, fixed by its first chunk (_set_dtype)
         self._compute: np.dtype = _FLOAT64  # the engines' dtype

@@ -53,16 +53,21 @@ def peers(in_rate: int, out_rate: int) -> dict[str, Callable[[np.ndarray], objec
         f"audiofmt {q}": (lambda x, q=q: audiofmt.resample(x, in_rate, out_rate, q)) for q in ("hq", "vhq", "low_latency")
     }
 
-    def numpy_fft_hq(x: np.ndarray) -> object:  # hq with numpy.fft instead of scipy.fft: scipy's gain
+    def scipy_fft_hq(x: np.ndarray) -> object:  # hq with scipy.fft instead of numpy.fft: what scipy would gain
         from audiofmt import _fft
 
-        _fft.BACKEND = "numpy"
+        _fft.BACKEND = "scipy"
         try:
             return audiofmt.resample(x, in_rate, out_rate, "hq")
         finally:
-            _fft.BACKEND = "scipy"
+            _fft.BACKEND = "numpy"
 
-    found["audiofmt hq numpy.fft"] = numpy_fft_hq
+    try:
+        import scipy.fft  # noqa: F401
+
+        found["audiofmt hq scipy.fft"] = scipy_fft_hq
+    except ImportError:
+        pass
     try:
         import soxr
 
