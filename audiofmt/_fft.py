@@ -23,6 +23,7 @@ from .filters import Quality, kaiser_beta, kaiser_length, windowed_sinc
 
 __all__ = ["FFTEngine"]
 
+_FLOAT64 = np.dtype(np.float64)
 BACKEND = "numpy"  # "scipy" only for bench/compare_resample.py's comparison (other rounding)
 
 
@@ -90,7 +91,7 @@ class FFTEngine:
     """
 
     def __init__(
-        self, in_rate: int, out_rate: int, l: int, m: int, quality: Quality, dtype: np.dtype = np.dtype(np.float64)
+        self, in_rate: int, out_rate: int, l: int, m: int, quality: Quality, dtype: np.dtype = _FLOAT64
     ) -> None:
         self.in_rate, self.out_rate, self.l, self.m = in_rate, out_rate, l, m
         self._dtype = np.dtype(dtype)

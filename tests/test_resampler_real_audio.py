@@ -65,7 +65,7 @@ def _level_dbfs(d: np.ndarray, rate: int, f_hz: float) -> float:
     """Level (dBFS, as a sinusoid's amplitude) of the component of d (full scale 1.0) at f_hz."""
     window = np.kaiser(d.shape[0], 20.0)
     spectrum = np.abs(np.fft.rfft(d * window)) * 2 / window.sum()
-    k = int(round(f_hz * d.shape[0] / rate))
+    k = round(f_hz * d.shape[0] / rate)
     return float(20 * np.log10(spectrum[k - 4 : k + 5].max() + 1e-300))
 
 
