@@ -14,6 +14,9 @@ in float32 or float64 (samples and taps of one dtype throughout).
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from math import gcd
 from typing import Callable, Optional, Union
 
@@ -83,6 +86,36 @@ class History:
         self.append(x)
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+PARALLEL_MIN_OUT = 1 << 14  # a kernel call splits across threads from this many outputs on
+
+
+def max_threads() -> int:
+    """The threads a parallel resample may use: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def run_parallel(tasks: list[Callable[[], None]]) -> None:
+    """Run the tasks on a shared thread pool (the kernels and transforms release the GIL),
+    the last one on the calling thread; re-raises the first error."""
+    global _POOL
+    if len(tasks) == 1:
+        tasks[0]()
+        return
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_threads(), thread_name_prefix="audiofmt-resample")
+        pool = _POOL
+    futures = [pool.submit(task) for task in tasks[:-1]]
+    tasks[-1]()
+    for future in futures:
+        future.result()
+
+
 def _kernel(kernel: Callable[..., None], dtype: np.dtype) -> Callable[..., None]:
     """`kernel` (from kernels.polyphase) compiled for `dtype`."""
     from .kernels.polyphase import compiled
@@ -104,6 +137,7 @@ class FIRStage:
     """
 
     lookahead: int  # input samples that must follow an output's time before it is emitted
+    threads = 1  # kernel calls of at least PARALLEL_MIN_OUT outputs split across this many threads
 
     def __init__(self, n_history: int, dtype: np.dtype) -> None:
         self._history = History(n_history, dtype)
@@ -151,6 +185,30 @@ class FIRStage:
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
         raise NotImplementedError
 
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        """_compute with scratch space of its own (for a thread beside others)."""
+        raise NotImplementedError
+
+    def set_threads(self, n: int) -> None:
+        self.threads = max(1, n)
+
+    def _call(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        """_compute, split into `threads` runs of consecutive outputs when there are many: each
+        output is computed by the same operations wherever a run starts, so the samples are
+        the same as one run's."""
+        n = out.shape[0]
+        if self.threads == 1 or n < PARALLEL_MIN_OUT:
+            self._compute(x, x_start, j_start, out)
+            return
+        bounds = [n * i // self.threads for i in range(self.threads + 1)]
+
+        def task(a: int, b: int) -> Callable[[], None]:
+            lo = self.first_input(j_start + a) - x_start
+            hi = self.last_input(j_start + b - 1) + 1 - x_start
+            return lambda: self._compute_fresh(x[lo:hi], x_start + lo, j_start + a, out[a:b])
+
+        run_parallel([task(a, b) for a, b in zip(bounds, bounds[1:]) if b > a])
+
     def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
         """Take the next input (C-contiguous, writable, the engine's dtype); return the outputs
         it completes, written to the start of `into` if given (C-contiguous, long enough: at
@@ -166,9 +224,9 @@ class FIRStage:
         out = self._output(end - self._n_out, into)
         if split > self._n_out:
             history.append(x[: self.last_input(split - 1) + 1 - x_start])
-            self._compute(history.samples(), history.start, self._n_out, out[: split - self._n_out])
+            self._call(history.samples(), history.start, self._n_out, out[: split - self._n_out])
         if end > split:
-            self._compute(x, x_start, split, out[split - self._n_out :])
+            self._call(x, x_start, split, out[split - self._n_out :])
         self._n_out = end
         keep = self.first_input(end)
         history.restart(x[keep - x_start :], keep)
@@ -188,7 +246,7 @@ class FIRStage:
             return np.zeros(0, dtype=self._dtype)
         out = self._output(count, into)
         history = self._history
-        self._compute(history.samples(), history.start, self._n_out, out)
+        self._call(history.samples(), history.start, self._n_out, out)
         self._n_out = end
         history.drop_before(self.first_input(end))
         return out
@@ -235,6 +293,10 @@ class PolyphaseEngine(FIRStage):
             self._fit_work(2 * x.shape[0])
         self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, self._work)
 
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        work = np.empty(polyphase_work(x.shape[0], self.m), dtype=self._dtype)
+        self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, work)
+
     def _fit_work(self, n_x: int) -> None:
         """Scratch space for kernel inputs of up to n_x samples."""
         self._workspace(polyphase_work(n_x, self.m))
@@ -252,6 +314,10 @@ class _HalfbandStage(FIRStage):
 
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
         work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
+        self._kernel(x, x_start, self._odd_taps, j_start, out, work)
+
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        work = np.empty(halfband_work(out.shape[0], self._odd_taps.shape[0]), dtype=self._dtype)
         self._kernel(x, x_start, self._odd_taps, j_start, out, work)
 
 
@@ -323,6 +389,10 @@ class Chain:
 
     def reuse_outputs(self) -> None:
         self.stages[-1].reuse_outputs()
+
+    def set_threads(self, n: int) -> None:
+        for stage in self.stages:
+            stage.set_threads(n)
 
     @property
     def lookahead(self) -> int:

@@ -86,8 +86,9 @@ class FFTEngine:
     Block b turns input [b*Bi - P, b*Bi - P + Ni) into output [b*Bo, (b+1)*Bo): rfft of size Ni,
     multiply the bins below the lower Nyquist by the filter's gains, irfft of size No = Ni*L/M,
     keep the Bo samples the filter fully covers. Block positions are absolute sample indices.
-    Samples, gains and transforms are all in `dtype` (float32 or float64). `workers` > 1 lets
-    the transforms of a batch run on that many threads (same samples).
+    Samples, gains and transforms are all in `dtype` (float32 or float64). `threads` > 1 splits
+    each batch of blocks across that many threads (each block is transformed the same way:
+    the same samples).
     """
 
     def __init__(
@@ -99,7 +100,7 @@ class FFTEngine:
         self.hop_in = self.n_fft_in - 2 * self.pad
         self.hop_out = self.hop_in * l // m
         self.out_offset = self.pad * l // m
-        self.workers = 1
+        self.threads = 1
         self._rfft, self._irfft = _fft_functions()
         self._complex = np.result_type(self._dtype, np.complex64)
         self._buffer = np.zeros(self.pad, dtype=self._dtype)  # holds input from absolute index self._start
@@ -108,6 +109,9 @@ class FFTEngine:
 
     def reuse_outputs(self) -> None:
         """Accepted for the engine interface; this engine's outputs are always fresh arrays."""
+
+    def set_threads(self, n: int) -> None:
+        self.threads = max(1, n)
 
     @property
     def lookahead(self) -> int:
@@ -165,17 +169,30 @@ class FFTEngine:
         """dest[:] = outputs of `n_blocks` consecutive blocks whose first window starts at signal[0]."""
         span = (n_blocks - 1) * self.hop_in + self.n_fft_in
         frames = sliding_window_view(signal[:span], self.n_fft_in)[:: self.hop_in]
+        out = dest.reshape(n_blocks, self.hop_out)
+        parts = min(self.threads, n_blocks // 4)  # at least 4 blocks a thread
+        if parts <= 1:
+            self._transform_rows(frames, out)
+            return
+        from ._engines import run_parallel
+
+        bounds = [n_blocks * i // parts for i in range(parts + 1)]
+        run_parallel([
+            (lambda a=a, b=b: self._transform_rows(frames[a:b], out[a:b])) for a, b in zip(bounds, bounds[1:])
+        ])
+
+    def _transform_rows(self, frames: np.ndarray, out: np.ndarray) -> None:
+        """out[i] = the kept outputs of the block whose input is frames[i], a batch at a time."""
+        n_blocks = frames.shape[0]
         n_bins = self.gains.shape[0]
         per_batch = min(n_blocks, max(1, _BATCH_SAMPLES // self.n_fft_in))
         # The product goes into a contiguous buffer that already holds the zero bins above
         # the lower Nyquist, so irfft neither copies a strided view nor pads.
         spectrum = np.zeros((per_batch, self.n_fft_out // 2 + 1), dtype=self._complex)
-        out = dest.reshape(n_blocks, self.hop_out)
         rfft, irfft = self._rfft, self._irfft
-        threads = {} if self.workers == 1 or BACKEND == "numpy" else {"workers": self.workers}
         for b in range(0, n_blocks, per_batch):
             rows = min(per_batch, n_blocks - b)
-            forward = rfft(frames[b : b + rows], axis=1, **threads)  # type: ignore[operator]
+            forward = rfft(frames[b : b + rows], axis=1)  # type: ignore[operator]
             np.multiply(forward[:, :n_bins], self.gains, out=spectrum[:rows, :n_bins])
-            blocks = irfft(spectrum[:rows], n=self.n_fft_out, axis=1, **threads)  # type: ignore[operator]
+            blocks = irfft(spectrum[:rows], n=self.n_fft_out, axis=1)  # type: ignore[operator]
             out[b : b + rows] = blocks[:, self.out_offset : self.out_offset + self.hop_out]

@@ -124,7 +124,7 @@ def convert_file(
     kind = container_for(destination, container)
     src = open_source(source, raw, block_frames)
     try:
-        resampler = None if src.rate == fmt.rate_hz else Resampler(src.rate, fmt.rate_hz, quality)
+        resampler = None if src.rate == fmt.rate_hz else Resampler(src.rate, fmt.rate_hz, quality, threads=0)  # all cores
         frames_in = samples_out = n_clipped = 0
         with atomic_output(destination) as out:
             sink = SINKS[kind](out, fmt, chunk_ms=chunk_ms, event_id_prefix=event_id_prefix)

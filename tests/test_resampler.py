@@ -326,3 +326,24 @@ def test_transcode_now_resamples():
     middle = slice(2000, 22000)
     error = back[middle].astype(float) - x[middle]
     assert 10 * np.log10(np.sum(x[middle].astype(float) ** 2) / np.sum(error**2)) > 30  # μ-law SNR
+
+
+@pytest.mark.parametrize("quality", QUALITY_NAMES)
+@pytest.mark.parametrize("in_rate,out_rate,dtype", [(44100, 24000, np.float32), (96000, 24000, np.float64), (8000, 24000, np.int16)])
+def test_threads_give_the_same_samples(in_rate, out_rate, dtype, quality):
+    """A long one-shot runs on every core (runs of consecutive outputs, or of whole FFT blocks,
+    per thread); 2 and 3 threads, automatic and a streaming Resampler(threads=2) fed long
+    chunks give the single-threaded samples exactly."""
+    x = _as(_signal(11 * in_rate, 5), dtype)
+    single = audiofmt.resample(x, in_rate, out_rate, quality, threads=1)
+    for threads in (None, 2, 3):
+        assert np.array_equal(audiofmt.resample(x, in_rate, out_rate, quality, threads=threads), single)
+    stream = Resampler(in_rate, out_rate, quality, threads=2)
+    assert np.array_equal(_stream(stream, x, [100003, 3 * in_rate, 5]), single)
+
+
+def test_bad_threads():
+    with pytest.raises(InvalidSamplesError, match="threads"):
+        Resampler(48000, 24000, threads=-1)
+    with pytest.raises(InvalidSamplesError, match="threads"):
+        audiofmt.resample(_signal(10), 48000, 24000, threads=1.5)
