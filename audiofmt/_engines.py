@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from math import gcd
 from typing import Callable, Optional, Union
 
@@ -207,7 +208,7 @@ class FIRStage:
             hi = self.last_input(j_start + b - 1) + 1 - x_start
             return lambda: self._compute_fresh(x[lo:hi], x_start + lo, j_start + a, out[a:b])
 
-        run_parallel([task(a, b) for a, b in zip(bounds, bounds[1:]) if b > a])
+        run_parallel([task(a, b) for a, b in pairwise(bounds) if b > a])
 
     def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
         """Take the next input (C-contiguous, writable, the engine's dtype); return the outputs

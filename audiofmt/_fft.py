@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -178,7 +179,7 @@ class FFTEngine:
 
         bounds = [n_blocks * i // parts for i in range(parts + 1)]
         run_parallel([
-            (lambda a=a, b=b: self._transform_rows(frames[a:b], out[a:b])) for a, b in zip(bounds, bounds[1:])
+            (lambda a=a, b=b: self._transform_rows(frames[a:b], out[a:b])) for a, b in pairwise(bounds)
         ])
 
     def _transform_rows(self, frames: np.ndarray, out: np.ndarray) -> None:
