@@ -33,8 +33,12 @@ import audiofmt
 RATIOS = [(8000, 24000), (16000, 24000), (22050, 24000), (44100, 24000), (48000, 24000), (96000, 24000), (24000, 8000)]
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time (CPU seconds of this process)
+
+
 def best_times(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Best wall time (s) of `repeat` calls of each function after one warm-up call each.
+    """Best time (s, wall or CPU per --clock) of `repeat` calls of each function after one
+    warm-up call each.
 
     The calls are interleaved (one of each per round), so a slow spell of a shared VM hits
     every implementation alike instead of whichever happened to be running.
@@ -44,9 +48,9 @@ def best_times(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, f
     best = dict.fromkeys(fns, math.inf)
     for _ in range(repeat):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], CLOCK() - start)
     return best
 
 
@@ -162,12 +166,18 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--frames-only", action="store_true", help="only the low_latency 20 ms frame costs")
     parser.add_argument("--threads-only", action="store_true", help="only the 1 vs 2 thread one-shot speed-up")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: time each single-threaded call by this process's CPU time, which a machine "
+                        "overloaded by other processes inflates far less than wall time (not for --threads-only)")
     parser.add_argument("--peers", help="comma list of the implementations to run (default: all installed; "
                         "'audiofmt hq' and 'soxr HQ' are needed for the ratio column)")
     args = parser.parse_args()
+    global CLOCK
+    if args.clock == "cpu" and not args.threads_only:
+        CLOCK = time.process_time
     wanted = set(args.peers.split(",")) if args.peers else set(peers(8000, 24000))
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.processor() or platform.machine()}")
-    print(f"signal: {args.seconds:g} s of float32 white noise per ratio; best of {args.repeat}\n")
+    print(f"signal: {args.seconds:g} s of float32 white noise per ratio; best of {args.repeat}; {args.clock} time\n")
     if args.threads_only:
         threads_table(args.seconds, args.repeat)
         return
