@@ -92,6 +92,17 @@ _POOL_LOCK = threading.Lock()
 PARALLEL_MIN_OUT = 1 << 14  # a kernel call splits across threads from this many outputs on
 
 
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool threads do not exist here, so start afresh."""
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def max_threads() -> int:
     """The threads a parallel resample may use: the cores this process may run on."""
     try:

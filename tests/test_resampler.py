@@ -347,3 +347,19 @@ def test_bad_threads():
         Resampler(48000, 24000, threads=-1)
     with pytest.raises(InvalidSamplesError, match="threads"):
         audiofmt.resample(_signal(10), 48000, 24000, threads=1.5)
+
+
+def _resample_long(seed: int) -> float:
+    x = _signal(11 * 44100, seed).astype(np.float32)
+    return float(audiofmt.resample(x, 44100, 24000).astype(np.float64).sum())
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_threads_work_in_a_forked_child():
+    """A process that forked after its thread pool started (a batch worker) gets a pool of its
+    own instead of waiting forever on the parent's threads, which do not exist in the child."""
+    import multiprocessing
+
+    expected = _resample_long(1)  # starts this process's pool
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map_async(_resample_long, [1]).get(timeout=120) == [expected]
