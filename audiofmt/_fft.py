@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from itertools import pairwise
+from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -33,7 +34,7 @@ def _fft_functions() -> tuple[object, object]:
     """(rfft, irfft) of the backend (scipy imported on first use only)."""
     if BACKEND == "numpy":
         return np.fft.rfft, np.fft.irfft
-    import scipy.fft
+    import scipy.fft  # type: ignore[import-untyped]
 
     return scipy.fft.rfft, scipy.fft.irfft
 
@@ -179,9 +180,11 @@ class FFTEngine:
         from ._engines import run_parallel
 
         bounds = [n_blocks * i // parts for i in range(parts + 1)]
-        run_parallel([
-            (lambda a=a, b=b: self._transform_rows(frames[a:b], out[a:b])) for a, b in pairwise(bounds)
-        ])
+
+        def task(a: int, b: int) -> Callable[[], None]:
+            return lambda: self._transform_rows(frames[a:b], out[a:b])
+
+        run_parallel([task(a, b) for a, b in pairwise(bounds)])
 
     def _transform_rows(self, frames: np.ndarray, out: np.ndarray) -> None:
         """out[i] = the kept outputs of the block whose input is frames[i], a batch at a time."""
