@@ -15,9 +15,9 @@ it stays a bench-only switch (`BACKEND`), see docs/resampling.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 from itertools import pairwise
-from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
