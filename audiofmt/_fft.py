@@ -20,7 +20,7 @@ from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from .filters import Quality, kaiser_beta, kaiser_length, windowed_sinc
 
@@ -171,7 +171,10 @@ class FFTEngine:
     def _transform(self, signal: np.ndarray, n_blocks: int, dest: np.ndarray) -> None:
         """dest[:] = outputs of `n_blocks` consecutive blocks whose first window starts at signal[0]."""
         span = (n_blocks - 1) * self.hop_in + self.n_fft_in
-        frames = sliding_window_view(signal[:span], self.n_fft_in)[:: self.hop_in]
+        if signal.shape[0] < span:
+            raise ValueError("FFTEngine._transform: the signal does not cover the blocks")
+        step = signal.strides[0]  # block i is signal[i*hop : i*hop + Ni], a read-only view
+        frames = as_strided(signal, (n_blocks, self.n_fft_in), (self.hop_in * step, step), writeable=False)
         out = dest.reshape(n_blocks, self.hop_out)
         parts = min(self.threads, n_blocks // 4)  # at least 4 blocks a thread
         if parts <= 1:
