@@ -157,6 +157,7 @@ class FIRStage:
         self._n_out = 0
         self._work = np.empty(0, dtype=dtype)  # the kernel's scratch space, reused
         self._reuse: np.ndarray | None = None  # set by reuse_outputs(): the output buffer
+        self._slots: dict[int, np.ndarray] = {}  # scratch space of each thread task (threads > 1)
 
     def reuse_outputs(self) -> None:
         """From now on push() and finish() return views into one buffer that the next call
@@ -197,9 +198,17 @@ class FIRStage:
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        """_compute with scratch space of its own (for a thread beside others)."""
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray, slot: int) -> None:
+        """_compute with the scratch space of `slot` (a thread's, beside others)."""
         raise NotImplementedError
+
+    def _slot_work(self, slot: int, n: int) -> np.ndarray:
+        """At least n samples of scratch space for thread task `slot`, kept between calls
+        (fresh memory costs page faults as long as the kernel's work)."""
+        work = self._slots.get(slot)
+        if work is None or work.shape[0] < n:
+            work = self._slots[slot] = np.empty(n, dtype=self._dtype)
+        return work
 
     def set_threads(self, n: int) -> None:
         self.threads = max(1, n)
@@ -214,12 +223,12 @@ class FIRStage:
             return
         bounds = [n * i // self.threads for i in range(self.threads + 1)]
 
-        def task(a: int, b: int) -> Callable[[], None]:
+        def task(i: int, a: int, b: int) -> Callable[[], None]:
             lo = self.first_input(j_start + a) - x_start
             hi = self.last_input(j_start + b - 1) + 1 - x_start
-            return lambda: self._compute_fresh(x[lo:hi], x_start + lo, j_start + a, out[a:b])
+            return lambda: self._compute_fresh(x[lo:hi], x_start + lo, j_start + a, out[a:b], i)
 
-        run_parallel([task(a, b) for a, b in pairwise(bounds) if b > a])
+        run_parallel([task(i, a, b) for i, (a, b) in enumerate(pairwise(bounds)) if b > a])
 
     def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
         """Take the next input (C-contiguous, writable, the engine's dtype); return the outputs
@@ -305,8 +314,8 @@ class PolyphaseEngine(FIRStage):
             self._fit_work(2 * x.shape[0])
         self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, self._work)
 
-    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        work = np.empty(polyphase_work(x.shape[0], self.m), dtype=self._dtype)
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray, slot: int) -> None:
+        work = self._slot_work(slot, polyphase_work(x.shape[0], self.m))
         self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, work)
 
     def _fit_work(self, n_x: int) -> None:
@@ -328,8 +337,8 @@ class _HalfbandStage(FIRStage):
         work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
         self._kernel(x, x_start, self._odd_taps, j_start, out, work)
 
-    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        work = np.empty(halfband_work(out.shape[0], self._odd_taps.shape[0]), dtype=self._dtype)
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray, slot: int) -> None:
+        work = self._slot_work(slot, halfband_work(out.shape[0], self._odd_taps.shape[0]))
         self._kernel(x, x_start, self._odd_taps, j_start, out, work)
 
 

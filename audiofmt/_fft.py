@@ -104,6 +104,7 @@ class FFTEngine:
         self.hop_out = self.hop_in * l // m
         self.out_offset = self.pad * l // m
         self.threads = 1
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._rfft, self._irfft = _fft_functions()
         self._complex = np.result_type(self._dtype, np.complex64)
         self._buffer = np.zeros(self.pad, dtype=self._dtype)  # holds input from absolute index self._start
@@ -178,29 +179,52 @@ class FFTEngine:
         out = dest.reshape(n_blocks, self.hop_out)
         parts = min(self.threads, n_blocks // 4)  # at least 4 blocks a thread
         if parts <= 1:
-            self._transform_rows(frames, out)
+            self._transform_rows(frames, out, 0)
             return
         from ._engines import run_parallel
 
         bounds = [n_blocks * i // parts for i in range(parts + 1)]
 
-        def task(a: int, b: int) -> Callable[[], None]:
-            return lambda: self._transform_rows(frames[a:b], out[a:b])
+        def task(i: int, a: int, b: int) -> Callable[[], None]:
+            return lambda: self._transform_rows(frames[a:b], out[a:b], i)
 
-        run_parallel([task(a, b) for a, b in pairwise(bounds)])
+        run_parallel([task(i, a, b) for i, (a, b) in enumerate(pairwise(bounds))])
 
-    def _transform_rows(self, frames: np.ndarray, out: np.ndarray) -> None:
-        """out[i] = the kept outputs of the block whose input is frames[i], a batch at a time."""
+    def _scratch(self, slot: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Reused buffers of at least `rows` rows for one thread's transforms (slot: its task
+        number): forward bins, the zero-padded product, the blocks. Fresh memory costs page
+        faults that take about as long as the transforms; grown on demand, so a stream of small
+        chunks keeps small buffers."""
+        buffers = self._buffers.get(slot)
+        if buffers is None or buffers[0].shape[0] < rows:
+            buffers = (
+                np.empty((rows, self.n_fft_in // 2 + 1), dtype=self._complex),
+                np.zeros((rows, self.n_fft_out // 2 + 1), dtype=self._complex),  # bins above n_bins stay 0
+                np.empty((rows, self.n_fft_out), dtype=self._dtype),
+            )
+            self._buffers[slot] = buffers
+        return buffers
+
+    def _transform_rows(self, frames: np.ndarray, out: np.ndarray, slot: int) -> None:
+        """out[i] = the kept outputs of the block whose input is frames[i], a batch at a time,
+        in the scratch buffers of `slot`."""
         n_blocks = frames.shape[0]
         n_bins = self.gains.shape[0]
         per_batch = min(n_blocks, max(1, _BATCH_SAMPLES // self.n_fft_in))
         # The product goes into a contiguous buffer that already holds the zero bins above
         # the lower Nyquist, so irfft neither copies a strided view nor pads.
-        spectrum = np.zeros((per_batch, self.n_fft_out // 2 + 1), dtype=self._complex)
+        forward, spectrum, blocks = self._scratch(slot, per_batch)
         rfft, irfft = self._rfft, self._irfft
+        reuse = BACKEND == "numpy"  # numpy >= 2.0 writes transforms into `out`; scipy.fft cannot
         for b in range(0, n_blocks, per_batch):
             rows = min(per_batch, n_blocks - b)
-            forward = rfft(frames[b : b + rows], axis=1)  # type: ignore[operator]
-            np.multiply(forward[:, :n_bins], self.gains, out=spectrum[:rows, :n_bins])
-            blocks = irfft(spectrum[:rows], n=self.n_fft_out, axis=1)  # type: ignore[operator]
-            out[b : b + rows] = blocks[:, self.out_offset : self.out_offset + self.hop_out]
+            if reuse:
+                f = rfft(frames[b : b + rows], axis=1, out=forward[:rows])  # type: ignore[operator]
+            else:
+                f = rfft(frames[b : b + rows], axis=1)  # type: ignore[operator]
+            np.multiply(f[:, :n_bins], self.gains, out=spectrum[:rows, :n_bins])
+            if reuse:
+                t = irfft(spectrum[:rows], n=self.n_fft_out, axis=1, out=blocks[:rows])  # type: ignore[operator]
+            else:
+                t = irfft(spectrum[:rows], n=self.n_fft_out, axis=1)  # type: ignore[operator]
+            out[b : b + rows] = t[:, self.out_offset : self.out_offset + self.hop_out]
