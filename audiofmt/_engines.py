@@ -111,21 +111,42 @@ def max_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_parallel(tasks: list[Callable[[], None]]) -> None:
-    """Run the tasks on a shared thread pool (the kernels and transforms release the GIL),
-    the last one on the calling thread; re-raises the first error."""
+TASKS_PER_THREAD = 4  # work is cut finer than the threads, so a thread the OS holds back costs little
+
+
+def run_parallel(tasks: list[Callable[[int], None]], threads: int) -> None:
+    """Run the tasks on up to `threads` threads of a shared pool (the kernels and transforms
+    release the GIL), the calling thread being one of them; each thread takes the next task
+    not yet started, so a thread that a busy machine deschedules does not hold the others up.
+    A task is called with its thread's slot (0 .. threads - 1, one slot per thread at a time,
+    for scratch space). Re-raises the first error."""
     global _POOL
-    if len(tasks) == 1:
-        tasks[0]()
+    n_threads = min(threads, len(tasks))
+    if n_threads <= 1:
+        for task in tasks:
+            task(0)
         return
     with _POOL_LOCK:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_threads(), thread_name_prefix="audiofmt-resample")
         pool = _POOL
-    futures = [pool.submit(task) for task in tasks[:-1]]
-    tasks[-1]()
-    for future in futures:
-        future.result()
+    lock = threading.Lock()
+    pending = iter(tasks)
+
+    def drain(slot: int) -> None:
+        while True:
+            with lock:
+                task = next(pending, None)
+            if task is None:
+                return
+            task(slot)
+
+    futures = [pool.submit(drain, slot) for slot in range(1, n_threads)]
+    try:
+        drain(0)
+    finally:
+        for future in futures:
+            future.result()
 
 
 def _kernel(kernel: Callable[..., None], dtype: np.dtype) -> Callable[..., None]:
@@ -214,21 +235,22 @@ class FIRStage:
         self.threads = max(1, n)
 
     def _call(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        """_compute, split into `threads` runs of consecutive outputs when there are many: each
-        output is computed by the same operations wherever a run starts, so the samples are
-        the same as one run's."""
+        """_compute, split into runs of consecutive outputs (a few per thread) when there are
+        many: each output is computed by the same operations wherever a run starts, so the
+        samples are the same as one run's."""
         n = out.shape[0]
         if self.threads == 1 or n < PARALLEL_MIN_OUT:
             self._compute(x, x_start, j_start, out)
             return
-        bounds = [n * i // self.threads for i in range(self.threads + 1)]
+        parts = min(self.threads * TASKS_PER_THREAD, max(self.threads, n // (PARALLEL_MIN_OUT // 4)))
+        bounds = [n * i // parts for i in range(parts + 1)]
 
-        def task(i: int, a: int, b: int) -> Callable[[], None]:
+        def task(a: int, b: int) -> Callable[[int], None]:
             lo = self.first_input(j_start + a) - x_start
             hi = self.last_input(j_start + b - 1) + 1 - x_start
-            return lambda: self._compute_fresh(x[lo:hi], x_start + lo, j_start + a, out[a:b], i)
+            return lambda slot: self._compute_fresh(x[lo:hi], x_start + lo, j_start + a, out[a:b], slot)
 
-        run_parallel([task(i, a, b) for i, (a, b) in enumerate(pairwise(bounds)) if b > a])
+        run_parallel([task(a, b) for a, b in pairwise(bounds) if b > a], self.threads)
 
     def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
         """Take the next input (C-contiguous, writable, the engine's dtype); return the outputs

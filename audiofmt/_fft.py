@@ -177,18 +177,18 @@ class FFTEngine:
         step = signal.strides[0]  # block i is signal[i*hop : i*hop + Ni], a read-only view
         frames = as_strided(signal, (n_blocks, self.n_fft_in), (self.hop_in * step, step), writeable=False)
         out = dest.reshape(n_blocks, self.hop_out)
-        parts = min(self.threads, n_blocks // 4)  # at least 4 blocks a thread
-        if parts <= 1:
+        if self.threads <= 1 or n_blocks < 4:
             self._transform_rows(frames, out, 0)
             return
-        from ._engines import run_parallel
+        from ._engines import TASKS_PER_THREAD, run_parallel
 
+        parts = min(self.threads * TASKS_PER_THREAD, n_blocks // 2)  # runs of at least 2 blocks
         bounds = [n_blocks * i // parts for i in range(parts + 1)]
 
-        def task(i: int, a: int, b: int) -> Callable[[], None]:
-            return lambda: self._transform_rows(frames[a:b], out[a:b], i)
+        def task(a: int, b: int) -> Callable[[int], None]:
+            return lambda slot: self._transform_rows(frames[a:b], out[a:b], slot)
 
-        run_parallel([task(i, a, b) for i, (a, b) in enumerate(pairwise(bounds))])
+        run_parallel([task(a, b) for a, b in pairwise(bounds)], self.threads)
 
     def _scratch(self, slot: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Reused buffers of at least `rows` rows for one thread's transforms (slot: its task
