@@ -6,8 +6,8 @@ positioned on absolute sample indices, so streaming equals one-shot bit for bit.
 The transforms are numpy.fft's (pocketfft, which computes float32 in float32 since numpy 2.0),
 a batch of blocks per call. Each block is transformed with the same operations whatever batch
 it falls in, so the batching (which depends on the chunking) changes no sample; the tests check
-it. scipy.fft (the same pocketfft, SIMD across the blocks of a batch) was measured 1.3-1.36x
-faster end to end as a geometric mean over the speed table's ratios (0.98-2.25x per ratio),
+it. scipy.fft (the same pocketfft, SIMD across the blocks of a batch) was measured 1.25-1.41x
+faster end to end as a geometric mean over the speed table's ratios (0.96-2.25x per ratio),
 short of the 1.5x a new runtime dependency must earn:
 it stays a bench-only switch (`BACKEND`), see docs/resampling.md.
 """
