@@ -117,9 +117,10 @@ TASKS_PER_THREAD = 4  # work is cut finer than the threads, so a thread the OS h
 def run_parallel(tasks: list[Callable[[int], None]], threads: int) -> None:
     """Run the tasks on up to `threads` threads of a shared pool (the kernels and transforms
     release the GIL), the calling thread being one of them; each thread takes the next task
-    not yet started, so a thread that a busy machine deschedules does not hold the others up.
-    A task is called with its thread's slot (0 .. threads - 1, one slot per thread at a time,
-    for scratch space). Re-raises the first error."""
+    not yet started, so a thread that a busy machine deschedules does not hold the others up,
+    and the caller waits only for tasks that another thread has started (never for a pool
+    thread that has not woken up yet). A task is called with its thread's slot (0 .. threads
+    - 1, one thread per slot at a time, for scratch space). Re-raises the first error."""
     global _POOL
     n_threads = min(threads, len(tasks))
     if n_threads <= 1:
@@ -130,23 +131,36 @@ def run_parallel(tasks: list[Callable[[int], None]], threads: int) -> None:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_threads(), thread_name_prefix="audiofmt-resample")
         pool = _POOL
-    lock = threading.Lock()
-    pending = iter(tasks)
+    cond = threading.Condition()
+    state = {"next": 0, "running": 0}
+    errors: list[BaseException] = []
 
     def drain(slot: int) -> None:
         while True:
-            with lock:
-                task = next(pending, None)
-            if task is None:
-                return
-            task(slot)
+            with cond:
+                i = state["next"]
+                if i >= len(tasks) or errors:
+                    return
+                state["next"] = i + 1
+                state["running"] += 1
+            try:
+                tasks[i](slot)
+            except BaseException as exc:  # handed to the caller
+                errors.append(exc)
+            finally:
+                with cond:
+                    state["running"] -= 1
+                    cond.notify_all()
 
     futures = [pool.submit(drain, slot) for slot in range(1, n_threads)]
-    try:
-        drain(0)
-    finally:
-        for future in futures:
-            future.result()
+    drain(0)
+    with cond:
+        while state["running"]:
+            cond.wait()
+    for future in futures:
+        future.cancel()  # a pool thread that never started finds nothing to do anyway
+    if errors:
+        raise errors[0]
 
 
 def _kernel(kernel: Callable[..., None], dtype: np.dtype) -> Callable[..., None]:
@@ -235,14 +249,14 @@ class FIRStage:
         self.threads = max(1, n)
 
     def _call(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        """_compute, split into runs of consecutive outputs (a few per thread) when there are
-        many: each output is computed by the same operations wherever a run starts, so the
+        """_compute, split into one run of consecutive outputs per thread when there are many
+        (FFT batches are cut finer: a block costs the same wherever it falls): each output is computed by the same operations wherever a run starts, so the
         samples are the same as one run's."""
         n = out.shape[0]
         if self.threads == 1 or n < PARALLEL_MIN_OUT:
             self._compute(x, x_start, j_start, out)
             return
-        parts = min(self.threads * TASKS_PER_THREAD, max(self.threads, n // (PARALLEL_MIN_OUT // 4)))
+        parts = self.threads  # one run each: the polyphase kernel slows down on short runs (few outputs per phase)
         bounds = [n * i // parts for i in range(parts + 1)]
 
         def task(a: int, b: int) -> Callable[[int], None]:
