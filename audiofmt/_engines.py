@@ -145,7 +145,7 @@ def run_parallel(tasks: list[Callable[[int], None]], threads: int) -> None:
                 state["running"] += 1
             try:
                 tasks[i](slot)
-            except BaseException as exc:  # handed to the caller
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, re-raised there
                 errors.append(exc)
             finally:
                 with cond:
