@@ -9,6 +9,9 @@ time is the best of --repeat runs after a warm-up, the runs of all implementatio
 round by round; throughput is input Msamples/s. Ratios are
 soxr HQ time / audiofmt hq time (> 1 means audiofmt is faster).
 
+`--threads-only`: one-shot resample() of 60 s of 44.1 kHz float32 and float64 noise to 24 kHz
+on 1 and on 2 threads (runs interleaved), per preset: the speed-up of the parallel one-shot path.
+
 Also measures the low_latency preset the way a telephony bridge uses it: one 20 ms frame per
 process() call, µs per frame (minimum and median over 60 timing windows), for 8k -> 24k and
 24k -> 8k, with float32 and float64 frames.
@@ -30,8 +33,12 @@ import audiofmt
 RATIOS = [(8000, 24000), (16000, 24000), (22050, 24000), (44100, 24000), (48000, 24000), (96000, 24000), (24000, 8000)]
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time (CPU seconds of this process)
+
+
 def best_times(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Best wall time (s) of `repeat` calls of each function after one warm-up call each.
+    """Best time (s, wall or CPU per --clock) of `repeat` calls of each function after one
+    warm-up call each.
 
     The calls are interleaved (one of each per round), so a slow spell of a shared VM hits
     every implementation alike instead of whichever happened to be running.
@@ -41,17 +48,33 @@ def best_times(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, f
     best = dict.fromkeys(fns, math.inf)
     for _ in range(repeat):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], CLOCK() - start)
     return best
 
 
 def peers(in_rate: int, out_rate: int) -> dict[str, Callable[[np.ndarray], object]]:
     """name -> one-shot resampler of a float32 signal, for the peers that are installed."""
     found: dict[str, Callable[[np.ndarray], object]] = {
-        f"audiofmt {q}": (lambda x, q=q: audiofmt.resample(x, in_rate, out_rate, q)) for q in ("hq", "vhq", "low_latency")
+        f"audiofmt {q}": (lambda x, q=q: audiofmt.resample(x, in_rate, out_rate, q, threads=1)) for q in ("hq", "vhq", "low_latency")
     }
+
+    def scipy_fft_hq(x: np.ndarray) -> object:  # hq with scipy.fft instead of numpy.fft: what scipy would gain
+        from audiofmt.resampler import fft as _fft
+
+        _fft.BACKEND = "scipy"
+        try:
+            return audiofmt.resample(x, in_rate, out_rate, "hq", threads=1)
+        finally:
+            _fft.BACKEND = "numpy"
+
+    try:
+        import scipy.fft  # noqa: F401
+
+        found["audiofmt hq scipy.fft"] = scipy_fft_hq
+    except ImportError:
+        pass
     try:
         import soxr
 
@@ -101,6 +124,21 @@ def frame_cost_us(in_rate: int, out_rate: int, dtype: type, windows: int = 60, p
     return costs[0], costs[len(costs) // 2]
 
 
+def threads_table(seconds: float, repeat: int) -> None:
+    """Print the one-shot speed-up of 2 threads over 1 (44.1 kHz -> 24 kHz, `seconds` of noise)."""
+    rng = np.random.default_rng(3)
+    print(f"one-shot 44100 -> 24000, {seconds:g} s of noise, best of {repeat}, 1 vs 2 threads (interleaved):")
+    print("| preset | dtype | 1 thread Msamples/s | 2 threads Msamples/s | speed-up |")
+    print("|---|---|---|---|---|")
+    for dtype in (np.float32, np.float64):
+        x = (rng.standard_normal(int(44100 * seconds)) * 0.1).astype(dtype)
+        for q in ("hq", "low_latency", "vhq"):
+            calls = {n: (lambda n=n, q=q, x=x: audiofmt.resample(x, 44100, 24000, q, threads=n)) for n in (1, 2)}
+            best = best_times(calls, repeat)
+            one, two = x.shape[0] / best[1] / 1e6, x.shape[0] / best[2] / 1e6
+            print(f"| {q} | {np.dtype(dtype).name} | {one:.1f} | {two:.1f} | {two / one:.2f}x |")
+
+
 def throughput_table(results: dict[str, dict[str, float]]) -> float:
     """Print the throughput table; returns the geometric mean of hq / soxr HQ."""
     names = list(next(iter(results.values())))
@@ -127,12 +165,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--frames-only", action="store_true", help="only the low_latency 20 ms frame costs")
+    parser.add_argument("--threads-only", action="store_true", help="only the 1 vs 2 thread one-shot speed-up")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: time each single-threaded call by this process's CPU time, which a machine "
+                        "overloaded by other processes inflates far less than wall time (not for --threads-only)")
     parser.add_argument("--peers", help="comma list of the implementations to run (default: all installed; "
                         "'audiofmt hq' and 'soxr HQ' are needed for the ratio column)")
     args = parser.parse_args()
+    global CLOCK
+    if args.clock == "cpu" and not args.threads_only:
+        CLOCK = time.process_time
     wanted = set(args.peers.split(",")) if args.peers else set(peers(8000, 24000))
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.processor() or platform.machine()}")
-    print(f"signal: {args.seconds:g} s of float32 white noise per ratio; best of {args.repeat}\n")
+    print(f"signal: {args.seconds:g} s of float32 white noise per ratio; best of {args.repeat}; {args.clock} time\n")
+    if args.threads_only:
+        threads_table(args.seconds, args.repeat)
+        return
     results: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
     for in_rate, out_rate in [] if args.frames_only else RATIOS:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plot tone-measured responses of sample-rate converters, one column per ratio.
 
-Top row: output level (dB re input tone) vs input tone frequency / (in_rate/2): passband
+Top row (float64 samples): output level (dB re input tone) vs input tone frequency / (in_rate/2): passband
 gain (solid, least-squares sine fit) and alias level (downsampling, tones above the output
 Nyquist: largest output peak) or image level (upsampling: largest peak outside the tone's
 main lobe), dashed. Bottom row: passband gain zoomed to +-0.01 dB. Peers: the audiofmt
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             ax.axvline(edge, color="0.6", lw=0.8, ls=":")
             ax.grid(True, lw=0.3)
             ax.set_xlim(0, 1)
-        top.set_ylim(-200, 5)
+        top.set_ylim(-260, 5)
         top.set_title(f"{fi} -> {fo} Hz ({'down' if fi > fo else 'up'})", fontsize=10)
         bot.set_ylim(-0.01, 0.01)
         bot.set_xlim(0, edge)

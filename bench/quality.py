@@ -46,7 +46,8 @@ class Config:
     trim_s: float = 0.1
     window: str = "kaiser"
     beta: float = 36.0
-    n_rej: int = 40
+    n_rej: int = 40  # tones spread over the whole rejection range
+    n_rej_fine: int = 96  # tones whose alias/image lands in 1.01 N .. 1.1 N (the transition's edge)
     n_flat_log: int = 20
     n_flat_lin: int = 32
     bisect_iters: int = 16
@@ -54,7 +55,7 @@ class Config:
 
 
 FULL = Config()
-QUICK = Config(n_fft=1 << 13, n_rej=12, n_flat_log=6, n_flat_lin=10, bisect_iters=11)
+QUICK = Config(n_fft=1 << 13, n_rej=12, n_rej_fine=24, n_flat_log=6, n_flat_lin=10, bisect_iters=11)
 
 
 # ----------------------------------------------------------------- tones
@@ -169,23 +170,36 @@ def expected_len(n: int, fin: int, fout: int) -> int:
 # --------------------------------------------------------------- measure
 def measure(resample: Resample, in_rate: int, out_rate: int, cfg: Config = FULL) -> dict[str, Any]:
     """Measure a one-shot resampler at in_rate -> out_rate (Hz). Keys: rejection_db (worst
-    alias/image, dB re input tone; + tone/spur Hz), flatness_db / ripple_pp_db (max |gain| and
+    alias/image landing at >= 1.01 x the lower Nyquist N, dB re input tone; + tone/spur Hz),
+    rejection_1p1_db (the same from 1.1 N on, the old figure), flatness_085_db (max |gain| to
+    0.85 N, low_latency's band), flatness_db / ripple_pp_db (max |gain| and
     max-min gain, dB), bandwidth (-3 dB point / Nyq_lo), thdn_db, delay_ms (+ = late),
     length_ok / length_failures."""
     fin, fout = in_rate, out_rate
     nyq_lo, nyq_out, nyq_in = min(fin, fout) / 2, fout / 2, fin / 2
     res: dict[str, Any] = {"in_rate": fin, "out_rate": fout}
-    # rejection: worst spurious over out-of-band (down) / image-producing (up) tones
-    lo, hi = (1.1 * nyq_out, 0.995 * nyq_in) if fin > fout else (50.0, 0.9 * nyq_in)
-    rej = [(*spurious_db(resample, fin, fout, f, cfg), f) for f in np.linspace(lo, hi, cfg.n_rej)]
+    # rejection: worst spurious over every tone whose alias (down: input tones in 1.01 N ..
+    # 0.995 x in_rate/2) or image (up: tones up to 0.99 N, images from in_rate - 0.99 N = 1.01 N
+    # on) lands >= 1.01 N; a fine grid where the alias/image lands in 1.01 N .. 1.1 N, where the
+    # filter's worst sidelobes are, and a coarse one over the whole range
+    if fin > fout:
+        fine = np.linspace(1.01 * nyq_out, min(1.1 * nyq_out, 0.995 * nyq_in), cfg.n_rej_fine)
+        coarse = np.linspace(1.01 * nyq_out, 0.995 * nyq_in, cfg.n_rej)
+    else:
+        fine = np.linspace(0.9 * nyq_in, 0.99 * nyq_in, cfg.n_rej_fine)
+        coarse = np.linspace(50.0, 0.99 * nyq_in, cfg.n_rej)
+    rej = [(*spurious_db(resample, fin, fout, f, cfg), f) for f in np.unique(np.concatenate([fine, coarse]))]
     worst = max(rej, key=lambda t: t[0])
     res.update(rejection_db=worst[0], rejection_tone_hz=worst[2], rejection_at_hz=worst[1])
+    beyond = [t for t in rej if (t[2] >= 1.1 * nyq_out if fin > fout else t[2] <= 0.9 * nyq_in)]
+    res["rejection_1p1_db"] = max(t[0] for t in beyond) if beyond else math.nan
     # flatness: log + linear grid, 20 Hz .. 0.9 Nyq_lo
     top = 0.9 * nyq_lo
     grid = np.unique(np.round(np.concatenate([
         np.geomspace(20.0, min(1000.0, top / 2), cfg.n_flat_log, endpoint=False),
-        np.linspace(min(1000.0, top / 2), top, cfg.n_flat_lin)]) * RES) / RES)
+        np.linspace(min(1000.0, top / 2), top, cfg.n_flat_lin), [0.85 * nyq_lo]]) * RES) / RES)
     gains = np.array([tone_response(resample, fin, fout, f, cfg)[0] for f in grid])
+    res["flatness_085_db"] = float(np.abs(gains[grid <= 0.85 * nyq_lo]).max())
     res.update(flatness_db=float(np.abs(gains).max()), ripple_pp_db=float(np.ptp(gains)),
                flat_min_db=float(gains.min()), flat_max_db=float(gains.max()))
     res["bandwidth"] = bandwidth(resample, fin, fout, cfg)
@@ -423,16 +437,17 @@ def _fmt(v: Any, spec: str) -> str:
 def table(name: str, rows: list[dict[str, Any]]) -> str:
     """Markdown table for one peer."""
     out = [f"### {name}", "",
-           "| ratio | rejection dB | flatness dB | ripple p-p dB | -3 dB bw | THD+N dB | delay ms "
-           "| stream latency ms (gap) | length rule |", "|" + "---|" * 9]
+           "| ratio | rejection dB (>= 1.01 N) | rejection dB (>= 1.1 N) | flatness dB (0.85 N) | flatness dB | ripple p-p dB | -3 dB bw | THD+N dB | delay ms "
+           "| stream latency ms (gap) | length rule |", "|" + "---|" * 11]
     for r in rows:
         ratio = f"{r['in_rate']}:{r['out_rate']}"
         if "error" in r:
-            out.append(f"| {ratio} | error: {r['error']} |" + " |" * 7)
+            out.append(f"| {ratio} | error: {r['error']} |" + " |" * 9)
             continue
         st = r.get("stream")
         lr = "ok" if r["length_ok"] else f"{len(r['length_failures'])}/{len(LENGTHS)} off"
-        out.append(f"| {ratio} | {_fmt(r['rejection_db'], '.1f')} | {_fmt(r['flatness_db'], '.1e')} "
+        out.append(f"| {ratio} | {_fmt(r['rejection_db'], '.1f')} | {_fmt(r.get('rejection_1p1_db'), '.1f')} "
+                   f"| {_fmt(r.get('flatness_085_db'), '.1e')} | {_fmt(r['flatness_db'], '.1e')} "
                    f"| {_fmt(r['ripple_pp_db'], '.1e')} | {_fmt(r['bandwidth'], '.4f')} "
                    f"| {_fmt(r['thdn_db'], '.1f')} | {_fmt(r['delay_ms'], '.4f')} "
                    f"| {_fmt(st and st['latency_ms'], '.0f')} ({_fmt(st and st['gap_ms'], '.1f')}) | {lr} |")

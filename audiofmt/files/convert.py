@@ -141,7 +141,7 @@ def convert_file(
     fmt = get_format(to)
     kind = container_for(destination, container)
     with open_source(source, raw, block_frames, ignore_errors=ignore_errors) as src:
-        resampler = None if src.rate == fmt.rate_hz else Resampler(src.rate, fmt.rate_hz, quality)
+        resampler = None if src.rate == fmt.rate_hz else Resampler(src.rate, fmt.rate_hz, quality, threads=0)  # all cores
         frames_in = samples_out = n_clipped = 0
         with atomic_output(destination) as out:
             sink = SINKS[kind](out, fmt, chunk_ms=chunk_ms, event_id_prefix=event_id_prefix)

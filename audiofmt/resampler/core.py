@@ -10,6 +10,10 @@
   back as int16 by audiofmt's one rule (x * 32768 rounded to nearest, ties to even, clipped),
   with the number of clipped samples in `Resampler.n_clipped`.
 - Quality presets (`filters.QUALITIES`): "hq" (default), "vhq", "low_latency".
+- Threads: `resample()` of 10 s or more, and a `Resampler(threads=0)` fed long chunks, split
+  the work into runs of consecutive outputs (FIR stages) or of whole FFT blocks on every core
+  the process may use; each output is computed the same way in any run, so the samples are
+  identical to a single thread's.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from .engines import Chain, Engine, make_engine, output_length
 from ..errors import InvalidRateError, InvalidSamplesError, StreamStateError
+from .engines import Chain, Engine, make_engine, max_threads, output_length
 from .filters import Quality, get_quality
 from ..kernels import compiled_entry
 from ..kernels.pcm import any_nonfinite, float_to_int16
@@ -32,6 +36,7 @@ MAX_RATE_HZ = 384000
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 _PIECE_OUT = 1 << 16  # largest engine push of a long chunk, in samples at the higher rate
+PARALLEL_MIN_S = 10  # resample() of at least this many seconds of input runs on all cores
 _DTYPES = (np.dtype(np.float32), _FLOAT64, np.dtype(np.int16))
 _ROUND_TO_INT16 = {_FLOAT32: compiled_entry(float_to_int16, 0), _FLOAT64: compiled_entry(float_to_int16, 2)}
 
@@ -101,6 +106,8 @@ class Resampler:
 
     `channels` > 1 takes (frames, channels) chunks; `downmix=True` averages them to mono first
     (the cheap order when the target is mono). Attributes `n_in` / `n_out` count frames so far.
+    `threads`: how many threads long chunks may be split across (0: every core the process may
+    use); the samples do not depend on it.
     """
 
     def __init__(
@@ -111,8 +118,12 @@ class Resampler:
         channels: int = 1,
         *,
         downmix: bool = False,
+        threads: int = 1,
     ) -> None:
         self.in_rate = _check_rate("in_rate", in_rate)
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
+            raise InvalidSamplesError(f"threads must be an integer >= 0 (0: every core); got {threads!r}")
+        self.threads = max_threads() if threads == 0 else int(threads)
         self.out_rate = _check_rate("out_rate", out_rate)
         self.quality = get_quality(quality)
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or not 1 <= channels <= 256:
@@ -123,6 +134,10 @@ class Resampler:
         self.l, self.m = self.out_rate // common, self.in_rate // common
         self._engines: list[Engine | Chain] = []  # one per channel (one if downmixed), made by _set_dtype
         self._piece = max(4096, _PIECE_OUT * self.in_rate // max(self.in_rate, self.out_rate))  # input samples
+        if self.quality.engine == "fft":  # transforms run on batches of blocks: the larger, the faster
+            self._piece *= 4
+        elif self.threads > 1:  # each thread's share of a piece stays as long as one thread's piece
+            self._piece *= self.threads
         self._mono = self.channels == 1  # eligible for process()'s hot path
         self._dtype: np.dtype | None = None  # the stream's dtype, fixed by its first chunk (_set_dtype)
         self._compute: np.dtype = _FLOAT64  # the engines' dtype
@@ -221,9 +236,12 @@ class Resampler:
         the kernels its conversions call."""
         self._dtype = dtype
         self._int16 = dtype == np.int16
-        self._compute = _FLOAT32 if dtype != np.float64 and self.quality.engine == "fir" else _FLOAT64
+        self._compute = _FLOAT32 if dtype != np.float64 and not self.quality.float64_only else _FLOAT64
         n_engines = 1 if self.downmix else self.channels
         self._engines = [make_engine(self.in_rate, self.out_rate, self.quality, self._compute) for _ in range(n_engines)]
+        if self.threads > 1:
+            for engine in self._engines:
+                engine.set_threads(self.threads)
         if dtype != np.int16:  # any_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
             self._nonfinite = compiled_entry(any_nonfinite, 0 if dtype == np.float32 else 2)
 
@@ -243,7 +261,7 @@ class Resampler:
         self._flushed = True
         total = output_length(self.n_in, self.in_rate, self.out_rate)
         result = np.empty((total,) if x.ndim == 1 or self.downmix else (total, len(planar)), self._dtype)
-        direct = result.ndim == 1 and result.dtype == self._compute and self.quality.engine == "fir"
+        direct = result.ndim == 1 and result.dtype == self._compute
         for c, (engine, plane) in enumerate(zip(self._engines, planar)):
             engine.reuse_outputs()  # what is not written into the result is copied there at once
             column = result if result.ndim == 1 else result[:, c]
@@ -292,11 +310,15 @@ def resample(
     quality: str | Quality = "hq",
     *,
     downmix: bool = False,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Resample all of `x` (1-D mono, or (frames, channels)) from in_rate to out_rate Hz.
 
     Returns output_length(len(x), in_rate, out_rate) frames, time-aligned with the input,
     in x's dtype (see the module doc for int16). Same result as streaming through Resampler.
+    `threads`: None runs inputs of PARALLEL_MIN_S (10) seconds or more on every core the
+    process may use, shorter ones on one; 0 means every core, n exactly n. The samples do not
+    depend on it.
     """
     if not isinstance(x, np.ndarray):
         raise InvalidSamplesError(f"x must be a numpy.ndarray; got {type(x).__name__}")
@@ -307,4 +329,7 @@ def resample(
     channels = 1 if x.ndim == 1 else x.shape[1]
     if x.ndim == 2 and channels == 1:
         x = x[:, 0]
-    return Resampler(in_rate, out_rate, quality, channels, downmix=downmix)._resample_all(x)
+    if threads is None:
+        long = isinstance(in_rate, (int, np.integer)) and x.shape[0] >= PARALLEL_MIN_S * in_rate
+        threads = 0 if long else 1
+    return Resampler(in_rate, out_rate, quality, channels, downmix=downmix, threads=threads)._resample_all(x)

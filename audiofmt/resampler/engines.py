@@ -14,6 +14,10 @@ in float32 or float64 (samples and taps of one dtype throughout).
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from math import gcd
 from typing import Callable, Optional, Union
 
@@ -83,6 +87,82 @@ class History:
         self.append(x)
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+PARALLEL_MIN_OUT = 1 << 14  # a kernel call splits across threads from this many outputs on
+
+
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool threads do not exist here, so start afresh."""
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def max_threads() -> int:
+    """The threads a parallel resample may use: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+TASKS_PER_THREAD = 4  # work is cut finer than the threads, so a thread the OS holds back costs little
+
+
+def run_parallel(tasks: list[Callable[[int], None]], threads: int) -> None:
+    """Run the tasks on up to `threads` threads of a shared pool (the kernels and transforms
+    release the GIL), the calling thread being one of them; each thread takes the next task
+    not yet started, so a thread that a busy machine deschedules does not hold the others up,
+    and the caller waits only for tasks that another thread has started (never for a pool
+    thread that has not woken up yet). A task is called with its thread's slot (0 .. threads
+    - 1, one thread per slot at a time, for scratch space). Re-raises the first error."""
+    global _POOL
+    n_threads = min(threads, len(tasks))
+    if n_threads <= 1:
+        for task in tasks:
+            task(0)
+        return
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_threads(), thread_name_prefix="audiofmt-resample")
+        pool = _POOL
+    cond = threading.Condition()
+    state = {"next": 0, "running": 0}
+    errors: list[BaseException] = []
+
+    def drain(slot: int) -> None:
+        while True:
+            with cond:
+                i = state["next"]
+                if i >= len(tasks) or errors:
+                    return
+                state["next"] = i + 1
+                state["running"] += 1
+            try:
+                tasks[i](slot)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, re-raised there
+                errors.append(exc)
+            finally:
+                with cond:
+                    state["running"] -= 1
+                    cond.notify_all()
+
+    futures = [pool.submit(drain, slot) for slot in range(1, n_threads)]
+    drain(0)
+    with cond:
+        while state["running"]:
+            cond.wait()
+    for future in futures:
+        future.cancel()  # a pool thread that never started finds nothing to do anyway
+    if errors:
+        raise errors[0]
+
+
 def _kernel(kernel: Callable[..., None], dtype: np.dtype) -> Callable[..., None]:
     """`kernel` (from kernels.polyphase) compiled for `dtype`."""
     from ..kernels.polyphase import compiled
@@ -104,6 +184,7 @@ class FIRStage:
     """
 
     lookahead: int  # input samples that must follow an output's time before it is emitted
+    threads = 1  # kernel calls of at least PARALLEL_MIN_OUT outputs split across this many threads
 
     def __init__(self, n_history: int, dtype: np.dtype) -> None:
         self._history = History(n_history, dtype)
@@ -111,6 +192,7 @@ class FIRStage:
         self._n_out = 0
         self._work = np.empty(0, dtype=dtype)  # the kernel's scratch space, reused
         self._reuse: np.ndarray | None = None  # set by reuse_outputs(): the output buffer
+        self._slots: dict[int, np.ndarray] = {}  # scratch space of each thread task (threads > 1)
 
     def reuse_outputs(self) -> None:
         """From now on push() and finish() return views into one buffer that the next call
@@ -151,6 +233,39 @@ class FIRStage:
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
         raise NotImplementedError
 
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray, slot: int) -> None:
+        """_compute with the scratch space of `slot` (a thread's, beside others)."""
+        raise NotImplementedError
+
+    def _slot_work(self, slot: int, n: int) -> np.ndarray:
+        """At least n samples of scratch space for thread task `slot`, kept between calls
+        (fresh memory costs page faults as long as the kernel's work)."""
+        work = self._slots.get(slot)
+        if work is None or work.shape[0] < n:
+            work = self._slots[slot] = np.empty(n, dtype=self._dtype)
+        return work
+
+    def set_threads(self, n: int) -> None:
+        self.threads = max(1, n)
+
+    def _call(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
+        """_compute, split into one run of consecutive outputs per thread when there are many
+        (FFT batches are cut finer: a block costs the same wherever it falls): each output is computed by the same operations wherever a run starts, so the
+        samples are the same as one run's."""
+        n = out.shape[0]
+        if self.threads == 1 or n < PARALLEL_MIN_OUT:
+            self._compute(x, x_start, j_start, out)
+            return
+        parts = self.threads  # one run each: the polyphase kernel slows down on short runs (few outputs per phase)
+        bounds = [n * i // parts for i in range(parts + 1)]
+
+        def task(a: int, b: int) -> Callable[[int], None]:
+            lo = self.first_input(j_start + a) - x_start
+            hi = self.last_input(j_start + b - 1) + 1 - x_start
+            return lambda slot: self._compute_fresh(x[lo:hi], x_start + lo, j_start + a, out[a:b], slot)
+
+        run_parallel([task(a, b) for a, b in pairwise(bounds) if b > a], self.threads)
+
     def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
         """Take the next input (C-contiguous, writable, the engine's dtype); return the outputs
         it completes, written to the start of `into` if given (C-contiguous, long enough: at
@@ -166,9 +281,9 @@ class FIRStage:
         out = self._output(end - self._n_out, into)
         if split > self._n_out:
             history.append(x[: self.last_input(split - 1) + 1 - x_start])
-            self._compute(history.samples(), history.start, self._n_out, out[: split - self._n_out])
+            self._call(history.samples(), history.start, self._n_out, out[: split - self._n_out])
         if end > split:
-            self._compute(x, x_start, split, out[split - self._n_out :])
+            self._call(x, x_start, split, out[split - self._n_out :])
         self._n_out = end
         keep = self.first_input(end)
         history.restart(x[keep - x_start :], keep)
@@ -188,7 +303,7 @@ class FIRStage:
             return np.zeros(0, dtype=self._dtype)
         out = self._output(count, into)
         history = self._history
-        self._compute(history.samples(), history.start, self._n_out, out)
+        self._call(history.samples(), history.start, self._n_out, out)
         self._n_out = end
         history.drop_before(self.first_input(end))
         return out
@@ -235,6 +350,10 @@ class PolyphaseEngine(FIRStage):
             self._fit_work(2 * x.shape[0])
         self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, self._work)
 
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray, slot: int) -> None:
+        work = self._slot_work(slot, polyphase_work(x.shape[0], self.m))
+        self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, work)
+
     def _fit_work(self, n_x: int) -> None:
         """Scratch space for kernel inputs of up to n_x samples."""
         self._workspace(polyphase_work(n_x, self.m))
@@ -252,6 +371,10 @@ class _HalfbandStage(FIRStage):
 
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
         work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
+        self._kernel(x, x_start, self._odd_taps, j_start, out, work)
+
+    def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray, slot: int) -> None:
+        work = self._slot_work(slot, halfband_work(out.shape[0], self._odd_taps.shape[0]))
         self._kernel(x, x_start, self._odd_taps, j_start, out, work)
 
 
@@ -324,6 +447,10 @@ class Chain:
     def reuse_outputs(self) -> None:
         self.stages[-1].reuse_outputs()
 
+    def set_threads(self, n: int) -> None:
+        for stage in self.stages:
+            stage.set_threads(n)
+
     @property
     def lookahead(self) -> int:
         """Input samples (at the chain's input rate) that must follow an output's time before
@@ -356,15 +483,17 @@ class Chain:
 
 
 def make_engine(in_rate: int, out_rate: int, quality: Quality, dtype: np.dtype) -> Engine | Chain:
-    """The engine for one channel in `dtype` (float32 or float64; the fft preset needs float64)."""
-    if quality.engine == "fft" and dtype != np.float64:
-        raise ValueError("the fft engine computes in float64 only")
+    """The engine for one channel in `dtype` (float32 or float64; a float64_only preset needs float64)."""
+    if quality.float64_only and dtype != np.float64:
+        raise ValueError(f"the {quality.name} preset computes in float64 only")
     stages = plan(in_rate, out_rate, quality)
     engines: list[Engine] = []
     for stage in stages:
         if stage.kind == "fft":
             common = gcd(stage.in_rate, stage.out_rate)
-            engines.append(FFTEngine(stage.in_rate, stage.out_rate, stage.out_rate // common, stage.in_rate // common, quality))
+            engines.append(
+                FFTEngine(stage.in_rate, stage.out_rate, stage.out_rate // common, stage.in_rate // common, quality, dtype)
+            )
         elif stage.kind == "halfband":
             engines.append(HalfbandDecimator(stage, quality, dtype))
         elif stage.kind == "interpolate":

@@ -2,11 +2,10 @@
 
 A preset's band edges are fractions of the *lower* Nyquist frequency N = min(in_rate,
 out_rate) / 2: the response is flat up to `passband_end` × N and rejects by
-`attenuation_db` from `stopband_begin` × N on. The FIR presets put the transition band
-symmetrically around N (0.9 N .. 1.1 N), so the −6 dB point sits at N itself: a 2:1
-decimation filter is then a true half-band filter (every other tap zero), and an
-interpolation filter passes the input samples through unchanged. Content between N and
-1.1 N is only partly rejected and may alias into 0.9 N .. N; the "vhq" preset stops at N.
+`attenuation_db` from `stopband_begin` × N on. Every preset stops at N itself
+(stopband_begin = 1.0): nothing between N and the higher rate's Nyquist aliases or images
+into the output band. (Half-band 2:1 stages therefore only appear where there is room
+around them, as cheap first stages at higher rates; see `_plan`.)
 """
 
 from __future__ import annotations
@@ -39,10 +38,11 @@ __all__ = [
 class Quality:
     """A resampling quality preset.
 
-    engine "fir": a chain of direct-form FIR stages (half-band 2:1 decimators and polyphase
-    L/M stages), output sample by sample (hq, low_latency). engine "fft": overlap-save in the
-    frequency domain, output in blocks (vhq). `max_latency_ms` caps the filter's look-ahead
-    (the transition band widens if the attenuation needs more).
+    engine "fir": one direct-form polyphase FIR stage, output sample by sample (low_latency).
+    engine "fft": overlap-save in the frequency domain, output in blocks, behind cheap half-band
+    2:1 stages when the input rate is >= 3 × the output rate (hq, vhq). `max_latency_ms` caps
+    the filter's look-ahead (the transition widens towards the passband, the stopband edge
+    stays). `float64_only`: computed in float64 whatever the samples' dtype (vhq).
     """
 
     name: str
@@ -52,6 +52,7 @@ class Quality:
     stopband_begin: float
     max_latency_ms: float | None = None
     float32_attenuation_db: float | None = None  # the design for float32 arithmetic, if it differs
+    float64_only: bool = False
 
     def attenuation_for(self, dtype_code: str) -> float:
         """The stopband attenuation (dB) the filters are designed for in float32 ("f") or
@@ -69,11 +70,14 @@ class Quality:
 QUALITIES: dict[str, Quality] = {
     q.name: q
     for q in (
-        # float32 rounding leaves spurs near -145 dB whatever the filter: a longer design would
-        # buy nothing there, while float64 delivers what the design promises.
-        Quality("hq", "fir", attenuation_db=160.0, passband_end=0.9, stopband_begin=1.1, float32_attenuation_db=150.0),
-        Quality("vhq", "fft", attenuation_db=200.0, passband_end=0.93, stopband_begin=1.0),
-        Quality("low_latency", "fir", attenuation_db=122.0, passband_end=0.9, stopband_begin=1.1, max_latency_ms=5.5),
+        # hq: passband 0.92 puts the -3 dB point at 0.954 N. float32 FFT rounding leaves a floor
+        # near -140 dB whatever the filter: a longer design would buy nothing there, while
+        # float64 delivers what the design promises.
+        Quality("hq", "fft", attenuation_db=160.0, passband_end=0.92, stopband_begin=1.0, float32_attenuation_db=150.0),
+        Quality("vhq", "fft", attenuation_db=200.0, passband_end=0.93, stopband_begin=1.0, float64_only=True),
+        # low_latency: at the 8 kHz ratios the 6 ms cap binds (289 taps on a 24 kHz grid); the
+        # transition then widens towards the passband, which stays flat to ±0.002 dB at 0.85 N.
+        Quality("low_latency", "fir", attenuation_db=116.0, passband_end=0.86, stopband_begin=1.0, max_latency_ms=6.0),
     )
 }
 

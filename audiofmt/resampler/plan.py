@@ -1,8 +1,11 @@
 """Resampling plans: which stages take one rate to another at a quality preset.
 
 A stage is a zero-phase low-pass with a rate change (half-band 2:1 or 1:2, polyphase L/M, or
-the FFT engine); `plan()` picks the cheapest of a few chain shapes that all keep the preset's
-response, by a cost model calibrated on the kernels. Plans depend on nothing but their
+the FFT engine). The built-in presets: hq and vhq are half-band 2:1 stages while the rate is
+>= 3 × the output rate, then the overlap-save FFT engine; low_latency is one polyphase stage.
+The multi-stage FIR chains below (a steep half-band with a transition centred on N) serve a
+custom `Quality` whose transition is symmetric about N; `plan()` picks the cheapest of a few
+such chain shapes by a cost model calibrated on the kernels. Plans depend on nothing but their
 arguments, so every machine resamples with the same filters and gets the same samples.
 """
 
