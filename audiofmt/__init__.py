@@ -16,6 +16,8 @@ from .errors import (
     InvalidDataError,
     InvalidRateError,
     InvalidSamplesError,
+    OutputError,
+    OutputExistsError,
     StreamStateError,
     UnknownFormatError,
 )
@@ -51,6 +53,8 @@ __all__ = [
     "InvalidDataError",
     "InvalidRateError",
     "InvalidSamplesError",
+    "OutputError",
+    "OutputExistsError",
     "StreamStateError",
     "UnknownFormatError",
     "get_format",
@@ -66,7 +70,7 @@ if TYPE_CHECKING:
 
 
 # submodules reachable as attributes (audiofmt.events.truncate_event …), imported on first access
-_SUBMODULES = frozenset({"codecs", "events", "files", "batch", "session", "realtime", "resampler", "filters", "sinks"})
+_SUBMODULES = frozenset({"codecs", "events", "files", "batch", "session", "realtime", "resampler", "filters", "sinks", "outputs"})
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,8 @@ __all__ = [
     "ClippingError",
     "StreamStateError",
     "ClippingWarning",
+    "OutputError",
+    "OutputExistsError",
 ]
 
 
@@ -47,3 +49,13 @@ class StreamStateError(AudioFormatError):
 
 class ClippingWarning(UserWarning):
     """Float samples were clipped to the int16 range while encoding."""
+
+
+class OutputError(AudioFormatError):
+    """An output that cannot be written where asked: it would replace an input, two jobs would
+    share it, it exists (and overwriting was not allowed), its directory is missing, or its file
+    system is nearly full. Messages name the path the caller gave, never a temporary file."""
+
+
+class OutputExistsError(OutputError):
+    """The output exists and overwriting was not allowed."""
