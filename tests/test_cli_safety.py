@@ -29,7 +29,7 @@ SPEECH = FIXTURES / "speech_16k.wav"
 
 
 def _run(*args: str, cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audiofmt", *args], capture_output=True, cwd=cwd or REPO, timeout=120, **kwargs)
+    return subprocess.run([sys.executable, "-m", "audiofmt", *args], capture_output=True, cwd=cwd or REPO, timeout=120, check=False, **kwargs)
 
 
 def _one_error_line(err: str, *needles: str) -> None:
@@ -124,10 +124,9 @@ def test_existing_outputs_need_y_and_n_skips_them(tmp_path, monkeypatch, capsys)
 
 def test_no_overwrite_holds_even_against_a_file_created_meanwhile(tmp_path):
     out = tmp_path / "x.pcm"
-    with pytest.raises(OutputExistsError):
-        with atomic_output(out, overwrite=False) as f:
-            f.write(b"new")
-            out.write_bytes(b"someone else's")
+    with pytest.raises(OutputExistsError), atomic_output(out, overwrite=False) as f:
+        f.write(b"new")
+        out.write_bytes(b"someone else's")
     assert out.read_bytes() == b"someone else's" and os.listdir(tmp_path) == ["x.pcm"]
     with pytest.raises(OutputExistsError):
         convert_file(SPEECH, out, "pcm16", overwrite=False)
@@ -262,7 +261,7 @@ def test_max_duration_cuts_an_endless_input_exactly(tmp_path, capsys):
 def small_fs(tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, check=False).returncode:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
@@ -274,9 +273,10 @@ def test_the_disk_never_fills(small_fs, capsys):
                  "-o", str(small_fs / "a.pcm")]) == 1
     _one_error_line(capsys.readouterr().err, str(small_fs / "a.pcm"), "before the disk fills")
     # length unknown (an endless pipe): stopped while writing, the reserve still free
-    proc = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "--raw-format", "s16le", "--raw-rate", "16000",
-                           "--to", "pcm16", "-o", str(small_fs / "b.pcm")], cwd=REPO, capture_output=True, timeout=60,
-                          stdin=open("/dev/zero", "rb"))
+    with open("/dev/zero", "rb") as zeros:
+        proc = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "--raw-format", "s16le", "--raw-rate", "16000",
+                               "--to", "pcm16", "-o", str(small_fs / "b.pcm")], cwd=REPO, capture_output=True, timeout=60,
+                              stdin=zeros, check=False)
     assert proc.returncode == 1
     _one_error_line(proc.stderr.decode(), str(small_fs / "b.pcm"), "before the disk fills")
     assert os.listdir(small_fs) == []
