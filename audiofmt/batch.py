@@ -142,7 +142,8 @@ def run_local(
     on_done: Callable[[Outcome], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> list[Outcome]:
-    """Run jobs in `workers` processes (default: the number of cores); outcomes in job order.
+    """Run jobs in `workers` processes (None: the number of cores; 0 or less is an error);
+    outcomes in job order.
 
     `on_progress(job index, input frames done, frames expected or None)` is called in this
     process as workers report blocks. An exception here (KeyboardInterrupt, a Terminated
@@ -159,7 +160,7 @@ def run_local(
             if on_done:
                 on_done(outcomes[-1])
         return outcomes
-    queue = multiprocessing.SimpleQueue() if on_progress else None
+    queue: Any = multiprocessing.SimpleQueue() if on_progress else None
     by_index: dict[int, Outcome] = {}
     pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_worker_init, initargs=(queue, os.getpid()))
     futures: dict[Future[Outcome], int] = {}

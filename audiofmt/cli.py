@@ -197,12 +197,14 @@ def _jobs(args: argparse.Namespace) -> tuple[list, list]:
         raise UsageError("--normalize reads the input twice: it needs a file, not stdin")
     kind = _output_container(args)
     ext = _EXTENSIONS.get((kind, args.to), _CONTAINER_EXT[kind])
+    created = False
     if args.output:
         destinations = [args.output]
     elif args.dir:
         directory = Path(args.dir)
         if directory.exists() and not directory.is_dir():
             raise UsageError(f"-d {args.dir}: not a directory")
+        created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         destinations = [str(directory / (Path(src).stem + ext)) for src in inputs]
     else:  # beside nothing the user named: ./STEM.FORMAT.EXT can never be the input's own name
@@ -213,6 +215,8 @@ def _jobs(args: argparse.Namespace) -> tuple[list, list]:
     try:
         runs = plan_outputs(list(zip(inputs, destinations)), _policy(args))  # type: ignore[arg-type]
     except OutputError as exc:
+        if args.dir and created:
+            Path(args.dir).rmdir()  # leave nothing behind when nothing is done
         raise UsageError(str(exc)) from None
     raw = None
     if args.raw_format:

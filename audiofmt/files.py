@@ -95,7 +95,7 @@ def exact_seconds(value: object, what: str = "max_duration_s") -> Fraction:
     if isinstance(value, bool):
         raise AudioFormatError(f"{what} must be a positive number of seconds; got {value!r}")
     try:
-        seconds = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)  # type: ignore[arg-type]
+        seconds = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)  # type: ignore[call-overload]
     except (TypeError, ValueError, ZeroDivisionError):
         raise AudioFormatError(f"{what} must be a positive number of seconds; got {value!r}") from None
     if seconds <= 0:
