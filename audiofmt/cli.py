@@ -86,10 +86,11 @@ def _say(args: argparse.Namespace, text: str, level: int = 0) -> None:
         print(text, file=sys.stderr)
 
 
-def kernel_cache_cold() -> bool:
-    """Whether numba's on-disk cache lacks (or has stale) kernels a conversion needs, so the run
-    will compile them. A few stat calls: an index file (.nbi) per kernel module, newer than the
-    module; the cache is looked for where numba puts it (NUMBA_CACHE_DIR, else __pycache__)."""
+def kernel_cache_cold(modules: Sequence[str] = ("pcm",)) -> bool:
+    """Whether this run will compile kernels: for one of the kernel `modules` ("pcm", used by
+    every conversion; "g711"), numba's on-disk cache holds no index file (.nbi) newer than the
+    module's source. A few stat calls, where numba keeps its cache (NUMBA_CACHE_DIR, else the
+    package's kernels/__pycache__)."""
     kernels = Path(__file__).resolve().parent / "kernels"
     tag = f".py{sys.version_info[0]}{sys.version_info[1]}.nbi"
     base = os.environ.get("NUMBA_CACHE_DIR")
@@ -98,22 +99,22 @@ def kernel_cache_cold() -> bool:
     else:
         cache = kernels / "__pycache__"
     try:
-        names = os.listdir(cache)
+        names = [n for n in os.listdir(cache) if n.endswith(tag)]
     except OSError:
         return True
-    for module in ("pcm", "g711", "polyphase"):
+    for module in modules:
         try:
             source_mtime = os.stat(kernels / f"{module}.py").st_mtime
         except OSError:
             continue
-        indexes = [n for n in names if n.startswith(module + ".") and n.endswith(tag)]
-        if not any(os.stat(cache / n).st_mtime >= source_mtime for n in indexes):
+        if not any(os.stat(cache / n).st_mtime >= source_mtime for n in names if n.startswith(module + ".")):
             return True
     return False
 
 
 def _note_compiling(args: argparse.Namespace) -> None:
-    if not args.quiet and sys.stderr.isatty() and kernel_cache_cold():
+    modules = ("pcm", "g711") if FORMATS[args.to].codec != "pcm_s16le" else ("pcm",)
+    if not args.quiet and sys.stderr.isatty() and kernel_cache_cold(modules):
         print("audiofmt: compiling kernels, once…", file=sys.stderr, flush=True)
 
 
