@@ -58,6 +58,10 @@ def run_job(job: Job, progress: Callable[[int, int | None], None] | None = None)
         options["raw"] = RawSpec(**options["raw"])
     try:
         return Outcome(job, result=convert_file(job.source, job.destination, progress=progress, **options))
+    except BrokenPipeError:
+        if job.destination == "-":  # stdout's reader left: not this input's fault, end the command
+            raise
+        return Outcome(job, error=f"{job.destination}: cannot write (broken pipe)", traceback=traceback.format_exc())
     except (AudioFormatError, OSError) as exc:
         return Outcome(job, error=str(exc), traceback=traceback.format_exc())
 

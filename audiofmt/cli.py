@@ -531,6 +531,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"audiofmt: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
+    except BrokenPipeError:  # stdout's reader is gone (`| head`): stop quietly, as a pipe expects
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError):
+            pass
+        return 141
     except OSError as exc:  # the file system said no (permissions, a vanished file, ...): one line
         if args.verbose:
             traceback.print_exc()

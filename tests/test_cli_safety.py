@@ -444,3 +444,13 @@ def test_jobs_must_be_positive(jobs, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["convert", str(SPEECH), "-d", str(tmp_path), "--to", "pcm16", "-j", jobs])
     assert exit_info.value.code == 2
+
+
+def test_a_closed_stdout_ends_quietly():
+    """`audiofmt convert x -o - | head -c 10`: no error, no traceback, exit 141 like a SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "audiofmt", "convert", str(SPEECH), "-o", "-", "--to", "pcm16"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and len(proc.stdout.read(10)) == 10
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141 and err == b""
