@@ -199,23 +199,40 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def _endless(tmp_path: Path, n: int) -> list[str]:
-    """n inputs that never end (symlinks to /dev/zero), bounded by -t at one hour each."""
-    names = []
-    for i in range(n):
-        name = tmp_path / f"in{i}.raw"
-        os.symlink("/dev/zero", name)
-        names.append(str(name))
-    return names
+def _default_sigint() -> None:
+    """A shell's background job (`pytest ... &`) starts with SIGINT ignored, which Python then
+    keeps; the command under test gets SIGINT's default, as in a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def stalled_inputs(tmp_path):
+    """FIFOs holding 1 s of audio each and then nothing, never ending: a conversion reads the
+    second, writes its output's first blocks, and waits, so a signal always finds it running."""
+    fds: list[int] = []
+
+    def make(n: int) -> list[str]:
+        names = []
+        for i in range(n):
+            name = tmp_path / f"in{i}.raw"
+            os.mkfifo(name)
+            fds.append(os.open(name, os.O_RDWR))  # a writer that never closes (O_RDWR: no wait for a reader)
+            os.write(fds[-1], bytes(32000))
+            names.append(str(name))
+        return names
+
+    yield make
+    for fd in fds:
+        os.close(fd)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_signal_removes_the_temporary_file(sig, tmp_path):
+def test_a_signal_removes_the_temporary_file(sig, tmp_path, stalled_inputs):
     out = tmp_path / "out"
     out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "audiofmt", "convert", *_endless(tmp_path, 1), "-o", str(out / "x.ulaw"),
-                             "--raw-format", "s16le", "--raw-rate", "16000", "-t", "3600", "--to", "g711_ulaw"],
-                            cwd=REPO, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "audiofmt", "convert", *stalled_inputs(1), "-o", str(out / "x.ulaw"),
+                             "--raw-format", "s16le", "--raw-rate", "16000", "--to", "g711_ulaw"],
+                            cwd=REPO, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
     _wait_for(lambda: _parts(out))
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
@@ -224,11 +241,11 @@ def test_a_signal_removes_the_temporary_file(sig, tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
-def test_a_signal_to_the_batch_parent_alone_ends_every_worker(sig, tmp_path):
+def test_a_signal_to_the_batch_parent_alone_ends_every_worker(sig, tmp_path, stalled_inputs):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "audiofmt", "convert", *_endless(tmp_path, 3), "-d", str(out), "-j", "2",
-                             "--raw-format", "s16le", "--raw-rate", "16000", "-t", "3600", "--to", "g711_ulaw"],
-                            cwd=REPO, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "audiofmt", "convert", *stalled_inputs(3), "-d", str(out), "-j", "2",
+                             "--raw-format", "s16le", "--raw-rate", "16000", "--to", "g711_ulaw"],
+                            cwd=REPO, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
     _wait_for(lambda: out.exists() and len(_parts(out)) == 2)
     workers = _children(proc.pid)
     assert len(workers) >= 2
