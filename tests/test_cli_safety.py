@@ -199,10 +199,13 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def _default_sigint() -> None:
-    """A shell's background job (`pytest ... &`) starts with SIGINT ignored, which Python then
-    keeps; the command under test gets SIGINT's default, as in a terminal."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# A shell's background job (`pytest ... &`) starts with SIGINT ignored, which Python then keeps:
+# the command under test is given Python's usual Ctrl-C handler back, as in a terminal.
+_WITH_SIGINT = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'audiofmt'; runpy.run_module('audiofmt', run_name='__main__')"
+)
+AUDIOFMT_WITH_SIGINT = [sys.executable, "-c", _WITH_SIGINT]
 
 
 @pytest.fixture
@@ -230,9 +233,9 @@ def stalled_inputs(tmp_path):
 def test_a_signal_removes_the_temporary_file(sig, tmp_path, stalled_inputs):
     out = tmp_path / "out"
     out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "audiofmt", "convert", *stalled_inputs(1), "-o", str(out / "x.ulaw"),
+    proc = subprocess.Popen([*AUDIOFMT_WITH_SIGINT, "convert", *stalled_inputs(1), "-o", str(out / "x.ulaw"),
                              "--raw-format", "s16le", "--raw-rate", "16000", "--to", "g711_ulaw"],
-                            cwd=REPO, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
+                            cwd=REPO, stderr=subprocess.PIPE)
     _wait_for(lambda: _parts(out))
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
@@ -243,9 +246,9 @@ def test_a_signal_removes_the_temporary_file(sig, tmp_path, stalled_inputs):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_a_signal_to_the_batch_parent_alone_ends_every_worker(sig, tmp_path, stalled_inputs):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "audiofmt", "convert", *stalled_inputs(3), "-d", str(out), "-j", "2",
+    proc = subprocess.Popen([*AUDIOFMT_WITH_SIGINT, "convert", *stalled_inputs(3), "-d", str(out), "-j", "2",
                              "--raw-format", "s16le", "--raw-rate", "16000", "--to", "g711_ulaw"],
-                            cwd=REPO, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
+                            cwd=REPO, stderr=subprocess.PIPE)
     _wait_for(lambda: out.exists() and len(_parts(out)) == 2)
     workers = _children(proc.pid)
     assert len(workers) >= 2
