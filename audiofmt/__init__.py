@@ -9,15 +9,21 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._moved import MOVED_MODULES, install_aliases
 from .errors import (
     AudioFormatError,
     ClippingError,
     ClippingWarning,
+    DamagedFileError,
+    EventError,
+    FileFormatError,
     InvalidDataError,
     InvalidRateError,
     InvalidSamplesError,
     OutputError,
     OutputExistsError,
+    RtpError,
+    SessionError,
     StreamStateError,
     UnknownFormatError,
 )
@@ -31,51 +37,82 @@ _LAZY = {
     "decode": "codecs",
     "transcode": "codecs",
     "float_to_int16": "codecs",
-    "resample": "resampler",
-    "Resampler": "resampler",
-    "downmix": "resampler",
-    "output_length": "resampler",
-    "Session": "session",
-    "SessionError": "session",
-    "InputEncoder": "realtime",
-    "OutputDecoder": "realtime",
-    "convert_file": "files",
-    "decode_file": "files",
-    "RawSpec": "files",
+    "int16_to_float": "codecs",
+    "resample": "resampler.core",
+    "Resampler": "resampler.core",
+    "downmix": "resampler.core",
+    "output_length": "resampler.core",
+    "Session": "realtime.session",
+    "InputEncoder": "realtime.streams",
+    "OutputDecoder": "realtime.streams",
+    "convert_file": "files.convert",
+    "decode_file": "files.convert",
+    "RawSpec": "files.sources",
 }
 
 __all__ = [
+    "FORMATS",
     "AudioFormat",
     "AudioFormatError",
     "ClippingError",
     "ClippingWarning",
-    "FORMATS",
+    "DamagedFileError",
+    "EventError",
+    "FileFormatError",
+    "InputEncoder",
     "InvalidDataError",
     "InvalidRateError",
     "InvalidSamplesError",
+    "OutputDecoder",
     "OutputError",
     "OutputExistsError",
+    "RawSpec",
+    "Resampler",
+    "RtpError",
+    "Session",
+    "SessionError",
     "StreamStateError",
     "UnknownFormatError",
+    "convert_file",
+    "decode",
+    "decode_file",
+    "downmix",
+    "encode",
+    "float_to_int16",
     "get_format",
-    *_LAZY,
+    "int16_to_float",
+    "output_length",
+    "resample",
+    "transcode",
 ]
 
+install_aliases()
+
 if TYPE_CHECKING:
-    from .codecs import decode, encode, float_to_int16, transcode
-    from .resampler import Resampler, downmix, output_length, resample
-    from .files import RawSpec, convert_file, decode_file
-    from .realtime import InputEncoder, OutputDecoder
-    from .session import Session, SessionError
+    from .codecs import decode, encode, float_to_int16, int16_to_float, transcode
+    from .files.convert import RawSpec, convert_file, decode_file
+    from .realtime.session import Session
+    from .realtime.streams import InputEncoder, OutputDecoder
+    from .resampler.core import Resampler, downmix, output_length, resample
 
 
-# submodules reachable as attributes (audiofmt.events.truncate_event …), imported on first access
-_SUBMODULES = frozenset({"codecs", "events", "files", "batch", "session", "realtime", "resampler", "filters", "sinks", "outputs"})
+# submodules reachable as attributes (audiofmt.events.truncate_event …), imported on first access;
+# the names before 0.2's regrouping into subpackages map to where those modules live now
+_SUBMODULES = {
+    "codecs": "codecs",
+    "formats": "formats",
+    "errors": "errors",
+    "files": "files",
+    "realtime": "realtime",
+    "resampler": "resampler",
+    "bridge": "bridge",
+    **MOVED_MODULES,
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        return import_module(f".{name}", __name__)
+        return import_module(f".{_SUBMODULES[name]}", __name__)
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'audiofmt' has no attribute {name!r}")

@@ -11,6 +11,7 @@ import warnings
 from typing import Any, Literal, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .errors import ClippingError, ClippingWarning, InvalidDataError, InvalidSamplesError
 from .formats import FORMATS, AudioFormat, get_format
@@ -18,13 +19,15 @@ from .kernels import compiled_entry, g711
 from .kernels.pcm import float_entry
 from .kernels.pcm import float_to_int16 as _float_to_int16_kernel
 
-__all__ = ["encode", "decode", "transcode", "float_to_int16", "as_samples", "Buffer", "ClipPolicy"]
+__all__ = ["encode", "decode", "transcode", "float_to_int16", "int16_to_float", "as_samples", "Buffer", "ClipPolicy"]
 
 Buffer = Union[bytes, bytearray, memoryview, np.ndarray]
 ClipPolicy = Literal["warn", "raise", "ignore"]
 _CLIP_POLICIES = ("warn", "raise", "ignore")
 _INT16 = np.dtype(np.int16)
 _SAMPLE_DTYPES = (np.dtype(np.int16), np.dtype(np.float32), np.dtype(np.float64))
+# 1/32768 is a power of two: multiplying by it is exact, and faster than dividing by 32768
+_INV_32768 = {np.dtype(np.float32): np.float32(1 / 32768), np.dtype(np.float64): np.float64(1 / 32768)}
 
 # Per codec: how int16 samples become code bytes and back. pcm_s16le has no kernel.
 _EXPANDERS = {"ulaw": g711.ulaw_expand, "alaw": g711.alaw_expand}
@@ -109,6 +112,14 @@ def float_to_int16(samples: np.ndarray, *, clip: ClipPolicy = "warn") -> tuple[n
         if clip == "warn":
             warnings.warn(message, ClippingWarning, stacklevel=3)
     return out, int(n_clipped)
+
+
+def int16_to_float(samples: np.ndarray, dtype: DTypeLike = np.float64) -> np.ndarray:
+    """int16 samples to floats at full scale ±1.0: x / 32768, exact in float32 and float64.
+
+    The inverse of float_to_int16 for every int16 value (float_to_int16(int16_to_float(x)) == x).
+    """
+    return np.multiply(samples, _INV_32768[np.dtype(dtype)], dtype=dtype)
 
 
 def round_to_int16(x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -210,8 +221,8 @@ def transcode(
         return codes.tobytes()
     samples = decode(data, src)
     if src.rate_hz != dst.rate_hz:
-        from .resampler import resample
+        from .resampler.core import resample
 
-        resampled = resample(samples.astype(np.float64) / 32768.0, src.rate_hz, dst.rate_hz, quality=quality)
+        resampled = resample(int16_to_float(samples), src.rate_hz, dst.rate_hz, quality=quality)
         return encode(resampled, dst, clip=clip)
     return encode(samples, dst)

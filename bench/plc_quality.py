@@ -11,10 +11,11 @@ Speech: fixtures/speech_8k.wav, and fixtures/speech_16k.wav resampled to 8 kHz b
   are lost, with at least one good frame between runs.
 
 Concealers, fed the same frames and losses:
-- plc: Appendix I; its output lags by 30 samples and is compared as out[30:] with in[:-30];
+- plc: Appendix I, sample-exact to the ITU-T reference; its output lags by 30 samples, so the
+  held-back tail is flushed at the end and out[30:] is compared with the input;
 - silence: a lost frame is zeros;
 - repeat: a lost frame is the last received frame again (zeros before any), no fading.
-All three are scored on the same span, input samples [0, N - 30).
+All three are scored on the whole signal.
 
 Each pattern is drawn `--trials` times (seeds derived from `--seed`); the table shows the mean
 over trials of each measure, and the lost frames summed over trials.
@@ -36,8 +37,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -45,10 +46,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # make the in-repo `audiofmt` importable
     sys.path.insert(0, str(ROOT))
 
-import soundfile as sf  # noqa: E402
+import soundfile as sf
 
-from audiofmt import resample  # noqa: E402
-from audiofmt.bridge.plc import Concealer  # noqa: E402
+from audiofmt import resample
+from audiofmt.bridge.plc import Concealer
 
 FRAME = 160
 DELAY = Concealer.delay_samples
@@ -86,8 +87,8 @@ def burst_loss(n_frames: int, rate: float, rng: np.random.Generator) -> np.ndarr
 
 def conceal_plc(frames: np.ndarray, lost: np.ndarray) -> np.ndarray:
     c = Concealer(FRAME)
-    out = np.concatenate([c.lost() if miss else c.good(f) for f, miss in zip(frames, lost)])
-    return out[DELAY:]  # aligned: out[DELAY + t] is input time t
+    out = [c.lost() if miss else c.good(f) for f, miss in zip(frames, lost)]
+    return np.concatenate([*out, c.flush()])[DELAY:]  # aligned: out[DELAY + t] is input time t
 
 
 def conceal_silence(frames: np.ndarray, lost: np.ndarray) -> np.ndarray:
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for si, (name, x) in enumerate(speech.items()):
         n_frames = len(x) // FRAME
         frames = x[: n_frames * FRAME].reshape(n_frames, FRAME)
-        span = n_frames * FRAME - DELAY
+        span = n_frames * FRAME
         ref = frames.reshape(-1)[:span]
         for ci, (label, make, rate) in enumerate(scenarios):
             rngs = [np.random.default_rng([args.seed, si, ci, t]) for t in range(args.trials)]

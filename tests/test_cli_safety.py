@@ -20,7 +20,7 @@ import audiofmt
 from audiofmt.cli import main
 from audiofmt.errors import OutputError, OutputExistsError
 from audiofmt.files import convert_file, max_frames_for
-from audiofmt.outputs import atomic_output, plan_outputs
+from audiofmt.files.outputs import atomic_output, plan_outputs
 
 from .conftest import REPO
 

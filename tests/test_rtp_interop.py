@@ -66,7 +66,8 @@ def test_ffmpeg_sends_rtp_to_the_endpoint(payload_type, codec, raw_format, name,
     async def scenario():
         reference = await _ffmpeg(*encode_args, "-f", raw_format, "-")
         received: list[AudioFrame] = []
-        endpoint = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), payload_type=payload_type, on_frame=received.append, plc=False)
+        endpoint = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), payload_type=payload_type, on_frame=received.append, plc=False,
+                                           accept="latch")  # ffmpeg's source port is its own choice
         try:
             port = endpoint.local_addr[1]
             await _ffmpeg(*encode_args, "-af", "asetnsamples=n=160,arealtime", "-f", "rtp", f"rtp://{LOCALHOST}:{port}")
@@ -223,7 +224,7 @@ def test_loss_reorder_and_jitter_keep_exact_timing():
                 s = receiver.stats
                 played.append((frame.index, value_to_frame[int(frame.samples[0])], s.stretched, s.skipped))
 
-        receiver = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), on_frame=on_frame, plc=False)
+        receiver = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), on_frame=on_frame, plc=False, accept="latch")
         _, relay = await loop.create_datagram_endpoint(lambda: _Relay(receiver.local_addr, seed=3550), local_addr=(LOCALHOST, 0))
         sender = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), remote_addr=relay.transport.get_extra_info("sockname"),
                                          sequence=FIRST_SEQ, timestamp=2**32 - 160 * 60)  # both wrap mid-stream
@@ -261,7 +262,7 @@ def test_loss_reorder_and_jitter_keep_exact_timing():
 def test_bad_datagrams_are_dropped_and_counted():
     async def scenario():
         loop = asyncio.get_running_loop()
-        endpoint = await open_rtp_endpoint(local_addr=(LOCALHOST, 0))
+        endpoint = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), accept="latch")
         transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=endpoint.local_addr)
         try:
             for data in (b"\x00" * 5, b"\x40" + bytes(20), bytes([0x81]) + bytes(11), bytes([0xA0]) + bytes(11) + b"\x09",
@@ -287,7 +288,7 @@ def test_frames_queue_repair_conceal_and_catch_up_after_a_stall():
     async def scenario():
         loop = asyncio.get_running_loop()
         receiver = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), conceal=lambda n: np.full(n, 7, np.int16),
-                                           repair=lambda frame: frame + 1)
+                                           repair=lambda frame: frame + 1, accept="latch")
         sender = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), remote_addr=receiver.local_addr)
         try:
             sender.send(np.full(160 * 10 + 80, 1000, np.int16))  # 10.5 frames: the half waits for flush()
@@ -326,7 +327,7 @@ def test_default_endpoint_conceals_a_lost_frame_with_appendix_i():
 
     async def scenario():
         frames: list[AudioFrame] = []
-        receiver = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), on_frame=frames.append)
+        receiver = await open_rtp_endpoint(local_addr=(LOCALHOST, 0), on_frame=frames.append, accept="latch")
         transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=receiver.local_addr)
         try:
             for k in range(30):

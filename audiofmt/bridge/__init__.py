@@ -4,17 +4,49 @@
 - RTP (rtp.py, jitter.py, udp.py): RFC 3550 packets and statistics, a jitter buffer that gives one
   20 ms frame per tick, and an asyncio UDP endpoint paced at 20 ms.
 - `Concealer` (plc.py): ITU-T G.711 Appendix I packet loss concealment.
-- server.py: a websockets runner (optional extra `audiofmt[bridge]`), imported on its own.
+- server.py: the websockets server and `bridge_call` (optional extra `audiofmt[bridge]`), with
+  auth.py (Twilio signature, path token, log redaction), metrics.py (Prometheus) and service.py
+  (workers, drain, /healthz, /metrics: `audiofmt bridge`); imported on their own. See docs/bridge.md.
+
+Loaded lazily: `from audiofmt.bridge.rtp import parse_rtp` loads no numba; the names below load
+their module on first access.
 """
 
-from .jitter import JitterBuffer
-from .plc import Concealer
-from .rtp import PAYLOAD_FORMATS, RtpError, RtpPacket, RtpSender, RtpSource, RtpStats, build_rtp, parse_rtp
-from .twilio import CallStarted, CallStats, CallStopped, Dtmf, ToModel, ToPhone, TwilioMediaStream
-from .udp import AudioFrame, RtpEndpoint, open_rtp_endpoint
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "JitterBuffer": "jitter",
+    "Concealer": "plc",
+    **dict.fromkeys(
+        ["PAYLOAD_FORMATS", "RtpError", "RtpPacket", "RtpSender", "RtpSource", "RtpStats", "build_rtp", "parse_rtp"], "rtp"
+    ),
+    **dict.fromkeys(["DROP_REASONS", "CallStarted", "CallStats", "CallStopped", "Dtmf", "ToModel", "ToPhone", "TwilioMediaStream"], "twilio"),
+    **dict.fromkeys(["AudioFrame", "RtpEndpoint", "open_rtp_endpoint"], "udp"),
+}
 
 __all__ = [
-    "TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats",
+    "TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats", "DROP_REASONS",
     "RtpPacket", "RtpError", "RtpStats", "RtpSource", "RtpSender", "PAYLOAD_FORMATS", "parse_rtp", "build_rtp",
     "JitterBuffer", "RtpEndpoint", "AudioFrame", "open_rtp_endpoint", "Concealer",
 ]
+
+if TYPE_CHECKING:
+    from .jitter import JitterBuffer
+    from .plc import Concealer
+    from .rtp import PAYLOAD_FORMATS, RtpError, RtpPacket, RtpSender, RtpSource, RtpStats, build_rtp, parse_rtp
+    from .twilio import DROP_REASONS, CallStarted, CallStats, CallStopped, Dtmf, ToModel, ToPhone, TwilioMediaStream
+    from .udp import AudioFrame, RtpEndpoint, open_rtp_endpoint
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{module_name}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

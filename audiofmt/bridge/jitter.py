@@ -94,12 +94,13 @@ class JitterBuffer:
         return len(self._frames)
 
     # -- input -------------------------------------------------------------------------------
-    def push(self, packet: RtpPacket, arrival_ms: float) -> None:
-        """Take one packet that arrived at `arrival_ms`; drops are counted in `stats`."""
+    def push(self, packet: RtpPacket, arrival_ms: float, source: object = None) -> None:
+        """Take one packet that arrived at `arrival_ms` from `source` (e.g. its address; see
+        `RtpSource.update`); drops are counted in `stats`."""
         if len(packet.payload) != self.frame_bytes:
             self.stats.dropped[f"payload not {self.frame_bytes} bytes ({self.frame_ms:g} ms)"] += 1
             return
-        if self.source.update(packet, arrival_ms) is None:
+        if self.source.update(packet, arrival_ms, source) is None:
             return
         frame = self._frame_index(packet.timestamp)
         if self._next is not None:

@@ -16,11 +16,19 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..errors import AudioFormatError
+from ..errors import RtpError
 
 __all__ = [
-    "RtpError", "RtpPacket", "RtpStats", "RtpSource", "RtpSender", "PAYLOAD_FORMATS",
-    "parse_rtp", "build_rtp", "seq_delta", "ts_delta",
+    "PAYLOAD_FORMATS",
+    "RtpError",
+    "RtpPacket",
+    "RtpSender",
+    "RtpSource",
+    "RtpStats",
+    "build_rtp",
+    "parse_rtp",
+    "seq_delta",
+    "ts_delta",
 ]
 
 PAYLOAD_FORMATS: dict[int, str] = {0: "g711_ulaw", 8: "g711_alaw"}  # static RTP/AVP types (RFC 3551)
@@ -29,17 +37,6 @@ _MASK16, _MASK32 = 0xFFFF, 0xFFFFFFFF
 _BYTES = (bytes, bytearray, memoryview)
 MAX_DROPOUT = 3000  # RFC 3550 A.1: a forward jump up to this many packets is a gap, not a restart
 MAX_MISORDER = 100  # RFC 3550 A.1: a packet up to this many behind the newest is reordered/duplicate
-
-
-class RtpError(AudioFormatError):
-    """A datagram that is not a valid RTP packet, or packet fields out of range.
-
-    `reason` is a short fixed string (for counters); the message adds the values at fault.
-    """
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -185,6 +182,9 @@ class RtpSource:
     stream). A packet of another SSRC is dropped unless two in-sequence packets of that SSRC
     arrive in a row: the stream then switches to it (`ssrc_changes`), like A.1's restart rule for
     a sequence jump beyond MAX_DROPOUT (`restarts`). Each (re)start increments `epoch`.
+    `source` (any hashable, e.g. the sender's address) binds the stream to where its first packet
+    came from: a packet from another source is dropped ("other source address") whatever its
+    SSRC, so neither an SSRC change nor a restart can be triggered from elsewhere. None: not checked.
     Duplicates (same extended sequence number within MAX_MISORDER) are counted and dropped and
     do not update the jitter estimate; every other accepted packet does.
     """
@@ -200,6 +200,7 @@ class RtpSource:
         self._last: tuple[float, int] | None = None  # (arrival in timestamp units, timestamp) of the previous packet
         self._seen: set[int] = set()
         self._report_prior = (0, 0)  # (expected, received) at the last rtcp_report()
+        self._source: object = None  # where this stream's packets come from (None: not checked)
 
     @property
     def extended_max(self) -> int:
@@ -215,9 +216,16 @@ class RtpSource:
         self._bad_seq, self._candidate, self._last = -1, None, None
         self._seen.clear()
 
-    def update(self, packet: RtpPacket, arrival_ms: float) -> int | None:
-        """Account for one packet that arrived at `arrival_ms`; its extended sequence number or None."""
+    def update(self, packet: RtpPacket, arrival_ms: float, source: object = None) -> int | None:
+        """Account for one packet that arrived at `arrival_ms` from `source`; its extended sequence
+        number or None (dropped and counted)."""
         s, seq = self.stats, packet.sequence
+        if source is not None:
+            if self._source is None:
+                self._source = source
+            elif source != self._source:
+                s.dropped["other source address"] += 1
+                return None
         if s.ssrc is None:
             self._start(packet)
         elif packet.ssrc != s.ssrc:

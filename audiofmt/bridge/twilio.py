@@ -4,7 +4,15 @@
 and `receive_model(event)` what the Realtime server sent, and both return what to do next: a list
 of `ToPhone` / `ToModel` messages to send and `Dtmf` / `CallStarted` / `CallStopped` for the
 application. Time comes only from Twilio's media timestamps. A malformed or out-of-order message
-is dropped and counted in `stats.dropped[reason]`; nothing a peer sends can raise.
+is dropped and counted in `stats.dropped[reason]`, where `reason` is one of the fixed strings in
+`DROP_REASONS` (never text taken from the message); nothing a peer sends can raise.
+
+The model's input timeline is kept continuous within limits, so that a peer cannot make the
+bridge send more audio than it received: a timestamp gap of up to `MAX_GAP_FILL_MS` (100 ms, five
+20 ms frames) is filled with silence, as long as the call's silence so far does not exceed the
+audio it received; a larger jump (or one beyond that budget) is a resync: nothing is filled and
+`stats.resyncs` counts it. So bytes to the model <= 2 x bytes received + 100 ms, before the
+format's own expansion (pcm16 at 24 kHz is 6 bytes per μ-law byte).
 
 Audio paths, chosen per direction from the session's formats through the codec registry:
 - g711_ulaw: the phone's bytes pass through untouched (re-chunked only);
@@ -17,6 +25,7 @@ response is sent at its `*.audio.done`, never padded.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -25,7 +34,7 @@ import numpy as np
 
 from ..codecs import decode, encode, round_to_int16, transcode
 from ..errors import AudioFormatError
-from ..events import (
+from ..realtime.events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
     SESSION_TYPES,
@@ -35,16 +44,36 @@ from ..events import (
     truncate_event,
 )
 from ..formats import FORMATS, AudioFormat
-from ..resampler import Resampler
-from ..session import Session
+from ..resampler.core import Resampler
+from ..realtime.session import Session
 
-__all__ = ["TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats"]
+__all__ = ["TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats",
+           "DROP_REASONS", "MAX_GAP_FILL_MS"]
+
+log = logging.getLogger(__name__)
 
 PHONE = FORMATS["g711_ulaw"]  # Twilio Media Streams: audio/x-mulaw, 8000 Hz, mono
 FRAME_BYTES = 160  # 20 ms of phone audio
 _SILENCE = b"\xff"  # μ-law code of 0
-_MAX_GAP_MS = 10_000  # a timestamp jump beyond this is not filled (it is a bad timestamp)
+MAX_GAP_FILL_MS = 100  # the largest timestamp gap filled with silence; beyond it: a resync
 _DTMF_DIGITS = frozenset("0123456789*#ABCD")
+_MAX_REMEMBERED = 64  # pending marks, cleared marks and interrupted items kept per call
+
+# Why a message was dropped: the only keys CallStats.dropped ever has.
+DROP_REASONS: frozenset[str] = frozenset({
+    # phone side
+    "not JSON", "not a JSON object", "no event name", "unknown phone event",
+    "connected out of order", "start out of order", "start without a start object", "start without streamSid",
+    "unsupported mediaFormat", "media before start", "media after stop", "media without a media object",
+    "media of another track", "bad media.chunk", "bad media.timestamp", "bad media.payload",
+    "empty media payload", "duplicate or late media chunk", "bad mark name", "mark we did not send",
+    "bad dtmf digit", "stop out of order",
+    # model side
+    "bad model event", "bad session event", "audio event without item_id/content_index",
+    "audio of an interrupted response", "model audio while no call is streaming", "bad model audio",
+    # a bug of ours, never a peer's doing (tests assert it stays 0)
+    "internal error",
+})
 
 
 @dataclass(frozen=True)
@@ -98,27 +127,30 @@ class CallStats:
     phone_messages: int = 0
     model_events: int = 0
     media_in: int = 0
+    media_in_bytes: int = 0  # μ-law payload bytes accepted from the phone
     frames_out: int = 0
     gap_filled_ms: int = 0
+    resyncs: int = 0  # timestamp jumps not filled (over MAX_GAP_FILL_MS or over the call's budget)
     barge_ins: int = 0
-    dropped: Counter = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)  # keys: DROP_REASONS only
 
 
 class _Drop(Exception):
     """Internal: this message is dropped for `reason`."""
 
     def __init__(self, reason: str) -> None:
+        assert reason in DROP_REASONS, reason
         super().__init__(reason)
         self.reason = reason
 
 
 def _int_field(container: dict[str, Any], name: str) -> int:
     value = container.get(name)
-    try:
-        number = int(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    try:  # Twilio sends decimal strings; ints are accepted too (huge ones cost nothing here)
+        number = int(value) if type(value) is int or (type(value) is str and len(value) <= 20) else None
     except ValueError:
         number = None
-    if number is None or number < 0:
+    if number is None or not 0 <= number < 2**63:
         raise _Drop(f"bad media.{name}")
     return number
 
@@ -131,7 +163,7 @@ class _Playout:
     content_index: int = 0
     item_start: int = 0  # cumulative phone samples sent before this item's first frame
     received: int = 0  # samples of this item received from the model, in the output format
-    cancelled: frozenset[str] = frozenset()
+    cancelled: tuple[str, ...] = ()  # the last _MAX_REMEMBERED interrupted item ids
 
 
 class TwilioMediaStream:
@@ -145,6 +177,7 @@ class TwilioMediaStream:
         self._sid_json = "null"
         self._last_chunk = -1
         self._next_timestamp: int | None = None  # ms where the next inbound media should start
+        self._filled_samples = 0  # silence samples inserted so far (bounded by media_in_bytes)
         self._phone_clock_ms = 0  # newest inbound media timestamp: the call's clock
         self._setup_paths()
         # outbound accounting, all in cumulative phone samples
@@ -153,7 +186,7 @@ class TwilioMediaStream:
         self._acked = 0
         self._anchor: tuple[int, int] = (0, 0)  # (phone clock ms, samples sent) when playback restarted
         self._marks: dict[str, int] = {}
-        self._cleared_marks: set[str] = set()  # Twilio echoes these too once `clear` drops them
+        self._cleared_marks: dict[str, None] = {}  # Twilio echoes these too once `clear` drops them
         self._n_marks = 0
         self._play = _Playout()
         self._phone_handlers = {
@@ -201,13 +234,14 @@ class TwilioMediaStream:
             msg = self._parse_phone(message)
             handler = self._phone_handlers.get(msg["event"])
             if handler is None:
-                raise _Drop(f"unknown phone event {str(msg['event'])[:40]!r}")
+                raise _Drop("unknown phone event")
             return handler(msg)
         except _Drop as drop:
             self.stats.dropped[drop.reason] += 1
             return []
-        except AudioFormatError as exc:  # bad base64, wrong lengths …
-            self.stats.dropped[f"bad audio: {type(exc).__name__}"] += 1
+        except Exception:  # a bug of ours: the call goes on, the message is dropped and logged
+            log.exception("TwilioMediaStream: phone message dropped by an internal error")
+            self.stats.dropped["internal error"] += 1
             return []
 
     @staticmethod
@@ -241,7 +275,7 @@ class TwilioMediaStream:
         if not isinstance(media_format, dict) or (
             media_format.get("encoding"), media_format.get("sampleRate"), media_format.get("channels", 1)
         ) != ("audio/x-mulaw", 8000, 1):
-            raise _Drop("unsupported mediaFormat (expected audio/x-mulaw, 8000 Hz, 1 channel)")
+            raise _Drop("unsupported mediaFormat")  # expected audio/x-mulaw, 8000 Hz, 1 channel
         params = start.get("customParameters") or {}
         call_sid = start.get("callSid")
         self.state, self.stream_sid = "started", stream_sid
@@ -258,19 +292,29 @@ class TwilioMediaStream:
             raise _Drop("media of another track")
         chunk = _int_field(media, "chunk")
         timestamp = _int_field(media, "timestamp")
-        payload = decode_audio(media.get("payload"), "media.payload")
+        try:
+            payload = decode_audio(media.get("payload"), "media.payload")
+        except AudioFormatError:
+            raise _Drop("bad media.payload") from None
         if not payload:
             raise _Drop("empty media payload")
         if chunk <= self._last_chunk:
             raise _Drop("duplicate or late media chunk")
         self._last_chunk = chunk
         self.stats.media_in += 1
+        self.stats.media_in_bytes += len(payload)
         audio = b""
         if self._next_timestamp is not None and timestamp > self._next_timestamp:
             gap_ms = timestamp - self._next_timestamp
-            if gap_ms <= _MAX_GAP_MS:  # keep the model's timeline continuous
-                audio = _SILENCE * PHONE.ms_to_samples(gap_ms)
+            n_fill = PHONE.ms_to_samples(gap_ms) if gap_ms <= MAX_GAP_FILL_MS else 0
+            # keep the model's timeline continuous, but never send more silence than audio received
+            budget = self.stats.media_in_bytes + PHONE.ms_to_samples(MAX_GAP_FILL_MS)
+            if n_fill and self._filled_samples + n_fill <= budget:
+                audio = _SILENCE * n_fill
+                self._filled_samples += n_fill
                 self.stats.gap_filled_ms += gap_ms
+            else:
+                self.stats.resyncs += 1
         audio += payload
         self._next_timestamp = timestamp + len(payload) // PHONE.samples_per_ms
         self._phone_clock_ms = max(self._phone_clock_ms, timestamp + len(payload) // PHONE.samples_per_ms)
@@ -280,8 +324,10 @@ class TwilioMediaStream:
     def _phone_mark(self, msg: dict[str, Any]) -> list[Output]:
         mark = msg.get("mark")
         name = mark.get("name") if isinstance(mark, dict) else None
+        if not isinstance(name, str):
+            raise _Drop("bad mark name")
         if name in self._cleared_marks:
-            self._cleared_marks.discard(name)
+            del self._cleared_marks[name]
             return []
         if name not in self._marks:
             raise _Drop("mark we did not send")
@@ -315,20 +361,29 @@ class TwilioMediaStream:
             if kind == "input_audio_buffer.speech_started":
                 return self._barge_in()
             if kind in SESSION_TYPES:
-                self.session = Session.parse(ev)
+                try:
+                    session = Session.parse(ev)
+                except AudioFormatError:
+                    raise _Drop("bad session event") from None
+                self.session = session
                 self._setup_paths()
             return []
         except _Drop as drop:
             self.stats.dropped[drop.reason] += 1
             return []
-        except AudioFormatError as exc:
-            self.stats.dropped[f"bad model event: {type(exc).__name__}"] += 1
+        except AudioFormatError:  # not an event object (parse_event)
+            self.stats.dropped["bad model event"] += 1
+            return []
+        except Exception:  # a bug of ours: the call goes on, the event is dropped and logged
+            log.exception("TwilioMediaStream: model event dropped by an internal error")
+            self.stats.dropped["internal error"] += 1
             return []
 
     def _item(self, ev: dict[str, Any]) -> tuple[str, int]:
         item_id, content_index = ev.get("item_id"), ev.get("content_index", 0)
-        if not isinstance(item_id, str) or isinstance(content_index, bool) or not isinstance(content_index, int):
-            raise _Drop(f"{ev['type']} without item_id/content_index")
+        if (not isinstance(item_id, str) or not item_id or type(content_index) is not int
+                or not 0 <= content_index < 2**31):
+            raise _Drop("audio event without item_id/content_index")
         return item_id, content_index
 
     def _model_delta(self, ev: dict[str, Any]) -> list[Output]:
@@ -337,8 +392,11 @@ class TwilioMediaStream:
             raise _Drop("audio of an interrupted response")
         if self.state != "started" or self.stream_sid is None:
             raise _Drop("model audio while no call is streaming")
-        data = decode_audio(ev.get("delta"), f"{ev['type']}.delta")
-        self._out_format.n_samples(len(data))  # a pcm16 delta of odd length is dropped here
+        try:
+            data = decode_audio(ev.get("delta"), "delta")
+            self._out_format.n_samples(len(data))  # a pcm16 delta of odd length is dropped here
+        except AudioFormatError:
+            raise _Drop("bad model audio") from None
         if (item_id, content_index) != (self._play.item_id, self._play.content_index):
             if self._position() >= self._sent:  # the phone's buffer is empty: playback restarts now
                 self._anchor = (self._phone_clock_ms, self._sent)
@@ -357,6 +415,8 @@ class TwilioMediaStream:
         self._n_marks += 1
         name = f"{item_id}:{content_index}:{self._n_marks}"
         self._marks[name] = self._sent
+        if len(self._marks) > _MAX_REMEMBERED:  # a phone that never acknowledges: forget the oldest
+            del self._marks[next(iter(self._marks))]
         return [*out, ToPhone({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})]
 
     def _frames(self, final: bool) -> list[Output]:
@@ -389,9 +449,11 @@ class TwilioMediaStream:
             return []  # the caller has heard all of it: nothing to interrupt
         heard_ms = min(max(played, 0) // PHONE.samples_per_ms, play.received * 1000 // self._out_format.rate_hz)
         self.stats.barge_ins += 1
-        self._play = _Playout(None, 0, self._sent, 0, play.cancelled | {play.item_id})
+        self._play = _Playout(None, 0, self._sent, 0, (*play.cancelled, play.item_id)[-_MAX_REMEMBERED:])
         self._out_pending = b""
-        self._cleared_marks.update(self._marks)
+        self._cleared_marks.update(dict.fromkeys(self._marks))
+        while len(self._cleared_marks) > _MAX_REMEMBERED:
+            del self._cleared_marks[next(iter(self._cleared_marks))]
         self._marks.clear()
         self._acked = self._sent = self._position()  # what the phone still held is gone
         self._anchor = (self._phone_clock_ms, self._sent)

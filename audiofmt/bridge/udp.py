@@ -14,16 +14,27 @@ stall the missed ticks run at once, yielding to the loop between them). Each tic
 A packet loss concealer with `.good(frame) -> frame` and `.lost() -> frame` plugs in as
 `repair=concealer.good, conceal=lambda n_samples: concealer.lost()`.
 
-Datagrams are parsed, filtered on the payload type and pushed with their arrival time; anything
-bad is dropped and counted in `stats.dropped`, never raised. RTP is accepted from any source
-address; with no `remote_addr` the endpoint sends to the source of the first valid packet
-(symmetric RTP). RTCP is neither sent nor read.
+Datagrams are filtered on their source address, parsed, filtered on the payload type and pushed
+with their arrival time; anything bad is dropped and counted in `stats.dropped`, never raised.
+
+Source addresses (`accept`), so that a stranger can neither hear the call nor replace its audio:
+- "peer" (the default): only datagrams from `remote_addr` (the address negotiated in SDP), host
+  and port, are read; `remote_addr` is required.
+- "peer_host": any port of `remote_addr`'s host (a NAT that rewrites the port); still required.
+- "latch": an explicit opt-in to symmetric RTP: the source of the first valid RTP packet (of the
+  payload type; from `remote_addr`'s host when one is given) becomes the peer, and from then on
+  only that address is read and sent to. Whoever sends first wins the latch, so use it only where
+  the address cannot be known in advance and the port is not reachable by strangers.
+The stream is bound to its source (`RtpSource`): an SSRC change or a sequence restart is taken
+only from the current stream's own address, never from another one. RTCP is neither sent nor read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -40,6 +51,19 @@ __all__ = ["AudioFrame", "RtpEndpoint", "open_rtp_endpoint"]
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
+ACCEPT_MODES = ("peer", "peer_host", "latch")
+
+
+def _host(host: object) -> str:
+    """An IP literal in canonical text (IPv4-mapped IPv6 as IPv4); AudioFormatError otherwise."""
+    try:
+        ip = ipaddress.ip_address(str(host).split("%")[0])
+    except ValueError:
+        raise AudioFormatError(f"remote_addr host must be an IP address (open_rtp_endpoint resolves names); "
+                               f"got {host!r}") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
 
 
 @dataclass(frozen=True)
@@ -63,9 +87,19 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                  conceal: Callable[[int], np.ndarray] | None = None,
                  repair: Callable[[np.ndarray], np.ndarray] | None = None,
                  jitter: JitterBuffer | None = None, ssrc: int | None = None,
-                 sequence: int | None = None, timestamp: int | None = None, max_queued_frames: int = 500) -> None:
+                 sequence: int | None = None, timestamp: int | None = None, max_queued_frames: int = 500,
+                 accept: str = "peer") -> None:
         if payload_type not in PAYLOAD_FORMATS:
             raise AudioFormatError(f"payload_type must be one of {sorted(PAYLOAD_FORMATS)} (G.711); got {payload_type!r}")
+        if accept not in ACCEPT_MODES:
+            raise AudioFormatError(f"accept must be one of {ACCEPT_MODES}; got {accept!r}")
+        if remote_addr is None and accept != "latch":
+            raise AudioFormatError(f"accept={accept!r} needs remote_addr (the peer's negotiated address); "
+                                   "pass accept='latch' to opt in to taking the first sender as the peer")
+        self.accept = accept
+        self._peer: tuple[str, int] | None = None  # (canonical host, port) datagrams are read from
+        if remote_addr is not None:
+            self._peer = (_host(remote_addr[0]), int(remote_addr[1]))
         self.payload_type = payload_type
         self.format = get_format(PAYLOAD_FORMATS[payload_type])
         self.jitter = jitter if jitter is not None else JitterBuffer()
@@ -90,6 +124,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._latched = False
 
     # -- asyncio protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -97,18 +132,29 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._loop = asyncio.get_running_loop()
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
+        source = (_host(addr[0]), int(addr[1]))
+        latching = self.accept == "latch" and not self._latched
+        if not latching and (self._peer is None or source[0] != self._peer[0]
+                             or self.accept != "peer_host" and source[1] != self._peer[1]):
+            self.stats.dropped["source address not the peer"] += 1
+            return
+        if latching and self._peer is not None and source[0] != self._peer[0]:
+            self.stats.dropped["source address not the peer"] += 1
+            return
         try:
             packet = parse_rtp(data)
         except RtpError as exc:
             self.stats.dropped[f"bad RTP: {exc.reason}"] += 1
             return
         if packet.payload_type != self.payload_type:
-            self.stats.dropped[f"payload type {packet.payload_type}"] += 1
+            self.stats.dropped[f"payload type {packet.payload_type}"] += 1  # at most 128 keys
             return
-        if self.remote_addr is None:
-            self.remote_addr = addr
+        if latching:  # the first valid packet picks the peer, for good
+            self._latched = True
+            self._peer = source
+            self.remote_addr = addr[:2]
         assert self._loop is not None
-        self.jitter.push(packet, self._loop.time() * 1000.0)
+        self.jitter.push(packet, self._loop.time() * 1000.0, source[0] if self.accept == "peer_host" else source)
 
     def error_received(self, exc: Exception) -> None:
         self.send_dropped[f"socket error: {type(exc).__name__}"] += 1
@@ -230,7 +276,10 @@ async def open_rtp_endpoint(local_addr: Address = ("127.0.0.1", 0), remote_addr:
 
     Missing frames are concealed by ITU-T G.711 Appendix I (`Concealer`; received audio then
     comes out 30 samples = 3.75 ms later) unless `plc=False` or a `conceal` callable is given.
-    `options` go to `RtpEndpoint` (repair, jitter, ssrc, sequence, timestamp, max_queued_frames).
+    `options` go to `RtpEndpoint` (repair, jitter, ssrc, sequence, timestamp, max_queued_frames,
+    accept). Only `remote_addr` may send to the endpoint unless `accept` says otherwise (see the
+    module doc: "peer_host", or "latch" to opt in to taking the first sender as the peer); a host
+    name in `remote_addr` is resolved here, once.
     """
     if plc and conceal is None and "repair" not in options:
         from .plc import Concealer
@@ -239,6 +288,12 @@ async def open_rtp_endpoint(local_addr: Address = ("127.0.0.1", 0), remote_addr:
         options["repair"] = concealer.good
         conceal = lambda n_samples: concealer.lost()  # noqa: E731
     loop = asyncio.get_running_loop()
+    if remote_addr is not None:
+        try:
+            _host(remote_addr[0])
+        except AudioFormatError:
+            infos = await loop.getaddrinfo(remote_addr[0], remote_addr[1], type=socket.SOCK_DGRAM)
+            remote_addr = (str(infos[0][4][0]), int(infos[0][4][1]))
     _, endpoint = await loop.create_datagram_endpoint(
         lambda: RtpEndpoint(payload_type, remote_addr, on_frame, conceal, **options), local_addr=local_addr)
     endpoint.start()

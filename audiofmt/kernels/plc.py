@@ -1,10 +1,14 @@
-"""Packet loss concealment kernels (numba), after ITU-T G.711 Appendix I.
+"""Packet loss concealment kernels (numba), sample-exact to ITU-T G.711 Appendix I.
 
-Pitch-based waveform substitution: a pitch search by normalized cross-correlation, cyclic
-read-out of a pitch buffer under a linear gain ramp, and a linear cross-fade (overlap-add).
-Every kernel works on float64 arrays in int16 units (a sample of 1000.0 is int16 1000) that the
-caller allocated; all state (history, pitch, offsets, erasure count) and all validation live in
-`audiofmt.bridge.plc.Concealer`.
+The arithmetic is that of the ITU-T STL reference (G.191 `g711iplc`, `lowcfe.c` built with
+`USEDOUBLES`): the pitch buffer and every weight are IEEE double (float64), the weights of a
+cross-fade and the fade gain are stepped by repeated addition/subtraction (not recomputed as
+i/n), and every conversion back to int16 truncates toward zero (C's `(short)` cast), after
+saturation where the reference saturates. No fastmath, no fused multiply-add: each product and
+sum is rounded on its own, as in the reference compiled for plain x86-64 SSE2.
+
+All state (history, pitch buffer, pitch, offsets, erasure count) and all validation live in
+`audiofmt.bridge.plc.Concealer`; these are small pure functions over arrays the caller owns.
 """
 
 from __future__ import annotations
@@ -12,27 +16,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-__all__ = ["find_pitch", "synthesize", "overlap_add", "to_int16"]
+__all__ = ["cross_fade", "fade", "find_pitch", "overlap_add", "read_cyclic"]
 
 _F64 = types.Array(types.float64, 1, "C")
 _I16 = types.Array(types.int16, 1, "C")
-
-
-@njit(inline="always")
-def _match(history, c0, t0, corr_len, step, min_power):
-    """Σ c·t / sqrt(max(Σ c², min_power)) over every `step`-th sample of the windows at c0, t0."""
-    energy = 0.0
-    corr = 0.0
-    for i in range(0, corr_len, step):
-        c = history[c0 + i]
-        energy += c * c
-        corr += c * history[t0 + i]
-    return corr / np.sqrt(max(energy, min_power))
+_I16A = types.Array(types.int16, 1, "A")  # may be a slice of a frame
 
 
 @njit(
     types.int64(
-        _F64,  # history: the signal; its last `corr_len` samples are the target
+        _F64,  # buf: the signal (int16 values as float64); its last `corr_len` samples are the target
         types.int64,  # corr_len: target length (160 = 20 ms)
         types.int64,  # lag_min (40 = 5 ms)
         types.int64,  # lag_max (120 = 15 ms)
@@ -42,86 +35,148 @@ def _match(history, c0, t0, corr_len, step, min_power):
     cache=True,
     nogil=True,
 )
-def find_pitch(history, corr_len, lag_min, lag_max, ndec, min_power):
-    """The lag in [lag_min, lag_max] whose past window best matches the most recent signal.
+def find_pitch(buf, corr_len, lag_min, lag_max, ndec, min_power):
+    """The lag (samples) in [lag_min, lag_max] whose past window best matches the newest signal.
 
-    The target is t = history[n - corr_len : n]; the candidate at lag τ is the window of the same
-    length τ samples earlier. Score(τ) = Σ c·t / sqrt(max(Σ c², min_power)), i.e. the normalized
-    cross-correlation up to the target's constant norm; the floor keeps near-silent candidates
-    from winning by division. Coarse pass: lags lag_max, lag_max - ndec, … ≥ lag_min, sums over
-    every ndec-th sample. Fine pass: full resolution over best ± (ndec - 1). Lags are scanned
-    from long to short and a tie goes to the shorter lag (so an exactly periodic signal gives
-    its period, not a multiple). The caller guarantees n ≥ corr_len + lag_max.
+    Target t = buf[n - corr_len : n]; the candidate at lag τ is the window τ samples earlier.
+    Score(τ) = Σ c·t / sqrt(max(Σ c², min_power)). Coarse pass: every ndec-th sample, lags
+    lag_max, lag_max - ndec, … down to lag_min, the candidate energy updated by one sample out
+    and one in per step; a tie goes to the shorter lag. Fine pass: every sample, lags from
+    best + (ndec - 1) down to best - (ndec - 1) (clipped to the range); a tie keeps the longer
+    lag. The caller guarantees n ≥ corr_len + lag_max.
     """
-    n = history.shape[0]
-    t0 = n - corr_len
-    best = lag_max
-    best_score = -np.inf
-    lag = lag_max
-    while lag >= lag_min:
-        score = _match(history, t0 - lag, t0, corr_len, ndec, min_power)
-        if score >= best_score:
-            best_score = score
-            best = lag
-        lag -= ndec
-    hi = min(best + ndec - 1, lag_max)
-    lo = max(best - ndec + 1, lag_min)
-    best_score = -np.inf
-    for lag in range(hi, lo - 1, -1):
-        score = _match(history, t0 - lag, t0, corr_len, 1, min_power)
-        if score >= best_score:
-            best_score = score
-            best = lag
-    return best
+    n = buf.shape[0]
+    t0 = n - corr_len  # the target
+    r0 = t0 - lag_max  # the candidate at lag_max; candidate j starts at r0 + j, lag = lag_max - j
+    span = lag_max - lag_min
+    energy = 0.0
+    corr = 0.0
+    for i in range(0, corr_len, ndec):
+        c = buf[r0 + i]
+        energy += c * c
+        corr += c * buf[t0 + i]
+    best_corr = corr / np.sqrt(max(energy, min_power))
+    best = 0
+    j = ndec
+    while j <= span:
+        old = buf[r0 + j - ndec]
+        new = buf[r0 + j - ndec + corr_len]
+        energy -= old * old
+        energy += new * new
+        corr = 0.0
+        for i in range(0, corr_len, ndec):
+            corr += buf[r0 + j + i] * buf[t0 + i]
+        corr /= np.sqrt(max(energy, min_power))
+        if corr >= best_corr:
+            best_corr = corr
+            best = j
+        j += ndec
+    lo = max(best - (ndec - 1), 0)
+    hi = min(best + (ndec - 1), span)
+    energy = 0.0
+    corr = 0.0
+    for i in range(corr_len):
+        c = buf[r0 + lo + i]
+        energy += c * c
+        corr += c * buf[t0 + i]
+    best_corr = corr / np.sqrt(max(energy, min_power))
+    best = lo
+    for j in range(lo + 1, hi + 1):
+        old = buf[r0 + j - 1]
+        new = buf[r0 + j - 1 + corr_len]
+        energy -= old * old
+        energy += new * new
+        corr = 0.0
+        for i in range(corr_len):
+            corr += buf[r0 + j + i] * buf[t0 + i]
+        corr /= np.sqrt(max(energy, min_power))
+        if corr > best_corr:
+            best_corr = corr
+            best = j
+    return lag_max - best
 
 
 @njit(
     types.int64(
         _F64,  # buf: pitch buffer
-        types.int64,  # start: index in buf of the first sample of the repeated segment
-        types.int64,  # length: samples in the repeated segment (a whole number of periods)
-        types.int64,  # offset: read position inside the segment, 0 <= offset < length
-        types.float64,  # gain: gain of out[0]
-        types.float64,  # gain_step: gain decrease per sample
-        _F64,  # out
+        types.int64,  # start: index in buf of the repeated segment's first sample
+        types.int64,  # length: samples in the repeated segment
+        types.int64,  # offset: read position in the segment, 0 <= offset < length
+        _I16A,  # out
     ),
     cache=True,
     nogil=True,
 )
-def synthesize(buf, start, length, offset, gain, gain_step, out):
-    """out[i] = (gain - i·gain_step) · buf[start + (offset + i) mod length]; returns the new offset.
+def read_cyclic(buf, start, length, offset, out):
+    """out[i] = trunc(buf[start + (offset + i) mod length]); returns the new offset.
 
-    The segment buf[start : start + length] is read cyclically, continuing at `offset`.
+    The segment is read cyclically; each value is truncated toward zero to int16 (the values
+    are already within the int16 range).
     """
     k = offset
     for i in range(out.shape[0]):
-        out[i] = (gain - i * gain_step) * buf[start + k]
+        out[i] = np.int16(np.int64(buf[start + k]))
         k += 1
         if k == length:
             k = 0
     return k
 
 
-@njit(types.void(_F64, _F64, types.float64, _F64), cache=True, nogil=True)
-def overlap_add(fade_out, fade_in, gain_out, out):
-    """Linear cross-fade over n = len(out): out[i] = gain_out·(1 - w)·fade_out[i] + w·fade_in[i].
+@njit(types.void(_I16A, types.float64, types.float64), cache=True, nogil=True)
+def fade(x, gain, gain_step):
+    """x[i] = trunc(x[i] · g), g = gain, then g -= gain_step after each sample (in place)."""
+    g = gain
+    for i in range(x.shape[0]):
+        x[i] = np.int16(np.int64(x[i] * g))
+        g -= gain_step
 
-    w = (i + 1) / n, so the last sample is fade_in's alone. `out` may be either input.
+
+@njit(types.void(_F64, _F64, _F64), cache=True, nogil=True)
+def overlap_add(fade_out, fade_in, out):
+    """Float cross-fade over n = len(out): out[i] = clip(lw·fade_out[i] + rw·fade_in[i]).
+
+    lw starts at 1 - 1/n and rw at 1/n, each stepped by 1/n per sample (by subtraction and
+    addition, not recomputed); the sum is saturated to [-32768, 32767] and kept as float64.
+    `out` may be either input.
     """
     n = out.shape[0]
-    step = 1.0 / n
+    if n == 0:
+        return
+    incr = 1.0 / n
+    lw = 1.0 - incr
+    rw = incr
     for i in range(n):
-        w = (i + 1) * step
-        out[i] = gain_out * (1.0 - w) * fade_out[i] + w * fade_in[i]
+        t = lw * fade_out[i] + rw * fade_in[i]
+        if t > 32767.0:
+            t = 32767.0
+        elif t < -32768.0:
+            t = -32768.0
+        out[i] = t
+        lw -= incr
+        rw += incr
 
 
-@njit(types.void(_F64, _I16), cache=True, nogil=True)
-def to_int16(x, out):
-    """out = clip(rint(x), -32768, 32767): round to nearest (ties to even), saturate."""
-    for i in range(x.shape[0]):
-        r = np.rint(x[i])
-        if r > 32767.0:
-            r = 32767.0
-        elif r < -32768.0:
-            r = -32768.0
-        out[i] = np.int16(r)
+@njit(types.void(_I16A, _I16A, types.float64, _I16A), cache=True, nogil=True)
+def cross_fade(fade_out, fade_in, gain, out):
+    """int16 cross-fade over n = len(out): out[i] = trunc(clip(lw·fade_out[i] + rw·fade_in[i])).
+
+    rw starts at 1/n and grows by 1/n per sample; lw starts at (1 - 1/n)·gain and falls by
+    (1/n)·gain per sample, both stepped by addition/subtraction. gain = 1 is the plain
+    cross-fade. `out` may be either input.
+    """
+    n = out.shape[0]
+    if n == 0:
+        return
+    incr = 1.0 / n
+    incr_gain = incr * gain
+    lw = (1.0 - incr) * gain
+    rw = incr
+    for i in range(n):
+        t = lw * fade_out[i] + rw * fade_in[i]
+        if t > 32767.0:
+            t = 32767.0
+        elif t < -32768.0:
+            t = -32768.0
+        out[i] = np.int16(np.int64(t))
+        lw -= incr_gain
+        rw += incr

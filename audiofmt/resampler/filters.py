@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import AudioFormatError
+from ..errors import AudioFormatError
 
 __all__ = [
     "Quality",

@@ -19,10 +19,10 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from ._fft import FFTEngine
-from ._plan import Stage, output_length, plan
+from .fft import FFTEngine
+from .plan import Stage, output_length, plan
 from .filters import Quality, halfband_taps, polyphase_table
-from .kernels.polyphase import halfband_work, polyphase_work
+from ..kernels.polyphase import halfband_work, polyphase_work
 
 __all__ = ["output_length", "Stage", "plan", "PolyphaseEngine", "HalfbandDecimator", "HalfbandInterpolator", "Chain", "make_engine"]
 
@@ -85,7 +85,7 @@ class History:
 
 def _kernel(kernel: Callable[..., None], dtype: np.dtype) -> Callable[..., None]:
     """`kernel` (from kernels.polyphase) compiled for `dtype`."""
-    from .kernels.polyphase import compiled
+    from ..kernels.polyphase import compiled
 
     return compiled(kernel, dtype.char)
 
@@ -198,7 +198,7 @@ class PolyphaseEngine(FIRStage):
     """Direct-form polyphase FIR L/M: output j at input time j·M/L, T = half-length on the grid."""
 
     def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
-        from .kernels.polyphase import polyphase
+        from ..kernels.polyphase import polyphase
 
         self._kernel = _kernel(polyphase, dtype)
         common = gcd(stage.in_rate, stage.out_rate)
@@ -259,7 +259,7 @@ class HalfbandDecimator(_HalfbandStage):
     """Streaming 2:1 half-band decimation: output j sits at input 2j (zero delay)."""
 
     def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
-        from .kernels.polyphase import halfband_decimate
+        from ..kernels.polyphase import halfband_decimate
 
         odd_taps = halfband_taps(stage.in_rate, stage.transition_hz, quality.attenuation_for(dtype.char), dtype.char)
         reach = 2 * odd_taps.shape[0] - 1  # farthest input offset from 2j
@@ -285,7 +285,7 @@ class HalfbandInterpolator(_HalfbandStage):
     """Streaming 1:2 half-band interpolation: output j sits at input j / 2 (zero delay)."""
 
     def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
-        from .kernels.polyphase import halfband_interpolate
+        from ..kernels.polyphase import halfband_interpolate
 
         attenuation = quality.attenuation_for(dtype.char)
         odd_taps = halfband_taps(stage.out_rate, stage.transition_hz, attenuation, dtype.char, 2)

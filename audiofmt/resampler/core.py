@@ -19,11 +19,11 @@ from typing import Callable
 
 import numpy as np
 
-from ._engines import Chain, Engine, make_engine, output_length
-from .errors import InvalidRateError, InvalidSamplesError, StreamStateError
+from ..errors import InvalidRateError, InvalidSamplesError, StreamStateError
+from ..kernels import compiled_entry
+from ..kernels.pcm import any_nonfinite, float_entry, float_to_int16
+from .engines import Chain, Engine, make_engine, output_length
 from .filters import Quality, get_quality
-from .kernels import compiled_entry
-from .kernels.pcm import any_nonfinite, float_entry, float_to_int16
 
 __all__ = ["resample", "Resampler", "downmix", "channel_mean", "output_length", "MIN_RATE_HZ", "MAX_RATE_HZ"]
 

@@ -12,8 +12,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from .codecs import decode, encode, round_to_int16
-from .errors import AudioFormatError, InvalidSamplesError
+from ..codecs import decode, encode, round_to_int16
+from ..errors import AudioFormatError, InvalidSamplesError
 from .events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
@@ -28,8 +28,8 @@ from .events import (
     heard_ms,
     parse_event,
 )
-from .formats import AudioFormat
-from .resampler import Resampler, _check_rate, channel_mean
+from ..formats import AudioFormat
+from ..resampler.core import Resampler, _check_rate, channel_mean
 from .session import Session
 
 __all__ = ["InputEncoder", "OutputDecoder", "AppendChunker"]

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .errors import AudioFormatError
-from .files import ConvertResult, RawSpec, convert_file
+from ..errors import AudioFormatError
+from .convert import ConvertResult, RawSpec, convert_file
 from .outputs import TERMINATING_SIGNALS, Terminated
 
 __all__ = ["Job", "Outcome", "run_dask", "run_local"]

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Literal, Union
 
-from .errors import OutputError, OutputExistsError
+from ..errors import OutputError, OutputExistsError
 
 __all__ = [
     "OVERWRITE_POLICIES",

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import AudioFormatError
-from .formats import FORMATS, AudioFormat, _ga_format_problem, format_to_ga
+from ..errors import SessionError, _show
+from ..formats import FORMATS, AudioFormat, _ga_format_problem, format_to_ga
 
 __all__ = ["Session", "SessionError"]
 
@@ -36,36 +35,6 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 80
-
-
-def _show(value: object) -> str:
-    """A short repr (repr itself can fail, e.g. for ints over 4300 digits)."""
-    try:
-        return _short.repr(value)
-    except Exception:
-        return f"<{type(value).__name__} that cannot be shown>"
-
-
-def _printable(text: str) -> str:
-    """`text`, or its repr when it holds line breaks or other unprintable characters."""
-    return text if text.isprintable() else repr(text)
-
-
-class SessionError(AudioFormatError):
-    """A session that breaks the rules; `.problems` lists every (field path, value, allowed)."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
-        lines = [f"{_printable(path) or '<session>'}: got {_show(value)}; expected {_printable(allowed)}"
-                 for path, value, allowed in self.problems]
-        super().__init__(f"invalid Realtime session ({len(lines)} problem(s)):\n  " + "\n  ".join(lines))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.problems,))
-
-
 # ---- rules: small checkers combined into the field table ---------------------------------------
 
 def _is_int(v: object) -> bool:
@@ -182,11 +151,27 @@ def _ga_format(value: Any, path: str, problems: list[Problem]) -> Any:
 
 
 def _modalities(value: Any, path: str, problems: list[Problem]) -> Any:
-    ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(m in ("text", "audio") for m in value)
+    """Beta `modalities`, stored canonically: ["text"], or ["text", "audio"] for any set with audio
+    (audio responses always carry their transcript; GA spells this ["audio"])."""
+    ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(m, str) and m in ("text", "audio") for m in value)
     if not (ok and len(set(value)) == len(value)):
         problems.append((path, value, "a non-empty list of distinct 'text', 'audio'"))
         return value
-    return list(value)
+    return ["text", "audio"] if "audio" in value else ["text"]
+
+
+def _output_modalities(value: Any, path: str, problems: list[Problem]) -> Any:
+    """GA `output_modalities`: ["audio"] (audio plus its transcript) or ["text"], never both (the
+    SDK's RealtimeSessionCreateRequest: "It is not possible to request both text and audio")."""
+    if not (isinstance(value, (list, tuple)) and len(value) == 1 and value[0] in ("audio", "text")
+            and isinstance(value[0], str)):
+        problems.append((path, value, "['audio'] or ['text'] (GA: not both)"))
+        return value
+    return ["text", "audio"] if value[0] == "audio" else ["text"]
+
+
+def _ga_modalities(value: list[str]) -> list[str]:
+    return ["audio"] if "audio" in value else ["text"]
 
 
 def _voice(value: Any, path: str, problems: list[Problem]) -> Any:
@@ -216,6 +201,33 @@ _FUNCTION = _object({"name": _STRING1, "description": _STRING,
                      "parameters": _object({})}, required=("name",))
 _MCP = _object({"server_label": _STRING1}, required=("server_label",))  # GA remote MCP tools
 
+_TURN_FIELDS: dict[str, Rule] = {
+    "type": _enum("server_vad", "semantic_vad"),
+    "threshold": _number(0, 1),
+    "prefix_padding_ms": _MS,
+    "silence_duration_ms": _MS,
+    "idle_timeout_ms": _MS,
+    "create_response": _BOOL,
+    "interrupt_response": _BOOL,
+    "eagerness": _enum("low", "medium", "high", "auto"),
+}
+# Keys the API documents for one mode only ("Used only for server_vad mode", "Used only for
+# semantic_vad mode", "Idle timeout is currently only supported for server_vad mode").
+_TURN_ONLY = {"threshold": "server_vad", "prefix_padding_ms": "server_vad", "silence_duration_ms": "server_vad",
+              "idle_timeout_ms": "server_vad", "eagerness": "semantic_vad"}
+_TURN_OBJECT = _object(_TURN_FIELDS, defaults={"type": "server_vad"}, nullable=True)
+
+
+def _turn_detection(value: Any, path: str, problems: list[Problem]) -> Any:
+    before = len(problems)
+    out = _TURN_OBJECT(value, path, problems)
+    if isinstance(out, dict) and len(problems) == before:
+        mode = out.get("type")
+        problems.extend((f"{path}.{key}", out[key], f"no {key} with type {mode!r} (only with {only!r})")
+                        for key, only in _TURN_ONLY.items() if key in out and only != mode)
+    return out
+
+
 # The field table, under beta names, in serialization order.
 _RULES: dict[str, Rule] = {
     "id": _STRING,
@@ -228,15 +240,7 @@ _RULES: dict[str, Rule] = {
     "input_audio_transcription": _object({"model": _STRING, "language": _STRING, "prompt": _STRING},
                                          nullable=True),
     "input_audio_noise_reduction": _object({"type": _enum("near_field", "far_field")}, nullable=True),
-    "turn_detection": _object({
-        "type": _enum("server_vad", "semantic_vad"),
-        "threshold": _number(0, 1),
-        "prefix_padding_ms": _MS,
-        "silence_duration_ms": _MS,
-        "create_response": _BOOL,
-        "interrupt_response": _BOOL,
-        "eagerness": _enum("low", "medium", "high", "auto"),
-    }, defaults={"type": "server_vad"}, nullable=True),
+    "turn_detection": _turn_detection,
     "tools": _list_of(_tagged({"function": _FUNCTION, "mcp": _MCP}, default="function")),
     "tool_choice": _tagged({"function": _FUNCTION, "mcp": _MCP}, strings=("auto", "none", "required")),
     "temperature": _number(0.6, 1.2),
@@ -248,7 +252,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "beta": {"modalities": ["text", "audio"], "input_audio_format": "pcm16", "output_audio_format": "pcm16",
              "tools": [], "tool_choice": "auto", "temperature": 0.8, "max_response_output_tokens": "inf"},
 }
-_DEFAULTS["ga"] = {**_DEFAULTS["beta"], "modalities": ["audio"]}  # GA's own default output_modalities
+_DEFAULTS["ga"] = dict(_DEFAULTS["beta"])  # GA's default output_modalities ["audio"] is beta's ["text", "audio"]
 
 # Where the GA shape keeps each renamed field; the rest keep their beta name at the top level.
 _GA_PATHS: dict[str, tuple[str, ...]] = {
@@ -262,9 +266,16 @@ _GA_PATHS: dict[str, tuple[str, ...]] = {
     "voice": ("audio", "output", "voice"),
     "speed": ("audio", "output", "speed"),
 }
-_GA_RULES: dict[str, Rule] = {"input_audio_format": _ga_format, "output_audio_format": _ga_format}
+_GA_RULES: dict[str, Rule] = {"input_audio_format": _ga_format, "output_audio_format": _ga_format,
+                              "modalities": _output_modalities}
 _FROM_GA = {path: name for name, path in _GA_PATHS.items()}
 _GA_OMIT_DEFAULT = ("temperature",)  # GA has no temperature: written only when not the default
+_AUDIO_FORMATS = ("input_audio_format", "output_audio_format")
+# Never in a session.update: fields only the server sets (id, object, expires_at), and the model,
+# which the connection URL chooses ("The client may send this event at any time to update any
+# field except for voice and model", the SDK's SessionUpdateEvent).
+_NOT_UPDATABLE = ("id", "model", "object", "expires_at")
+_GA_NOT_UPDATABLE = ("client_secret",)  # beta-only (not in RealtimeSessionCreateRequest)
 _GA_MARKERS = ("audio", "output_modalities", "max_output_tokens")  # keys only the GA shape has
 _REALTIME = _enum("realtime")  # the GA session "type" (transcription sessions are not Sessions)
 
@@ -274,7 +285,7 @@ Found = dict[str, list[tuple[str, Any, Rule]]]  # beta name -> [(path, raw value
 def _coerce(obj: Any) -> Mapping[str, Any]:
     """Any accepted input as a mapping (a session, or an event's "session")."""
     if isinstance(obj, Session):  # GA when it holds GA-only audio keys, which beta cannot carry
-        return obj._dump("ga" if obj._audio_extra else obj.shape)
+        return obj._dump("ga" if obj._audio_extra else obj.shape, only=obj._given)
     if isinstance(obj, (str, bytes, bytearray, memoryview)):
         try:
             obj = json.loads(bytes(obj) if isinstance(obj, memoryview) else obj)
@@ -395,18 +406,28 @@ class Session:
                 shape = base.shape
             else:
                 fields = _validate(found, _DEFAULTS[shape], problems)
+            given = frozenset(found) | (base._given if base is not None else frozenset())
         except RecursionError:
             problems.append(("", "<deeply nested value>", "nesting within Python's recursion limit"))
         if problems:
             raise SessionError(problems)
-        return shape, fields, extra, audio_extra, base is not None and base.audio_output_started
+        return shape, fields, extra, audio_extra, base is not None and base.audio_output_started, given
 
     def _state(self) -> tuple[Any, ...]:
         return (self.shape, _copy(self._fields), _copy(self._extra),
-                _copy(self._audio_extra), self.audio_output_started)
+                _copy(self._audio_extra), self.audio_output_started, self._given)
 
     def _load(self, state: tuple[Any, ...]) -> None:
-        self.shape, self._fields, self._extra, self._audio_extra, self.audio_output_started = state
+        (self.shape, self._fields, self._extra, self._audio_extra, self.audio_output_started,
+         self._given) = state
+
+    @property
+    def set_fields(self) -> frozenset[str]:
+        """Beta names of the known fields the caller set (parse and every update), defaults excluded.
+
+        An explicit null that turns something off (turn_detection, transcription, noise
+        reduction) counts as set; a null elsewhere means "not set"."""
+        return self._given
 
     def update(self, partial: Any) -> Session:
         """A new Session: `partial` (either shape, or a session.update event) merged over this one.
@@ -425,14 +446,26 @@ class Session:
 
     # ---- serialization -------------------------------------------------------------------------
 
-    def _dump(self, shape: str) -> dict[str, Any]:
+    def _dump(self, shape: str, only: frozenset[str] | None = None, update: bool = False) -> dict[str, Any]:
+        """The session in `shape`; `only`: just these known fields (and every unknown one);
+        `update`: as a session.update carries it (no server-only fields, GA constraints enforced)."""
         ga = shape == "ga"
         out: dict[str, Any] = {"type": "realtime", "audio": {"input": {}, "output": {}}} if ga else {}
         for name, value in self._fields.items():
+            if only is not None and name not in only:
+                continue
+            if update and (name in _NOT_UPDATABLE or (name == "voice" and self.audio_output_started)):
+                continue  # the voice is locked once the model has spoken (update() refuses changes)
             if ga and name in _GA_OMIT_DEFAULT and value == _DEFAULTS["ga"][name]:
                 continue
+            if ga and update and name == "temperature":  # not a GA field: never dropped silently
+                allowed = ("no temperature in a GA session.update (the GA API has none); "
+                           "leave it unset, or at 0.8, or use the beta shape")
+                raise SessionError([("temperature", value, allowed)])
             if isinstance(value, AudioFormat):
                 value = format_to_ga(value) if ga else value.name
+            elif ga and name == "modalities":
+                value = _ga_modalities(value)
             *parents, leaf = _GA_PATHS.get(name, (name,)) if ga else (name,)
             target = out
             for key in parents:
@@ -440,7 +473,8 @@ class Session:
             target[leaf] = _copy(value)
         for key, value in _copy(self._audio_extra).items() if ga else ():
             out["audio"][key] = {**out["audio"][key], **value} if key in ("input", "output") else value
-        out.update(_copy(self._extra))
+        drop = (*_NOT_UPDATABLE, *(_GA_NOT_UPDATABLE if ga else ())) if update else ()
+        out.update((k, v) for k, v in _copy(self._extra).items() if k not in drop)
         return out
 
     def to_dict(self, shape: str | None = None) -> dict[str, Any]:
@@ -459,10 +493,22 @@ class Session:
         return json.dumps(self.to_dict(shape), allow_nan=False)
 
     def update_event(self, shape: str | None = None, event_id: str | None = None) -> dict[str, Any]:
-        """A `session.update` client event carrying the whole session in `shape`."""
+        """A `session.update` client event in `shape` carrying only what the caller set.
+
+        A session.update overwrites those fields on the server, so it carries the fields in
+        `set_fields`, every unknown field given, and always the two audio formats; never a
+        default (no `tools: []` wiping tools configured elsewhere), never the server-only `id`,
+        `object`, `expires_at` or the `model` (the URL picks it), and no voice once audio output
+        started. GA: output_modalities is ["audio"] or ["text"]; a temperature other than the
+        default 0.8 raises SessionError (GA has no temperature). `to_dict()` is the full session.
+        """
         if event_id is not None and not isinstance(event_id, str):
             raise SessionError([("event_id", event_id, "a string or None")])
-        event: dict[str, Any] = {"type": "session.update", "session": self.to_dict(shape)}
+        shape = self.shape if shape is None else shape
+        if shape not in SHAPES:
+            raise SessionError([("shape", shape, "'beta' or 'ga'")])
+        session = self._dump(shape, only=self._given | frozenset(_AUDIO_FORMATS), update=True)
+        event: dict[str, Any] = {"type": "session.update", "session": session}
         if event_id is not None:
             event["event_id"] = event_id
         return event

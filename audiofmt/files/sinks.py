@@ -13,8 +13,8 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
-from .codecs import encode
-from .formats import AudioFormat
+from ..codecs import encode
+from ..formats import AudioFormat
 
 __all__ = ["Sink", "RawSink", "WavSink", "JsonlSink", "SINKS", "CONTAINER_EXTENSIONS"]
 
@@ -95,7 +95,7 @@ class JsonlSink:
     def __init__(
         self, out: BinaryIO, fmt: AudioFormat, *, chunk_ms: int = 100, event_id_prefix: str | None = None, **_: object
     ) -> None:
-        from .realtime import AppendChunker
+        from ..realtime.streams import AppendChunker
 
         self.out = out
         self._chunks = AppendChunker(fmt, chunk_ms, event_id_prefix, as_json=True)

@@ -1,0 +1,23 @@
+"""Resampling: the public `resample()` and `Resampler`, their presets, filter design, plans and engines.
+
+- core.py: `resample`, `Resampler`, `downmix`, argument checks and dtype handling;
+- filters.py: Kaiser-windowed sinc design and the quality presets;
+- plan.py: the chain of stages chosen per rate pair, and the output length rule;
+- engines.py / fft.py: the FIR (numba) and overlap-save FFT engines that run a plan.
+"""
+
+from .core import MAX_RATE_HZ, MIN_RATE_HZ, Resampler, channel_mean, downmix, output_length, resample
+from .filters import QUALITIES, Quality, get_quality
+
+__all__ = [
+    "resample",
+    "Resampler",
+    "downmix",
+    "channel_mean",
+    "output_length",
+    "MIN_RATE_HZ",
+    "MAX_RATE_HZ",
+    "Quality",
+    "QUALITIES",
+    "get_quality",
+]
