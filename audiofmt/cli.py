@@ -9,6 +9,7 @@ over an input, never two jobs onto one file, an existing file only with -y.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -178,7 +179,7 @@ def _output_container(args: argparse.Namespace) -> str:
     return args.container or "wav"
 
 
-def _jobs(args: argparse.Namespace) -> tuple[list, list]:
+def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """(jobs to run, jobs skipped because their output exists under -n), checked before any work."""
     from .files.batch import Job
     from .files.outputs import plan_outputs
@@ -595,19 +596,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output file; container from its extension. '-' is stdout: raw --to bytes unless --container")
     where.add_argument("-d", "--dir", metavar="DIR", help="output directory (created if missing): DIR/STEM.EXT")
     convert.add_argument("--to", required=True, choices=list(FORMATS), help="session format to produce")
-    convert.add_argument("--container", choices=["raw", "wav", "jsonl"], help="override the container (default: from OUT, else wav)")
+    convert.add_argument("--container", choices=["raw", "wav", "jsonl"],
+                         help="override the container (default: from OUT, else wav)")
     convert.add_argument("--quality", default="hq", choices=_QUALITIES)
     convert.add_argument("--chunk-ms", type=_positive_int, default=100, help="audio per JSONL event, ms (default 100)")
     convert.add_argument("--event-id-prefix", help="give JSONL events event_id PREFIX1, PREFIX2, ...")
     _add_overwrite_options(convert)
     convert.add_argument("-t", "--max-duration", type=parse_duration, metavar="SECONDS",
-                         help="read at most this much of each input ([[HH:]MM:]SS[.frac]): the first floor(SECONDS x rate) frames")
+                         help="read at most this much of each input ([[HH:]MM:]SS[.frac]): "
+                              "the first floor(SECONDS x rate) frames")
     mix = convert.add_argument_group("channels and level")
-    mix.add_argument("--channel", type=_non_negative_int, metavar="N", help="take channel N (0 = first/left) instead of the mean of all")
+    mix.add_argument("--channel", type=_non_negative_int, metavar="N",
+                     help="take channel N (0 = first/left) instead of the mean of all")
     mix.add_argument("--gain", type=_finite_float, metavar="DB", help="scale by DB decibels before the rounding to int16")
     mix.add_argument("--normalize", action="store_true", help="scale so the output peaks at -1 dBFS (reads each input twice)")
     run = convert.add_argument_group("running")
-    run.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N", help="parallel processes (default: cores)")
+    run.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                     help="parallel processes (default: cores)")
     run.add_argument("--dask", metavar="SCHEDULER",
                      help="run on a Dask cluster at this address (pip install 'audiofmt[dask]'); "
                           "inputs and outputs are made absolute paths first, so the workers must see this file system")
@@ -620,12 +625,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     decode = commands.add_parser("decode", parents=[common], formatter_class=example,
         help="model output (raw bytes or JSONL of audio delta events) -> WAV, FLAC or raw PCM",
-        epilog="examples:\n  audiofmt decode deltas.jsonl --from pcm16 -o reply.wav\n  audiofmt decode reply.ulaw --from g711_ulaw --rate 16000 -o reply.flac\n"
+        epilog="examples:\n  audiofmt decode deltas.jsonl --from pcm16 -o reply.wav\n"
+               "  audiofmt decode reply.ulaw --from g711_ulaw --rate 16000 -o reply.flac\n"
                "  audiofmt decode reply.ulaw --from g711_ulaw -o - | aplay -f S16_LE -r 8000")
     decode.add_argument("input", metavar="IN", help="raw bytes or .jsonl ('-' for stdin)")
     decode.add_argument("--from", dest="from_format", required=True, choices=list(FORMATS))
     decode.add_argument("-o", "--output", metavar="OUT",
-                        help=".wav, .flac, .pcm or .raw (default: IN with .wav); '-' is stdout (raw s16le unless --container wav)")
+                        help=".wav, .flac, .pcm or .raw (default: IN with .wav); "
+                             "'-' is stdout (raw s16le unless --container wav)")
     decode.add_argument("--container", choices=["wav", "flac", "raw"], help="override the container (default: from OUT)")
     decode.add_argument("--rate", type=int, metavar="HZ", help="output rate (default: the format's own)")
     decode.add_argument("--quality", default="hq", choices=_QUALITIES)
@@ -707,10 +714,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"audiofmt: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
     except BrokenPipeError:  # stdout's reader is gone (`| head`): stop quietly, as a pipe expects
-        try:
+        with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        except (OSError, ValueError):
-            pass
         return 141
     except OSError as exc:  # the file system said no (permissions, a vanished file, ...): one line
         if args.verbose:

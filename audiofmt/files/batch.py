@@ -6,6 +6,7 @@ fails on its own: a failing file is reported in its Outcome, the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -123,10 +124,8 @@ def _stop_pool(pool: ProcessPoolExecutor, futures: Iterable[Future[Outcome]]) ->
         processes = list((getattr(pool, "_processes", None) or {}).values())
         for process in processes:
             if process.is_alive() and process.pid is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 10
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -179,7 +178,7 @@ def run_local(
                 index = futures[future]
                 try:
                     outcome = future.result()
-                except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory): report, go on
+                except Exception as exc:
                     outcome = Outcome(jobs[index], error=f"worker process failed: {exc or type(exc).__name__}")
                 by_index[index] = outcome
                 if on_done:
@@ -209,7 +208,7 @@ def run_dask(jobs: list[Job], client: Any, on_done: Callable[[Outcome], None] | 
         for future in dask_completed(futures):
             try:
                 outcome = future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker that died or an unexpected error: report, keep going
+            except Exception as exc:
                 outcome = Outcome(jobs[index[future.key]], error=f"task failed: {exc}")
             by_index[index[future.key]] = outcome
             if on_done:

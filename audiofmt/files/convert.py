@@ -43,20 +43,20 @@ from .sources import (
 )
 
 __all__ = [
-    "FileFormatError",
-    "DamagedFileError",
-    "RawSpec",
     "AudioSource",
-    "open_source",
     "ConvertResult",
+    "DamagedFileError",
     "DecodeResult",
-    "convert_file",
-    "decode_file",
+    "FileFormatError",
+    "RawSpec",
     "atomic_output",
     "container_for",
-    "probe",
+    "convert_file",
+    "decode_file",
     "exact_seconds",
     "max_frames_for",
+    "open_source",
+    "probe",
 ]
 
 
@@ -307,7 +307,7 @@ def _read_ahead(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.nda
                 if stop.is_set():
                     return
             item: tuple[str, object] = ("end", None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+        except BaseException as exc:
             item = ("error", exc)
         while not stop.is_set():
             try:

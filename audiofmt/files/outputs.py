@@ -21,6 +21,7 @@ The rules (library and command line alike):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -199,10 +200,8 @@ def atomic_output(path: PathLike, *, overwrite: bool = True) -> Iterator[BinaryI
             out.flush()
         _publish(tmp, final, name, overwrite)
     except BaseException as exc:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
             raise OutputError(f"{name}: cannot write ({exc.strerror})") from None
         raise

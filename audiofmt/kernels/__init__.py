@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 
 class LazyKernel:
@@ -61,7 +62,7 @@ def lazy_njit(signatures: list[Any], **options: Any) -> Callable[[Callable[..., 
     return lambda py_func: LazyKernel(py_func, list(signatures), {"cache": True, **options})
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled_entry(dispatcher: Any, index: int) -> Callable[..., Any]:
     """The compiled function of `dispatcher`'s explicit signature number `index`.
 
