@@ -1,53 +1,85 @@
 """audiofmt's command line: argument handling and printing only; the work is in the library.
 
-Exit codes: 0 all good, 1 some inputs failed (the others were still converted), 2 usage error.
-Errors print as one line; -v adds the traceback.
+Exit codes: 0 all good, 1 some inputs failed (the others were still converted), 2 usage error
+(nothing was done), 128+N ended by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+Errors print as one line; -v adds the traceback. Outputs follow audiofmt.files.outputs' rules: never
+over an input, never two jobs onto one file, an existing file only with -y.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
+import math
 import os
+import re
 import sys
 import time
 import traceback
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
-from .errors import AudioFormatError
+from . import __version__
+from .errors import AudioFormatError, OutputError
 from .formats import FORMATS
+
 
 class UsageError(AudioFormatError):
     """A command line that cannot be carried out as given (exit code 2)."""
 
 
 _EXTENSIONS = {("raw", "pcm16"): ".pcm", ("raw", "g711_ulaw"): ".ulaw", ("raw", "g711_alaw"): ".alaw"}
+_CONTAINER_EXT = {"wav": ".wav", "jsonl": ".jsonl", "raw": ".raw"}
+# raw outputs info reads without --raw-format (what convert writes for each session format)
+_RAW_BY_EXTENSION = {".ulaw": "g711_ulaw", ".mulaw": "g711_ulaw", ".alaw": "g711_alaw", ".pcm": "pcm16"}
+_QUALITIES = ["hq", "vhq", "low_latency"]
 
 
 class Progress:
-    """A one-line progress bar on stderr, drawn only on a TTY and only after the first 0.5 s."""
+    """A one-line bar on stderr by input frames, with an ETA: drawn only on a TTY and only
+    after the first 0.5 s. Jobs weigh by input size in bytes (equally when unknown); within a
+    job the fraction is input frames done / frames expected (a job whose length is unknown,
+    e.g. stdin without -t, counts when it ends)."""
 
-    def __init__(self, total: float, label: str, enabled: bool) -> None:
-        self.total, self.label, self.done = max(total, 1e-9), label, 0.0
+    def __init__(self, weights: Sequence[float], label: str, enabled: bool) -> None:
+        total = sum(weights)
+        n = max(len(weights), 1)
+        self.weights = [w / total for w in weights] if total > 0 else [1 / n] * len(weights)
+        self.fractions = [0.0] * len(weights)
+        self.label = label
         self.enabled = enabled and sys.stderr.isatty()
         self.start = self.last = time.monotonic()
+        self.drawn = False
 
-    def advance(self, amount: float) -> None:
-        self.done += amount
+    def job_progress(self, index: int, frames_done: int, frames_expected: int | None) -> None:
+        if frames_expected:
+            self.fractions[index] = min(frames_done / frames_expected, 1.0)
+            self._draw()
+
+    def job_done(self, index: int) -> None:
+        self.fractions[index] = 1.0
+        self._draw()
+
+    def _draw(self) -> None:
         now = time.monotonic()
-        if self.enabled and now - self.start > 0.5 and now - self.last > 0.1:
-            self.last = now
-            fraction = min(self.done / self.total, 1.0)
-            bar = "#" * int(fraction * 30)
-            eta = (now - self.start) * (1 - fraction) / fraction if fraction > 0 else 0
-            sys.stderr.write(f"\r{self.label} [{bar:<30}] {fraction:6.1%}  eta {eta:4.0f}s")
-            sys.stderr.flush()
+        if not self.enabled or now - self.start < 0.5 or now - self.last < 0.1:
+            return
+        self.last, self.drawn = now, True
+        fraction = min(sum(w * f for w, f in zip(self.weights, self.fractions)), 1.0)
+        bar = "#" * int(fraction * 30)
+        eta = f"eta {(now - self.start) * (1 - fraction) / fraction:4.0f}s" if fraction > 0 else "eta    ?"
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {fraction:6.1%}  {eta}")
+        sys.stderr.flush()
 
     def close(self) -> None:
-        if self.enabled and self.last > self.start:
+        if self.drawn:
             sys.stderr.write("\r" + " " * 60 + "\r")
             sys.stderr.flush()
+            self.drawn = False
 
 
 def _say(args: argparse.Namespace, text: str, level: int = 0) -> None:
@@ -55,50 +87,187 @@ def _say(args: argparse.Namespace, text: str, level: int = 0) -> None:
         print(text, file=sys.stderr)
 
 
-def _jobs(args: argparse.Namespace) -> list:
-    from .files.batch import Job
+def kernel_cache_cold(modules: Sequence[str] = ("pcm",)) -> bool:
+    """Whether this run will compile kernels: for one of the kernel `modules` ("pcm", used by
+    every conversion; "g711"), numba's on-disk cache holds no index file (.nbi) newer than the
+    module's source. A few stat calls, where numba keeps its cache (NUMBA_CACHE_DIR, else the
+    package's kernels/__pycache__)."""
+    kernels = Path(__file__).resolve().parent / "kernels"
+    tag = f".py{sys.version_info[0]}{sys.version_info[1]}.nbi"
+    base = os.environ.get("NUMBA_CACHE_DIR")
+    if base:
+        cache = Path(base) / f"kernels_{hashlib.sha1(str(kernels).encode()).hexdigest()}"
+    else:
+        cache = kernels / "__pycache__"
+    try:
+        names = [n for n in os.listdir(cache) if n.endswith(tag)]
+    except OSError:
+        return True
+    for module in modules:
+        try:
+            source_mtime = os.stat(kernels / f"{module}.py").st_mtime
+        except OSError:
+            continue
+        if not any(os.stat(cache / n).st_mtime >= source_mtime for n in names if n.startswith(module + ".")):
+            return True
+    return False
+
+
+def _note_compiling(args: argparse.Namespace) -> None:
+    modules = ("pcm", "g711") if FORMATS[args.to].codec != "pcm_s16le" else ("pcm",)
+    if not args.quiet and sys.stderr.isatty() and kernel_cache_cold(modules):
+        print("audiofmt: compiling kernels, once…", file=sys.stderr, flush=True)
+
+
+def _policy(args: argparse.Namespace) -> str:
+    return "overwrite" if args.overwrite else "skip" if args.no_overwrite else "error"
+
+
+def parse_duration(text: str) -> Fraction:
+    """[[HH:]MM:]SS[.fraction] → exact seconds (ffmpeg's duration syntax, without units)."""
+    match = re.fullmatch(r"(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected seconds or [[HH:]MM:]SS[.frac]; got {text!r}")
+    hours, minutes, seconds = match.groups()
+    value = Fraction(seconds) + 60 * int(minutes or 0) + 3600 * int(hours or 0)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds; got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number; got {text!r}")
+    return value
+
+
+def _output_container(args: argparse.Namespace) -> str:
+    """The container of convert's output(s), decided before anything is read."""
     from .files.convert import container_for
 
-    inputs = args.inputs
-    if args.output and len(inputs) > 1:
-        raise UsageError("-o takes one input; use -d DIR for several")
+    if args.output == "-":
+        return args.container or "raw"  # stdout: the --to format's own bytes unless --container says
     if args.output:
-        destinations = [args.output]
-    else:
-        directory = Path(args.dir or ".")
-        directory.mkdir(parents=True, exist_ok=True)
-        kind = args.container or "wav"
-        ext = _EXTENSIONS.get((kind, args.to), ".wav" if kind == "wav" else ".jsonl" if kind == "jsonl" else ".raw")
-        destinations = [str(directory / (Path(src).stem + ext)) for src in inputs]
+        try:
+            return container_for(args.output, args.container)
+        except AudioFormatError as exc:
+            raise UsageError(str(exc)) from None
+    return args.container or "wav"
+
+
+def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+    """(jobs to run, jobs skipped because their output exists under -n), checked before any work."""
+    from .files.batch import Job
+    from .files.outputs import plan_outputs
+
+    inputs = list(args.inputs)
     if "-" in inputs and len(inputs) > 1:
         raise UsageError("'-' (stdin) must be the only input")
+    if args.output and len(inputs) > 1:
+        raise UsageError("-o takes one input; use -d DIR for several")
+    if inputs == ["-"] and not args.output:
+        raise UsageError("reading stdin ('-') needs -o OUT, or -o - to write to stdout")
+    if args.dask and "-" in inputs:
+        raise UsageError("--dask cannot read stdin ('-')")
+    if args.normalize and args.gain:
+        raise UsageError("--gain and --normalize exclude each other")
+    if args.normalize and inputs == ["-"]:
+        raise UsageError("--normalize reads the input twice: it needs a file, not stdin")
+    kind = _output_container(args)
+    ext = _EXTENSIONS.get((kind, args.to), _CONTAINER_EXT[kind])
+    created = False
+    if args.output:
+        destinations = [args.output]
+    elif args.dir:
+        directory = Path(args.dir)
+        if directory.exists() and not directory.is_dir():
+            raise UsageError(f"-d {args.dir}: not a directory")
+        created = not directory.exists()
+        directory.mkdir(parents=True, exist_ok=True)
+        destinations = [str(directory / (Path(src).stem + ext)) for src in inputs]
+    else:  # beside nothing the user named: ./STEM.FORMAT.EXT can never be the input's own name
+        destinations = [f"{Path(src).stem}.{args.to}{ext}" for src in inputs]
+    if args.dask:  # Dask workers run elsewhere, in another working directory
+        inputs = [os.path.abspath(src) for src in inputs]
+        destinations = [os.path.abspath(dst) for dst in destinations]
+    try:
+        runs = plan_outputs(list(zip(inputs, destinations)), _policy(args))  # type: ignore[arg-type]
+    except OutputError as exc:
+        if args.dir and created:
+            Path(args.dir).rmdir()  # leave nothing behind when nothing is done
+        raise UsageError(str(exc)) from None
     raw = None
     if args.raw_format:
         raw = {"format": args.raw_format, "rate": args.raw_rate, "channels": args.raw_channels}
-    options = {"container": args.container, "quality": args.quality, "raw": raw, "chunk_ms": args.chunk_ms,
-               "event_id_prefix": args.event_id_prefix, "ignore_errors": args.ignore_errors}
-    for dst in destinations:
-        try:
-            container_for(dst, args.container)  # a bad destination is a usage error, before any work
-        except AudioFormatError as exc:
-            raise UsageError(str(exc)) from None
-    return [Job(src, dst, {"to": args.to, **options}) for src, dst in zip(inputs, destinations)]
+    options = {"container": kind, "quality": args.quality, "raw": raw, "chunk_ms": args.chunk_ms,
+               "event_id_prefix": args.event_id_prefix, "overwrite": bool(args.overwrite),
+               "max_duration_s": args.max_duration, "channel": args.channel, "gain_db": args.gain or 0.0,
+               "normalize_dbfs": -1.0 if args.normalize else None, "ignore_errors": args.ignore_errors}
+    jobs = [Job(src, dst, {"to": args.to, **options}) for src, dst in zip(inputs, destinations)]
+    return [j for j, run in zip(jobs, runs) if run], [j for j, run in zip(jobs, runs) if not run]
+
+
+def _dask_client(args: argparse.Namespace) -> Any:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--dask needs the optional extra: pip install 'audiofmt[dask]'") from None
+    try:
+        return Client(args.dask, timeout=args.dask_timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioFormatError(
+            f"--dask {args.dask}: no scheduler reachable within {args.dask_timeout:g} s ({reason})"
+        ) from None
 
 
 def _convert(args: argparse.Namespace) -> int:
     from .files.batch import run_dask, run_local
 
-    jobs = _jobs(args)
-    total_bytes = sum(os.path.getsize(j.source) if os.path.isfile(j.source) else 0 for j in jobs)
-    bar = Progress(total_bytes or len(jobs), "convert", not args.quiet and args.output != "-")
+    jobs, skipped = _jobs(args)
+    for job in skipped:
+        _say(args, f"audiofmt: skipped {job.source}: {job.destination} exists (-n)")
+    if not jobs:
+        return 0
+    sizes = [os.path.getsize(j.source) if os.path.isfile(j.source) else 0 for j in jobs]
+    bar = Progress(sizes, "convert", not args.quiet)
+    index_of = {id(job): i for i, job in enumerate(jobs)}
 
-    def done(outcome) -> None:  # noqa: ANN001
+    def done(outcome: Any) -> None:
         job = outcome.job
-        bar.advance(os.path.getsize(job.source) if total_bytes and os.path.isfile(job.source) else 1)
+        bar.job_done(index_of.get(id(job), 0))
         if outcome.ok:
             r = outcome.result
             _say(args, f"{job.source} -> {job.destination}: {r.frames_in} frames at {r.rate_in} Hz x {r.channels_in} ch "
-                       f"-> {r.samples_out} samples {r.format} ({r.container}), {r.n_clipped} clipped", 1)
+                       f"-> {r.samples_out} samples {r.format} ({r.container})"
+                       + (f", gain {r.gain_db:+.2f} dB" if r.gain_db else ""), 1)
+            if r.n_clipped:
+                bar.close()
+                _say(args, f"audiofmt: warning: {job.source}: {r.n_clipped} of {r.samples_out} samples clipped")
             for warning in r.warnings:
                 _say(args, f"audiofmt: warning: {warning}")
         else:
@@ -108,40 +277,57 @@ def _convert(args: argparse.Namespace) -> int:
             _say(args, f"audiofmt: error: {outcome.error}")
 
     if args.dask:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise UsageError("--dask needs the optional extra: pip install 'audiofmt[dask]'") from None
-        with Client(args.dask) as client:
+        client = _dask_client(args)
+        with client:
             outcomes = run_dask(jobs, client, done)
     else:
-        outcomes = run_local(jobs, args.jobs if not any(j.source == "-" for j in jobs) else 1, done)
-    bar.close()
+        _note_compiling(args)
+        try:
+            outcomes = run_local(jobs, args.jobs if not any(j.source == "-" for j in jobs) else 1, done, bar.job_progress)
+        finally:
+            bar.close()
     failed = [o for o in outcomes if not o.ok]
-    if len(jobs) > 1:
-        _say(args, f"converted {len(jobs) - len(failed)} of {len(jobs)} files")
+    if len(jobs) + len(skipped) > 1:
+        _say(args, f"converted {len(jobs) - len(failed)} of {len(jobs) + len(skipped)} files"
+                   + (f", skipped {len(skipped)} existing" if skipped else ""))
         for outcome in failed:
-            _say(args, f"  failed: {outcome.error}")
+            _say(args, f"  failed: {outcome.job.source}: {outcome.error}")
     return 1 if failed else 0
 
 
 def _decode(args: argparse.Namespace) -> int:
     from .files.convert import decode_file
+    from .files.outputs import plan_outputs
 
-    output = args.output or (str(Path(args.input).with_suffix(".wav")) if args.input != "-" else None)
-    if output is None:
-        raise UsageError("decode from stdin needs -o OUT")
-    result = decode_file(args.input, output, args.from_format, rate=args.rate, quality=args.quality)
+    if args.output is None:
+        if args.input == "-":
+            raise UsageError("decode from stdin needs -o OUT (or -o - for stdout)")
+        args.output = str(Path(args.input).with_suffix(".wav"))
+    if args.input != "-":
+        try:
+            if not plan_outputs([(args.input, args.output)], _policy(args))[0]:  # type: ignore[arg-type]
+                _say(args, f"audiofmt: skipped {args.input}: {args.output} exists (-n)")
+                return 0
+        except OutputError as exc:
+            raise UsageError(str(exc)) from None
+    result = decode_file(args.input, args.output, args.from_format, rate=args.rate, quality=args.quality,
+                         container=args.container, overwrite=bool(args.overwrite))
     _say(args, f"{result.source} -> {result.destination}: {result.samples} samples at {result.rate_hz} Hz", 1)
+    if result.clipped:
+        _say(args, f"audiofmt: warning: {result.source}: {result.clipped} of {result.samples} samples clipped")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from .files.convert import RawSpec, probe
 
-    raw = RawSpec(args.raw_format, args.raw_rate, args.raw_channels) if args.raw_format else None
-    reports, failed = [], 0
+    explicit = RawSpec(args.raw_format, args.raw_rate, args.raw_channels) if args.raw_format else None
+    reports: list[dict[str, Any]] = []
+    failed = 0
     for path in args.files:
+        raw = explicit
+        if raw is None and Path(path).suffix.lower() in _RAW_BY_EXTENSION:  # what convert writes raw
+            raw = RawSpec(_RAW_BY_EXTENSION[Path(path).suffix.lower()])
         try:
             reports.append(probe(path, raw))
         except AudioFormatError as exc:
@@ -162,21 +348,33 @@ def _info(args: argparse.Namespace) -> int:
 
 def _roundtrip(args: argparse.Namespace) -> int:
     import numpy as np
-    import soundfile
 
     from . import codecs
     from .files.convert import open_source
+    from .files.outputs import atomic_output, plan_outputs
     from .resampler.core import channel_mean, resample
 
     fmt = FORMATS[args.format]
+    if args.output:
+        kind = {".wav": "WAV", ".flac": "FLAC"}.get(Path(args.output).suffix.lower())
+        if kind is None:
+            raise UsageError(f"roundtrip -o writes .wav or .flac; got {args.output!r}")
+        try:
+            if not plan_outputs([(args.input, args.output)], _policy(args))[0]:  # type: ignore[arg-type]
+                _say(args, f"audiofmt: skipped: {args.output} exists (-n)")
+                args.output = None
+        except OutputError as exc:
+            raise UsageError(str(exc)) from None
     src = open_source(args.input)
-    samples = np.concatenate(list(src.blocks()))
-    src.close()
+    try:
+        samples = np.concatenate(list(src.blocks()))
+    finally:
+        src.close()
     mono = channel_mean(samples)
     resampled = mono if src.rate == fmt.rate_hz else resample(mono, src.rate, fmt.rate_hz)
-    data = codecs.encode(resampled, fmt, clip="warn")
+    reference, n_clipped = codecs.float_to_int16(resampled, clip="ignore")
+    data = codecs.encode(reference, fmt)
     back = codecs.decode(data, fmt)
-    reference, _ = codecs.float_to_int16(resampled, clip="ignore")
     error = back.astype(np.float64) - reference
     snr_db = 10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / max(float(np.sum(error**2)), 1e-30))
     print(f"read     {src.name}: {samples.shape[0]} frames x {samples.shape[1]} ch at {src.rate} Hz ({src.container} {src.subtype})")
@@ -184,8 +382,14 @@ def _roundtrip(args: argparse.Namespace) -> int:
         print(f"resample {src.rate} Hz -> {fmt.rate_hz} Hz: {resampled.shape[0]} samples")
     print(f"encode   {fmt.name}: {len(data)} bytes ({len(data) // fmt.bytes_per_ms} ms)")
     print(f"decode   {back.shape[0]} int16 samples; round-trip SNR {snr_db:.1f} dB, max error {int(np.abs(error).max(initial=0))}")
+    if n_clipped:
+        _say(args, f"audiofmt: warning: {src.name}: {n_clipped} of {reference.shape[0]} samples clipped")
     if args.output:
-        soundfile.write(args.output, back, fmt.rate_hz, subtype="PCM_16")
+        import soundfile
+
+        with atomic_output(args.output, overwrite=bool(args.overwrite)) as out, \
+                soundfile.SoundFile(out, "w", fmt.rate_hz, 1, "PCM_16", format=kind) as writer:
+            writer.write(back)
         print(f"wrote    {args.output}")
     return 0
 
@@ -363,11 +567,18 @@ def _add_raw_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--raw-channels", type=int, default=1, metavar="N")
 
 
+def _add_overwrite_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-y", "--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    group.add_argument("-n", "--no-overwrite", action="store_true", help="skip inputs whose output exists")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors' exit code")
     common.add_argument("-v", "--verbose", action="count", default=0, help="more detail (and tracebacks)")
     parser = argparse.ArgumentParser(prog="audiofmt", description="Audio for realtime voice APIs: convert, decode, inspect.")
+    parser.add_argument("--version", action="version", version=f"audiofmt {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     example = argparse.RawDescriptionHelpFormatter
 
@@ -375,39 +586,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio files -> a session input format (raw, WAV or JSONL append events)",
         epilog="examples:\n  audiofmt convert call.mp3 -o call.ulaw --to g711_ulaw\n"
                "  audiofmt convert *.flac -d out/ --to pcm16 --container jsonl -j 4\n"
-               "  audiofmt convert - --raw-format s16le --raw-rate 16000 --to pcm16 -o - --container jsonl < in.raw")
-    convert.add_argument("inputs", nargs="+", metavar="IN", help="audio files ('-' for stdin)")
+               "  audiofmt convert - --raw-format s16le --raw-rate 16000 --to pcm16 -o - --container jsonl < in.raw\n"
+               "  audiofmt convert call.wav --to pcm16          # writes ./call.pcm16.wav\n\n"
+               "outputs: never over an input; an existing file only with -y (-n skips it);\n"
+               "two inputs onto one output is an error. Without -o/-d: ./STEM.FORMAT.EXT.")
+    convert.add_argument("inputs", nargs="+", metavar="IN", help="audio files ('-' for stdin, then -o is required)")
     where = convert.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", metavar="OUT", help="output file ('-' for stdout); container from its extension")
-    where.add_argument("-d", "--dir", metavar="DIR", help="output directory for several inputs")
+    where.add_argument("-o", "--output", metavar="OUT",
+                       help="output file; container from its extension. '-' is stdout: raw --to bytes unless --container")
+    where.add_argument("-d", "--dir", metavar="DIR", help="output directory (created if missing): DIR/STEM.EXT")
     convert.add_argument("--to", required=True, choices=list(FORMATS), help="session format to produce")
-    convert.add_argument("--container", choices=["raw", "wav", "jsonl"], help="override the container (default: from OUT, else wav)")
-    convert.add_argument("--quality", default="hq", choices=["hq", "vhq", "low_latency"])
-    convert.add_argument("--chunk-ms", type=int, default=100, help="audio per JSONL event, ms (default 100)")
+    convert.add_argument("--container", choices=["raw", "wav", "jsonl"],
+                         help="override the container (default: from OUT, else wav)")
+    convert.add_argument("--quality", default="hq", choices=_QUALITIES)
+    convert.add_argument("--chunk-ms", type=_positive_int, default=100, help="audio per JSONL event, ms (default 100)")
     convert.add_argument("--event-id-prefix", help="give JSONL events event_id PREFIX1, PREFIX2, ...")
-    convert.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="parallel processes (default: cores)")
-    convert.add_argument("--ignore-errors", action="store_true",
-                         help="convert what can be read of a damaged or cut-short input, with a warning saying how much was lost")
-    convert.add_argument("--dask", metavar="SCHEDULER", help="run on a Dask cluster at this address (pip install 'audiofmt[dask]')")
+    _add_overwrite_options(convert)
+    convert.add_argument("-t", "--max-duration", type=parse_duration, metavar="SECONDS",
+                         help="read at most this much of each input ([[HH:]MM:]SS[.frac]): "
+                              "the first floor(SECONDS x rate) frames")
+    mix = convert.add_argument_group("channels and level")
+    mix.add_argument("--channel", type=_non_negative_int, metavar="N",
+                     help="take channel N (0 = first/left) instead of the mean of all")
+    mix.add_argument("--gain", type=_finite_float, metavar="DB", help="scale by DB decibels before the rounding to int16")
+    mix.add_argument("--normalize", action="store_true", help="scale so the output peaks at -1 dBFS (reads each input twice)")
+    run = convert.add_argument_group("running")
+    run.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                     help="parallel processes (default: cores)")
+    run.add_argument("--dask", metavar="SCHEDULER",
+                     help="run on a Dask cluster at this address (pip install 'audiofmt[dask]'); "
+                          "inputs and outputs are made absolute paths first, so the workers must see this file system")
+    run.add_argument("--dask-timeout", type=_finite_float, default=10.0, metavar="SECONDS",
+                     help="give up connecting to the scheduler after this long (default 10)")
+    run.add_argument("--ignore-errors", action="store_true",
+                     help="convert what can be read of a damaged or cut-short input, with a warning saying how much was lost")
     _add_raw_options(convert)
-    convert.set_defaults(run=_convert)
+    convert.set_defaults(run=_convert, signals=True)
 
     decode = commands.add_parser("decode", parents=[common], formatter_class=example,
         help="model output (raw bytes or JSONL of audio delta events) -> WAV, FLAC or raw PCM",
-        epilog="examples:\n  audiofmt decode deltas.jsonl --from pcm16 -o reply.wav\n  audiofmt decode reply.ulaw --from g711_ulaw --rate 16000 -o reply.flac")
+        epilog="examples:\n  audiofmt decode deltas.jsonl --from pcm16 -o reply.wav\n"
+               "  audiofmt decode reply.ulaw --from g711_ulaw --rate 16000 -o reply.flac\n"
+               "  audiofmt decode reply.ulaw --from g711_ulaw -o - | aplay -f S16_LE -r 8000")
     decode.add_argument("input", metavar="IN", help="raw bytes or .jsonl ('-' for stdin)")
     decode.add_argument("--from", dest="from_format", required=True, choices=list(FORMATS))
-    decode.add_argument("-o", "--output", metavar="OUT", help=".wav, .flac, .pcm or .raw (default: IN with .wav)")
+    decode.add_argument("-o", "--output", metavar="OUT",
+                        help=".wav, .flac, .pcm or .raw (default: IN with .wav); "
+                             "'-' is stdout (raw s16le unless --container wav)")
+    decode.add_argument("--container", choices=["wav", "flac", "raw"], help="override the container (default: from OUT)")
     decode.add_argument("--rate", type=int, metavar="HZ", help="output rate (default: the format's own)")
-    decode.add_argument("--quality", default="hq", choices=["hq", "vhq", "low_latency"])
-    decode.set_defaults(run=_decode)
+    decode.add_argument("--quality", default="hq", choices=_QUALITIES)
+    _add_overwrite_options(decode)
+    decode.set_defaults(run=_decode, signals=True)
 
     info = commands.add_parser("info", parents=[common], formatter_class=example, help="what an audio file holds",
-        epilog="examples:\n  audiofmt info call.wav\n  audiofmt info --json *.flac")
+        epilog="examples:\n  audiofmt info call.wav\n  audiofmt info --json *.flac\n"
+               "  audiofmt info call.ulaw           # .ulaw/.alaw/.pcm: read as g711_ulaw/g711_alaw/pcm16 raw")
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     _add_raw_options(info)
-    info.set_defaults(run=_info)
+    info.set_defaults(run=_info, signals=True)
 
     bridge = commands.add_parser("bridge", parents=[common], formatter_class=example,
         help="run a Twilio Media Streams <-> Realtime bridge (pip install 'audiofmt[bridge]')",
@@ -455,20 +693,39 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  audiofmt roundtrip fixtures/speech_16k.wav --format g711_ulaw -o back.wav")
     roundtrip.add_argument("input")
     roundtrip.add_argument("--format", choices=list(FORMATS), default="g711_ulaw")
-    roundtrip.add_argument("-o", "--output", help="write the decoded audio to this WAV")
-    roundtrip.set_defaults(run=_roundtrip)
+    roundtrip.add_argument("-o", "--output", help="write the decoded audio to this .wav or .flac")
+    _add_overwrite_options(roundtrip)
+    roundtrip.set_defaults(run=_roundtrip, signals=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .files.outputs import Terminated, signals_raise
+
     try:
+        if getattr(args, "signals", False):
+            with signals_raise():  # SIGTERM/SIGHUP end the command like Ctrl-C: temp files removed
+                return int(args.run(args))
         return int(args.run(args))
     except AudioFormatError as exc:
         if args.verbose:
             traceback.print_exc()
         print(f"audiofmt: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
+    except BrokenPipeError:  # stdout's reader is gone (`| head`): stop quietly, as a pipe expects
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
+    except OSError as exc:  # the file system said no (permissions, a vanished file, ...): one line
+        if args.verbose:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"audiofmt: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("audiofmt: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"audiofmt: {exc}", file=sys.stderr)
+        return 128 + exc.signum

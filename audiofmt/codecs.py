@@ -8,7 +8,7 @@ default, a ClippingError with clip="raise", nothing with clip="ignore".
 from __future__ import annotations
 
 import warnings
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -16,6 +16,7 @@ from numpy.typing import DTypeLike
 from .errors import ClippingError, ClippingWarning, InvalidDataError, InvalidSamplesError
 from .formats import FORMATS, AudioFormat, get_format
 from .kernels import compiled_entry, g711
+from .kernels.pcm import float_entry
 from .kernels.pcm import float_to_int16 as _float_to_int16_kernel
 
 __all__ = ["encode", "decode", "transcode", "float_to_int16", "int16_to_float", "as_samples", "Buffer", "ClipPolicy"]
@@ -30,10 +31,26 @@ _INV_32768 = {np.dtype(np.float32): np.float32(1 / 32768), np.dtype(np.float64):
 
 # Per codec: how int16 samples become code bytes and back. pcm_s16le has no kernel.
 _EXPANDERS = {"ulaw": g711.ulaw_expand, "alaw": g711.alaw_expand}
-# Pre-resolved compiled entry points for the hot paths (signature 0: writable input, 1: read-only).
-_LUT_ENCODE = (compiled_entry(g711.lut_encode, 0), compiled_entry(g711.lut_encode, 1))
-_EXPAND_FROM_BYTES = {codec: compiled_entry(kernel, 1) for codec, kernel in _EXPANDERS.items()}
-_ENCODE_TABLES = {"ulaw": g711.encode_table("ulaw"), "alaw": g711.encode_table("alaw")}
+# Compiled entry points for the hot paths (signature 0: writable input, 1: read-only), each
+# looked up (loaded from numba's cache) on first use, not at import.
+_ENCODE_TABLES: dict[str, np.ndarray] = {}
+_LUT_ENCODE: dict[bool, Any] = {}
+_EXPAND_FROM_BYTES: dict[str, Any] = {}
+
+
+def _lut_encoder(read_only: bool) -> Any:
+    _LUT_ENCODE[read_only] = kernel = compiled_entry(g711.lut_encode, int(read_only))
+    return kernel
+
+
+def _encode_table(codec: str) -> np.ndarray:
+    _ENCODE_TABLES[codec] = table = g711.encode_table(codec)
+    return table
+
+
+def _expander_from_bytes(codec: str) -> Any:
+    _EXPAND_FROM_BYTES[codec] = kernel = compiled_entry(_EXPANDERS[codec], 1)
+    return kernel
 _CODE_TABLES = {
     ("ulaw", "alaw"): g711.ULAW_TO_ALAW.tobytes(),
     ("alaw", "ulaw"): g711.ALAW_TO_ULAW.tobytes(),
@@ -78,7 +95,7 @@ def float_to_int16(samples: np.ndarray, *, clip: ClipPolicy = "warn") -> tuple[n
     if clip not in _CLIP_POLICIES:
         raise InvalidSamplesError(f"clip must be one of {_CLIP_POLICIES}; got {clip!r}")
     out = np.empty(samples.shape[0], dtype=np.int16)
-    n_clipped, n_nonfinite = _float_to_int16_kernel(samples, out)
+    n_clipped, n_nonfinite = float_entry(_float_to_int16_kernel, samples)(samples, out)
     if n_nonfinite:
         first = int(np.flatnonzero(~np.isfinite(samples))[0])
         raise InvalidSamplesError(
@@ -111,7 +128,7 @@ def round_to_int16(x: np.ndarray) -> tuple[np.ndarray, int]:
     No validation and no warning: for audiofmt's own streaming paths, which count clipping.
     """
     out = np.empty(x.shape[0], dtype=np.int16)
-    n_clipped, _ = _float_to_int16_kernel(x, out)
+    n_clipped, _ = float_entry(_float_to_int16_kernel, x)(x, out)
     return out, int(n_clipped)
 
 
@@ -156,7 +173,10 @@ def encode(samples: np.ndarray, format: str | AudioFormat, *, clip: ClipPolicy =
     if fmt.codec == "pcm_s16le":
         return x.astype("<i2", copy=False).tobytes()
     out = np.empty(x.shape[0], dtype=np.uint8)
-    _LUT_ENCODE[read_only](x, _ENCODE_TABLES[fmt.codec], out)
+    table = _ENCODE_TABLES.get(fmt.codec)
+    if table is None:
+        table = _encode_table(fmt.codec)
+    (_LUT_ENCODE.get(read_only) or _lut_encoder(read_only))(x, table, out)
     return out.tobytes()
 
 
@@ -169,7 +189,10 @@ def decode(data: Buffer, format: str | AudioFormat) -> np.ndarray:
         fmt.n_samples(codes.shape[0])  # raises on an odd byte count
         return codes.view("<i2").astype(np.int16)
     out = np.empty(codes.shape[0], dtype=np.int16)
-    (_EXPAND_FROM_BYTES[fmt.codec] if from_bytes else _EXPANDERS[fmt.codec])(codes, out)
+    if from_bytes:
+        (_EXPAND_FROM_BYTES.get(fmt.codec) or _expander_from_bytes(fmt.codec))(codes, out)
+    else:
+        _EXPANDERS[fmt.codec](codes, out)
     return out
 
 

@@ -18,6 +18,8 @@ __all__ = [
     "InvalidDataError",
     "InvalidRateError",
     "InvalidSamplesError",
+    "OutputError",
+    "OutputExistsError",
     "RtpError",
     "SessionError",
     "StreamStateError",
@@ -108,3 +110,13 @@ class RtpError(AudioFormatError):
 
 class ClippingWarning(UserWarning):
     """Float samples were clipped to the int16 range while encoding."""
+
+
+class OutputError(AudioFormatError):
+    """An output that cannot be written where asked: it would replace an input, two jobs would
+    share it, it exists (and overwriting was not allowed), its directory is missing, or its file
+    system is nearly full. Messages name the path the caller gave, never a temporary file."""
+
+
+class OutputExistsError(OutputError):
+    """The output exists and overwriting was not allowed."""

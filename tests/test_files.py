@@ -156,7 +156,7 @@ def test_failure_midway_leaves_no_output(tmp_path):
     assert out.read_bytes() == b"old content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.raw", "partial.pcm"]
 
-    def interrupt(_: int) -> None:
+    def interrupt(_done: int, _total: int | None) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

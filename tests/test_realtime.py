@@ -248,3 +248,16 @@ def test_fuzzed_server_events_raise_only_audio_format_errors(events, output_form
 
 def test_parse_event_accepts_bytes_and_models():
     assert parse_event(b'{"type": "x"}') == {"type": "x"}
+
+
+@pytest.mark.parametrize("rate", [24000, 16000])
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_refused_at_every_rate(rate, channels, bad):
+    """One rule for NaN/inf: refused whether or not the encoder resamples (it was silence at 24 kHz)."""
+    enc = InputEncoder({"input_audio_format": "pcm16"}, rate=rate, channels=channels)
+    for dtype in (np.float32, np.float64):
+        x = np.full((480, channels) if channels > 1 else 480, 0.1, dtype=dtype)
+        x[100] = bad
+        with pytest.raises(audiofmt.InvalidSamplesError, match="finite"):
+            enc.process(x)

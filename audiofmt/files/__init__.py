@@ -1,6 +1,16 @@
-"""Files: input readers (sources.py), output writers (sinks.py), conversion (convert.py), batch runs (batch.py)."""
+"""Files: input readers (sources.py), output writers (sinks.py), output safety (outputs.py),
+conversion (convert.py), batch runs (batch.py)."""
 
-from .convert import ConvertResult, atomic_output, container_for, convert_file, decode_file, probe
+from .convert import (
+    ConvertResult,
+    atomic_output,
+    container_for,
+    convert_file,
+    decode_file,
+    exact_seconds,
+    max_frames_for,
+    probe,
+)
 from .sources import RAW_FORMATS, AudioSource, FileFormatError, RawSpec, open_source
 
 __all__ = [
@@ -15,4 +25,6 @@ __all__ = [
     "atomic_output",
     "container_for",
     "probe",
+    "exact_seconds",
+    "max_frames_for",
 ]

@@ -14,7 +14,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from numba import njit, types
+from numba import types
+
+from . import lazy_njit
 
 _I16 = types.Array(types.int16, 1, "C")
 _U8 = types.Array(types.uint8, 1, "C")
@@ -70,7 +72,7 @@ ALAW_TO_ULAW = np.frombuffer(
 )
 
 
-@njit(_sigs(_I16, _U8), cache=True, nogil=True)
+@lazy_njit(_sigs(_I16, _U8), nogil=True)
 def ulaw_compress(x, out):
     """μ-law encode per G.191: biased one's-complement magnitude, segment, inverted bits."""
     for i in range(x.shape[0]):
@@ -86,7 +88,7 @@ def ulaw_compress(x, out):
         out[i] = np.uint8(code | (~sign & 0x80))
 
 
-@njit(_sigs(_I16, _U8), cache=True, nogil=True)
+@lazy_njit(_sigs(_I16, _U8), nogil=True)
 def alaw_compress(x, out):
     """A-law encode per G.191: one's-complement 12-bit magnitude, segment, even bits inverted."""
     for i in range(x.shape[0]):
@@ -102,14 +104,14 @@ def alaw_compress(x, out):
         out[i] = np.uint8((mag | (~sign & 0x80)) ^ 0x55)
 
 
-@njit(_sigs(_I16, _U8, _U8), cache=True, nogil=True, boundscheck=False)
+@lazy_njit(_sigs(_I16, _U8, _U8), nogil=True, boundscheck=False)
 def lut_encode(x, table, out):
     """out[i] = table[x[i] as uint16]: encode int16 samples through a 65536-entry code table."""
     for i in range(x.shape[0]):
         out[i] = table[np.uint16(x[i])]
 
 
-@njit(_sigs(_U8, _I16), cache=True, nogil=True, boundscheck=False)
+@lazy_njit(_sigs(_U8, _I16), nogil=True, boundscheck=False)
 def ulaw_expand(codes, out):
     """μ-law decode per G.191: ((2*mantissa + 33) << exponent) - 33, times 4, signed."""
     for i in range(codes.shape[0]):
@@ -120,7 +122,7 @@ def ulaw_expand(codes, out):
         out[i] = np.int16(mag if c >= 0x80 else -mag)
 
 
-@njit(_sigs(_U8, _I16), cache=True, nogil=True, boundscheck=False)
+@lazy_njit(_sigs(_U8, _I16), nogil=True, boundscheck=False)
 def alaw_expand(codes, out):
     """A-law decode per G.191: mid-tread reconstruction of the 13-bit value, times 8, signed.
 
@@ -138,7 +140,7 @@ def alaw_expand(codes, out):
         out[i] = np.int16((mag ^ negate) - negate)
 
 
-@njit(_sigs(_U8, _U8, _U8), cache=True, nogil=True, boundscheck=False)
+@lazy_njit(_sigs(_U8, _U8, _U8), nogil=True, boundscheck=False)
 def translate(codes, table, out):
     """out[i] = table[codes[i]] for a 256-entry code conversion table."""
     for i in range(codes.shape[0]):
@@ -150,6 +152,6 @@ def encode_table(law: str) -> np.ndarray:
     """The 65536-entry code table of `law` ("ulaw" or "alaw"), indexed by the int16 bits."""
     every_int16 = np.arange(65536, dtype=np.uint16).view(np.int16)
     table = np.empty(65536, dtype=np.uint8)
-    (ulaw_compress if law == "ulaw" else alaw_compress)(every_int16, table)
+    (ulaw_compress if law == "ulaw" else alaw_compress).entry(0)(every_int16, table)  # writable input
     table.setflags(write=False)
     return table

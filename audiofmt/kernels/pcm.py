@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
-from numba import njit, types
+from numba import types
+
+from . import LazyKernel, compiled_entry, lazy_njit
 
 _SIGS = [
     types.UniTuple(types.int64, 2)(types.Array(dtype, 1, "C", readonly=ro), types.Array(types.int16, 1, "C"))
@@ -12,7 +17,7 @@ _SIGS = [
 ]
 
 
-@njit(_SIGS, cache=True, nogil=True)
+@lazy_njit(_SIGS, nogil=True)
 def float_to_int16(x, out):
     """out = clip(rint(x * 32768), -32768, 32767); returns (n_clipped, n_nonfinite).
 
@@ -37,13 +42,12 @@ def float_to_int16(x, out):
     return n_clipped, n_nonfinite
 
 
-@njit(
+@lazy_njit(
     [
         types.boolean(types.Array(dtype, 1, "C", readonly=ro))
         for dtype in (types.float32, types.float64)
         for ro in (False, True)
     ],
-    cache=True,
     nogil=True,
     fastmath={"reassoc"},
 )
@@ -57,3 +61,16 @@ def any_nonfinite(x):
     for i in range(x.shape[0]):
         total += x[i] - x[i]
     return total != 0.0
+
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def float_entry(kernel: LazyKernel, x: np.ndarray) -> Callable[..., Any]:
+    """`kernel` (float_to_int16 or any_nonfinite) compiled for x alone, when x is a C-contiguous
+    1-D native float32/float64 array: only that signature is loaded. Otherwise the kernel
+    itself, which dispatches on the argument types (and refuses types it was not built for)."""
+    if x.ndim == 1 and x.flags.c_contiguous and (x.dtype == _F64 or x.dtype == _F32):
+        return compiled_entry(kernel, (0 if x.dtype == _F32 else 2) + (0 if x.flags.writeable else 1))
+    return kernel

@@ -213,7 +213,10 @@ class InputEncoder:
             raise InvalidSamplesError(f"samples must have shape {want}; got {samples.shape}")
         if self._resampler is not None:
             x = samples.astype(np.float64) / 32768 if samples.dtype == np.int16 else samples.astype(np.float64)
-            return self._resampler.process(x)
+            return self._resampler.process(x)  # refuses NaN/inf itself
+        if samples.dtype != np.int16 and not np.isfinite(samples).all():  # the resampler's rule, at any rate
+            first = int(np.flatnonzero(~np.isfinite(samples.reshape(-1)))[0])
+            raise InvalidSamplesError(f"samples must be finite; got NaN/inf at flat index {first} of this chunk")
         if samples.ndim == 2:
             return channel_mean(samples) / (32768 if samples.dtype == np.int16 else 1)
         return samples

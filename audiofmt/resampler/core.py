@@ -24,10 +24,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InvalidRateError, InvalidSamplesError, StreamStateError
+from ..kernels import compiled_entry
+from ..kernels.pcm import any_nonfinite, float_entry, float_to_int16
 from .engines import Chain, Engine, make_engine, max_threads, output_length
 from .filters import Quality, get_quality
-from ..kernels import compiled_entry
-from ..kernels.pcm import any_nonfinite, float_to_int16
 
 __all__ = ["resample", "Resampler", "downmix", "channel_mean", "output_length", "MIN_RATE_HZ", "MAX_RATE_HZ"]
 
@@ -38,7 +38,12 @@ _FLOAT64 = np.dtype(np.float64)
 _PIECE_OUT = 1 << 16  # largest engine push of a long chunk, in samples at the higher rate
 PARALLEL_MIN_S = 10  # resample() of at least this many seconds of input runs on all cores
 _DTYPES = (np.dtype(np.float32), _FLOAT64, np.dtype(np.int16))
-_ROUND_TO_INT16 = {_FLOAT32: compiled_entry(float_to_int16, 0), _FLOAT64: compiled_entry(float_to_int16, 2)}
+_ROUND_TO_INT16: dict[np.dtype, Callable[..., tuple[int, int]]] = {}  # per compute dtype, loaded on first use
+
+
+def _round_entry(dtype: np.dtype) -> Callable[..., tuple[int, int]]:
+    _ROUND_TO_INT16[dtype] = kernel = compiled_entry(float_to_int16, 0 if dtype == _FLOAT32 else 2)
+    return kernel
 
 
 def _check_rate(name: str, rate: object) -> int:
@@ -68,7 +73,7 @@ def _all_finite(x: np.ndarray) -> bool:
     """True if no sample of x (float32 or float64, any shape) is NaN or ±inf."""
     if x.ndim != 1 or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x).reshape(-1)
-    return not any_nonfinite(x)
+    return not float_entry(any_nonfinite, x)(x)
 
 
 def channel_mean(x: np.ndarray) -> np.ndarray:
@@ -274,7 +279,7 @@ class Resampler:
                     y = engine.push(piece)
                     self._store(y, column[pos : pos + y.shape[0]])
                     pos += y.shape[0]
-                if check and any_nonfinite(piece):  # checked while in cache; the result is discarded
+                if check and float_entry(any_nonfinite, piece)(piece):  # checked while in cache; the result is discarded
                     self._raise_nonfinite(x[start : start + self._piece], start)
             self._store(engine.finish(total), column[pos:])
         self.n_out = total
@@ -285,10 +290,10 @@ class Resampler:
         if not self._int16:
             dest[:] = y
         elif dest.flags.c_contiguous:
-            self.n_clipped += _ROUND_TO_INT16[self._compute](y, dest)[0]
+            self.n_clipped += (_ROUND_TO_INT16.get(self._compute) or _round_entry(self._compute))(y, dest)[0]
         else:
             rounded = np.empty(y.shape[0], dtype=np.int16)
-            self.n_clipped += _ROUND_TO_INT16[self._compute](y, rounded)[0]
+            self.n_clipped += (_ROUND_TO_INT16.get(self._compute) or _round_entry(self._compute))(y, rounded)[0]
             dest[:] = rounded
 
     def _collect(self, planes: list[np.ndarray]) -> np.ndarray:

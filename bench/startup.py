@@ -1,0 +1,79 @@
+"""What `audiofmt convert` of a 1 s file spends before its first sample, numba's cache warm.
+
+    .venv/bin/python bench/startup.py [--repeat 7] [--no-scipy]
+
+Fresh processes, best of --repeat (the minimum is the least disturbed by other load):
+- the whole `python -m audiofmt convert one_second.wav -o /dev/null --to F` (1 s of 44.1 kHz
+  stereo: nearly all of it is start-up), for pcm16 and g711_ulaw;
+- the floor under it: `python -c pass`, importing numpy, importing numba, and numba's CPU
+  target initialisation (its typing registries, which the first kernel load triggers,
+  whatever the kernel), which audiofmt cannot avoid while it uses numba;
+- the kernel signatures a conversion loads (deterministic: a count, not a time).
+--no-scipy hides SciPy from the measured processes, as in an install without it: numba
+imports scipy.linalg while initialising its target when SciPy is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import soundfile
+
+HIDE_SCIPY = "import sys; sys.modules['scipy'] = None\n"
+STAGES = {
+    "python -c pass": "pass",
+    "import numpy": "import numpy",
+    "import numpy, numba": "import numpy, numba",
+    "numpy, numba + target init": "import numpy, numba\n"
+    "from numba.core.registry import cpu_target\ncpu_target.target_context.refresh()",
+}
+COUNT = """
+from audiofmt.cli import main
+main(["convert", {path!r}, "-o", "/dev/null", "--container", "raw", "--to", {to!r}, "-q"])
+from audiofmt.kernels import LazyKernel, g711, pcm
+kernels = [k for m in (g711, pcm) for k in vars(m).values() if isinstance(k, LazyKernel)]
+loaded = sum(len(k._dispatcher.overloads) for k in kernels if k._dispatcher is not None)
+print(loaded, sum(len(k.signatures) for k in kernels))
+"""
+
+
+def best(argv: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--no-scipy", action="store_true", help="hide SciPy from the measured processes")
+    args = parser.parse_args()
+    prefix = HIDE_SCIPY if args.no_scipy else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "one_second.wav")
+        t = np.arange(44100) / 44100
+        soundfile.write(path, np.stack([0.5 * np.sin(2 * np.pi * 440 * t)] * 2, axis=1), 44100, subtype="PCM_16")
+        run = [sys.executable, "-c", prefix + "from audiofmt.cli import main; import sys; sys.exit(main(sys.argv[1:]))"]
+        subprocess.run([*run, "convert", path, "-o", "/dev/null", "--container", "raw", "--to", "g711_ulaw", "-q"], check=True)  # warm
+        print(f"best of {args.repeat} fresh processes{' (SciPy hidden)' if args.no_scipy else ''}; load average {os.getloadavg()[0]:.1f}")
+        for name, code in STAGES.items():
+            print(f"  {name:<40} {best([sys.executable, '-c', prefix + code], args.repeat):6.3f} s")
+        for to in ("pcm16", "g711_ulaw"):
+            seconds = best([*run, "convert", path, "-o", "/dev/null", "--container", "raw", "--to", to, "-q"], args.repeat)
+            counted = subprocess.run([sys.executable, "-c", prefix + COUNT.format(path=path, to=to)],
+                                     check=True, capture_output=True, text=True).stdout.split()
+            print(f"  audiofmt convert 1 s 44.1 kHz stereo -> {to:<9} {seconds:6.3f} s   "
+                  f"(G.711/PCM kernel signatures loaded: {counted[0]} of {counted[1]})")
+
+
+if __name__ == "__main__":
+    main()
