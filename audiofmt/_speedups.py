@@ -26,9 +26,10 @@ import binascii
 import json
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["loads", "b64decode_strict", "b64encode", "canonical_b64", "ACCELERATED"]
+__all__ = ["ACCELERATED", "b64decode_strict", "b64encode", "canonical_b64", "loads"]
 
 _json_loads = json.loads
 

@@ -13,7 +13,8 @@ the caller then keeps the generic path.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
