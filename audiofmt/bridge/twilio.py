@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from .. import _speedups
-from .._speedups import canonical_b64
+from .._speedups import _LAST_OF_ONE
 from ..codecs import decode, encode, round_to_int16, transcode
 from ..errors import AudioFormatError
 from ..realtime.events import (
@@ -101,7 +101,7 @@ class _Message:
         return self._text
 
     def _dict(self) -> dict[str, Any]:
-        value = self._value
+        value = getattr(self, "_value", None)  # unset when made from text by _from_text
         if value is None:
             value = json.loads(self._text)  # type: ignore[arg-type]  # our own compact JSON
             _set_value(self, value)
@@ -109,7 +109,7 @@ class _Message:
 
     def json(self) -> str:
         text = self._text
-        return text if text is not None else json.dumps(self._value)
+        return text if text is not None else json.dumps(self._dict())
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -128,7 +128,7 @@ class _Message:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self._value, self._text))
+        return (type(self), (getattr(self, "_value", None), self._text))
 
 
 _set_value = _Message._value.__set__  # type: ignore[attr-defined]  # slot setters: past the frozen __setattr__
@@ -161,7 +161,6 @@ class ToModel(_Message):
 def _from_text(cls: type[_Message], text: str) -> Any:
     """cls with only its JSON text (the hot paths: the dict is made only if someone reads it)."""
     message = _new_object(cls)
-    _set_value(message, None)
     _set_text(message, text)
     return message
 
@@ -318,7 +317,10 @@ class TwilioMediaStream:
         self.stats.phone_messages += 1
         try:
             msg = self._parse_phone(message)
-            handler = self._phone_handlers.get(msg["event"])
+            event = msg["event"]
+            if event == "media":
+                return self._phone_media(msg)
+            handler = self._phone_handlers.get(event)
             if handler is None:
                 raise _Drop("unknown phone event")
             return handler(msg)
@@ -377,8 +379,16 @@ class TwilioMediaStream:
             raise _Drop("media without a media object")
         if media.get("track", "inbound") not in ("inbound", "inbound_track"):
             raise _Drop("media of another track")
-        chunk = _int_field(media, "chunk")
-        timestamp = _int_field(media, "timestamp")
+        chunk, timestamp = media.get("chunk"), media.get("timestamp")
+        # Twilio's decimal strings, ASCII digits only: what _int_field accepts, without its call
+        if type(chunk) is str and len(chunk) <= 18 and chunk.isascii() and chunk.isdigit():
+            chunk = int(chunk)
+        else:
+            chunk = _int_field(media, "chunk")
+        if type(timestamp) is str and len(timestamp) <= 18 and timestamp.isascii() and timestamp.isdigit():
+            timestamp = int(timestamp)
+        else:
+            timestamp = _int_field(media, "timestamp")
         text = media.get("payload")
         if not isinstance(text, str):
             raise _Drop("bad media.payload")
@@ -408,7 +418,7 @@ class TwilioMediaStream:
         self._next_timestamp = end_ms = timestamp + len(payload) // PHONE.samples_per_ms
         if end_ms > self._phone_clock_ms:
             self._phone_clock_ms = end_ms
-        if self._ulaw_in and not audio and canonical_b64(text, len(payload)):
+        if self._ulaw_in and not audio and len(text) == 216 and text[-3] in _LAST_OF_ONE and len(payload) == FRAME_BYTES:
             b64 = text  # exactly the base64 of these bytes: forwarded, not decoded and encoded again
         else:
             b64 = _speedups.b64encode(self._phone_to_model(audio + payload if audio else payload))
@@ -445,7 +455,15 @@ class TwilioMediaStream:
         """Handle one Realtime server event (JSON text, dict or SDK model)."""
         self.stats.model_events += 1
         try:
-            ev = parse_event(event)
+            if type(event) is str:  # parse_event's rules for text, inline (the hot path)
+                try:
+                    ev = _speedups.loads(event)
+                except (ValueError, RecursionError):
+                    raise _Drop("bad model event") from None
+                if type(ev) is not dict or not isinstance(ev.get("type"), str):
+                    raise _Drop("bad model event")
+            else:
+                ev = parse_event(event)
             kind = ev["type"]
             if kind in AUDIO_DELTA_TYPES:
                 return self._model_delta(ev)
@@ -480,7 +498,10 @@ class TwilioMediaStream:
         return item_id, content_index
 
     def _model_delta(self, ev: dict[str, Any]) -> list[Output]:
-        item_id, content_index = self._item(ev)
+        item_id, content_index = ev.get("item_id"), ev.get("content_index", 0)
+        if (type(item_id) is not str or not item_id or type(content_index) is not int
+                or not 0 <= content_index < 2**31):
+            item_id, content_index = self._item(ev)  # the same checks for str subclasses; else the drop
         if item_id in self._play.cancelled:
             raise _Drop("audio of an interrupted response")
         if self.state != "started" or self.stream_sid is None:
@@ -500,7 +521,7 @@ class TwilioMediaStream:
             self._play = play = _Playout(item_id, content_index, self._sent + len(self._out_pending), 0, play.cancelled)
         play.received += n_samples
         if self._ulaw_out:
-            if not self._out_pending and len(data) == FRAME_BYTES and canonical_b64(text, FRAME_BYTES):
+            if len(data) == FRAME_BYTES and not self._out_pending and len(text) == 216 and text[-3] in _LAST_OF_ONE:
                 # one whole frame, its text exactly the base64 of its bytes: forwarded as it is
                 self._sent += FRAME_BYTES
                 self.stats.frames_out += 1
