@@ -14,6 +14,10 @@ exactly what the standard-library path gives, accelerators or not:
   `b64encode` of those bytes gives (no surplus padding, zero trailing bits): such text can be
   forwarded as it is instead of being decoded and encoded again.
 
+Hot paths may call `first_loads` / `first_b64decode` (the accelerator itself, or the standard
+library where none is installed) and, on ValueError, the full `loads` / `b64decode_strict`: the
+same results without a Python frame in between.
+
 `ACCELERATED` names the accelerators in use (for benchmarks and logs). Setting the environment
 variable AUDIOFMT_NO_ACCEL=1 before the first import uses the standard library only (the tests
 compare both paths byte for byte).
@@ -27,9 +31,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-__all__ = ["ACCELERATED", "b64decode_strict", "b64encode", "canonical_b64", "loads"]
+__all__ = ["ACCELERATED", "b64decode_strict", "b64encode", "canonical_b64", "first_b64decode", "first_loads", "loads"]
 
 _json_loads = json.loads
 
@@ -65,9 +70,10 @@ try:
         except _OrjsonError:
             return _json_loads(text)
 
+    first_loads: Callable[[Any], Any] = _orjson_loads
     _accelerated.append(f"orjson {orjson.__version__}")
 except ImportError:  # pragma: no cover - exercised by the no-accelerator test run
-    loads = _json_loads
+    loads = first_loads = _json_loads
 
 try:
     if _NO_ACCEL:
@@ -84,9 +90,10 @@ try:
         except ValueError:
             return _stdlib_b64decode(text)
 
+    first_b64decode: Callable[[str], bytes] = partial(_pb_decode, validate=True)
     _accelerated.append(f"pybase64 {pybase64.__version__}")
 except ImportError:  # pragma: no cover - exercised by the no-accelerator test run
-    b64decode_strict = _stdlib_b64decode
+    b64decode_strict = first_b64decode = _stdlib_b64decode
     b64encode = _stdlib_b64encode
 
 ACCELERATED: tuple[str, ...] = tuple(_accelerated)

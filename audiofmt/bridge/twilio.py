@@ -34,6 +34,8 @@ import numpy as np
 
 from .. import _speedups
 from .._speedups import _LAST_OF_ONE
+from .._speedups import first_b64decode as _first_b64decode
+from .._speedups import first_loads as _first_loads
 from ..codecs import decode, encode, round_to_int16, transcode
 from ..errors import AudioFormatError
 from ..realtime.events import (
@@ -64,6 +66,7 @@ _MAX_REMEMBERED = 64  # pending marks, cleared marks and interrupted items kept 
 _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'  # prebuilt message templates: base64
 _APPEND_TAIL = '"}'  # never needs JSON escaping, and the streamSid is escaped once at start
 _MEDIA_TAIL = '"}}'
+_SAMPLES_PER_MS = PHONE.samples_per_ms
 
 # Why a message was dropped: the only keys CallStats.dropped ever has.
 DROP_REASONS: frozenset[str] = frozenset({
@@ -316,7 +319,17 @@ class TwilioMediaStream:
         """Handle one Twilio Media Streams message (JSON text, bytes or dict)."""
         self.stats.phone_messages += 1
         try:
-            msg = self._parse_phone(message)
+            if type(message) is str:  # the hot path: media text, parsed by the accelerator if any
+                try:
+                    msg = _first_loads(message)
+                except ValueError:
+                    msg = self._parse_phone(message)
+                else:
+                    if type(msg) is dict and msg.get("event") == "media":
+                        return self._phone_media(msg)
+                    msg = self._parse_phone(msg)
+            else:
+                msg = self._parse_phone(message)
             event = msg["event"]
             if event == "media":
                 return self._phone_media(msg)
@@ -336,7 +349,10 @@ class TwilioMediaStream:
     def _parse_phone(message: object) -> dict[str, Any]:
         if isinstance(message, (str, bytes, bytearray)):
             try:
-                message = _speedups.loads(message)
+                try:
+                    message = _first_loads(message)
+                except ValueError:  # the stdlib decides what the accelerator refused
+                    message = _speedups.loads(message)
             except (ValueError, RecursionError):
                 raise _Drop("not JSON") from None
         if not isinstance(message, dict):
@@ -393,7 +409,10 @@ class TwilioMediaStream:
         if not isinstance(text, str):
             raise _Drop("bad media.payload")
         try:
-            payload = _speedups.b64decode_strict(text)
+            try:
+                payload = _first_b64decode(text)
+            except ValueError:
+                payload = _speedups.b64decode_strict(text)
         except ValueError:
             raise _Drop("bad media.payload") from None
         if not payload:
@@ -401,8 +420,9 @@ class TwilioMediaStream:
         if chunk <= self._last_chunk:
             raise _Drop("duplicate or late media chunk")
         self._last_chunk = chunk
-        self.stats.media_in += 1
-        self.stats.media_in_bytes += len(payload)
+        stats = self.stats
+        stats.media_in += 1
+        stats.media_in_bytes += len(payload)
         audio = b""
         if self._next_timestamp is not None and timestamp > self._next_timestamp:
             gap_ms = timestamp - self._next_timestamp
@@ -415,14 +435,16 @@ class TwilioMediaStream:
                 self.stats.gap_filled_ms += gap_ms
             else:
                 self.stats.resyncs += 1
-        self._next_timestamp = end_ms = timestamp + len(payload) // PHONE.samples_per_ms
+        self._next_timestamp = end_ms = timestamp + len(payload) // _SAMPLES_PER_MS
         if end_ms > self._phone_clock_ms:
             self._phone_clock_ms = end_ms
         if self._ulaw_in and not audio and len(text) == 216 and text[-3] in _LAST_OF_ONE and len(payload) == FRAME_BYTES:
             b64 = text  # exactly the base64 of these bytes: forwarded, not decoded and encoded again
         else:
             b64 = _speedups.b64encode(self._phone_to_model(audio + payload if audio else payload))
-        return [_from_text(ToModel, _APPEND_HEAD + b64 + _APPEND_TAIL)]
+        append = _new_object(ToModel)
+        _set_text(append, _APPEND_HEAD + b64 + _APPEND_TAIL)
+        return [append]
 
     def _phone_mark(self, msg: dict[str, Any]) -> list[Output]:
         mark = msg.get("mark")
@@ -457,14 +479,15 @@ class TwilioMediaStream:
         try:
             if type(event) is str:  # parse_event's rules for text, inline (the hot path)
                 try:
-                    ev = _speedups.loads(event)
-                except (ValueError, RecursionError):
-                    raise _Drop("bad model event") from None
-                if type(ev) is not dict or not isinstance(ev.get("type"), str):
+                    ev = _first_loads(event)
+                except ValueError:  # the stdlib decides what the accelerator refused
+                    ev = parse_event(event)
+                kind = ev.get("type") if type(ev) is dict else None
+                if type(kind) is not str:
                     raise _Drop("bad model event")
             else:
                 ev = parse_event(event)
-            kind = ev["type"]
+                kind = ev["type"]
             if kind in AUDIO_DELTA_TYPES:
                 return self._model_delta(ev)
             if kind in AUDIO_DONE_TYPES:
@@ -510,8 +533,11 @@ class TwilioMediaStream:
         if not isinstance(text, str):
             raise _Drop("bad model audio")
         try:
-            data = _speedups.b64decode_strict(text)
-            n_samples = self._out_format.n_samples(len(data))  # a pcm16 delta of odd length is dropped here
+            try:
+                data = _first_b64decode(text)
+            except ValueError:
+                data = _speedups.b64decode_strict(text)
+            n_samples = len(data) if self._ulaw_out else self._out_format.n_samples(len(data))  # odd pcm16: dropped
         except (ValueError, AudioFormatError):
             raise _Drop("bad model audio") from None
         play = self._play
@@ -525,7 +551,9 @@ class TwilioMediaStream:
                 # one whole frame, its text exactly the base64 of its bytes: forwarded as it is
                 self._sent += FRAME_BYTES
                 self.stats.frames_out += 1
-                return [_from_text(ToPhone, self._media_head + text + _MEDIA_TAIL)]
+                media = _new_object(ToPhone)
+                _set_text(media, self._media_head + text + _MEDIA_TAIL)
+                return [media]
             self._out_pending += data
         else:
             self._out_pending += self._model_to_phone(data)
