@@ -4,8 +4,9 @@
 exactly what the standard-library path gives, accelerators or not:
 
 - `loads(text)`: orjson.loads, and json.loads whenever orjson refuses the text (orjson is the
-  stricter parser: lone surrogates, NaN/Infinity, integers beyond 64 bits, UTF-16/32 bytes…),
-  so the accepted inputs and the values returned are json.loads's.
+  stricter parser: lone surrogates, NaN/Infinity, UTF-16/32 bytes…) or the text holds a run of
+  19 or more digits (orjson reads an integer literal beyond the 64-bit range as a float, json as
+  an int), so the accepted inputs and the values returned are json.loads's.
 - `b64decode_strict(text)`: pybase64's validating decoder, and binascii's strict mode whenever
   pybase64 refuses (binascii also accepts surplus "=" after a complete group), so the accepted
   inputs and the bytes are binascii strict mode's. Raises ValueError (binascii.Error) or TypeError.
@@ -14,9 +15,11 @@ exactly what the standard-library path gives, accelerators or not:
   `b64encode` of those bytes gives (no surplus padding, zero trailing bits): such text can be
   forwarded as it is instead of being decoded and encoded again.
 
-Hot paths may call `first_loads` / `first_b64decode` (the accelerator itself, or the standard
-library where none is installed) and, on ValueError, the full `loads` / `b64decode_strict`: the
-same results without a Python frame in between.
+Hot paths may call `first_b64decode` (the accelerator itself, or the standard library where none
+is installed) and, on ValueError, the full `b64decode_strict`: the same results without a Python
+frame in between. `first_loads` is orjson.loads itself (json.loads without orjson): json.loads's
+values except that an integer literal beyond 64 bits may come back as a float, so a caller may use
+it only where such a value is rejected either way, and must re-parse with `loads` otherwise.
 
 `ACCELERATED` names the accelerators in use (for benchmarks and logs). Setting the environment
 variable AUDIOFMT_NO_ACCEL=1 before the first import uses the standard library only (the tests
@@ -29,6 +32,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -63,8 +67,13 @@ try:
     _orjson_loads: Callable[[Any], Any] = orjson.loads
     _OrjsonError: type[Exception] = orjson.JSONDecodeError
 
+    _long_digits = re.compile("[0-9]{19}").search
+    _long_digits_bytes = re.compile(b"[0-9]{19}").search
+
     def loads(text: str | bytes | bytearray) -> Any:
         """json.loads(text), faster where orjson accepts the text (see the module doc)."""
+        if (_long_digits(text) if type(text) is str else _long_digits_bytes(text)) is not None:
+            return _json_loads(text)
         try:
             return _orjson_loads(text)
         except _OrjsonError:

@@ -323,11 +323,12 @@ class TwilioMediaStream:
                 try:
                     msg = _first_loads(message)
                 except ValueError:
-                    msg = self._parse_phone(message)
-                else:
-                    if type(msg) is dict and msg.get("event") == "media":
-                        return self._phone_media(msg)
-                    msg = self._parse_phone(msg)
+                    msg = None
+                # media: every field it reads drops a huge integer literal whether it is read as an
+                # int or (by orjson) as a float; anything else is parsed again by json's rules
+                if type(msg) is dict and msg.get("event") == "media":
+                    return self._phone_media(msg)
+                msg = self._parse_phone(message)
             else:
                 msg = self._parse_phone(message)
             event = msg["event"]
@@ -477,17 +478,18 @@ class TwilioMediaStream:
         """Handle one Realtime server event (JSON text, dict or SDK model)."""
         self.stats.model_events += 1
         try:
-            if type(event) is str:  # parse_event's rules for text, inline (the hot path)
+            if type(event) is str:  # the hot path: an audio delta, parsed by the accelerator if any
                 try:
                     ev = _first_loads(event)
-                except ValueError:  # the stdlib decides what the accelerator refused
-                    ev = parse_event(event)
+                except ValueError:
+                    ev = None
+                # its fields drop a huge integer literal whether orjson reads it as a float or json as
+                # an int (see receive_phone); any other event is parsed again by json's rules
                 kind = ev.get("type") if type(ev) is dict else None
-                if type(kind) is not str:
-                    raise _Drop("bad model event")
-            else:
-                ev = parse_event(event)
-                kind = ev["type"]
+                if type(kind) is str and kind in AUDIO_DELTA_TYPES:
+                    return self._model_delta(ev)  # type: ignore[arg-type]
+            ev = parse_event(event)
+            kind = ev["type"]
             if kind in AUDIO_DELTA_TYPES:
                 return self._model_delta(ev)
             if kind in AUDIO_DONE_TYPES:
