@@ -72,7 +72,7 @@ try:
 
     def loads(text: str | bytes | bytearray) -> Any:
         """json.loads(text), faster where orjson accepts the text (see the module doc)."""
-        if (_long_digits(text) if type(text) is str else _long_digits_bytes(text)) is not None:
+        if (_long_digits(text) if isinstance(text, str) else _long_digits_bytes(text)) is not None:
             return _json_loads(text)
         try:
             return _orjson_loads(text)
@@ -82,7 +82,7 @@ try:
     first_loads: Callable[[Any], Any] = _orjson_loads
     _accelerated.append(f"orjson {orjson.__version__}")
 except ImportError:  # pragma: no cover - exercised by the no-accelerator test run
-    loads = first_loads = _json_loads
+    loads = first_loads = _json_loads  # type: ignore[assignment]
 
 try:
     if _NO_ACCEL:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiofmt import _speedups
 from audiofmt.bridge import ToModel, ToPhone, TwilioMediaStream

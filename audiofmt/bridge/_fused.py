@@ -58,7 +58,7 @@ class FusedPath:
         self._polyphase_work = polyphase_work
         self._fit(2048)
         kernel = codes_to_pcm16_step if self._to_pcm16 else pcm16_to_codes_step
-        self._args_types = tuple(typeof(a) for a in self._args(np.zeros(2, dtype=np.uint8)))
+        self._args_types = tuple(typeof(a) for a in self._args(np.zeros(2, dtype=np.uint8)))  # type: ignore[no-untyped-call]
         self._kernel: Callable[..., int] = compiled_step(kernel, self._args_types)
 
     def _fit(self, n_in: int) -> None:

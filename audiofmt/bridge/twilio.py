@@ -28,7 +28,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import FrozenInstanceError, dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
 
@@ -90,6 +90,8 @@ class _Message:
     on first use). Equality compares the dicts, as a frozen dataclass over them would."""
 
     __slots__ = ("_text", "_value")
+    _text: str | None
+    _value: dict[str, Any] | None
     _field = ""
 
     def __init__(self, value: dict[str, Any] | None = None, text: str | None = None) -> None:
@@ -104,9 +106,9 @@ class _Message:
         return self._text
 
     def _dict(self) -> dict[str, Any]:
-        value = getattr(self, "_value", None)  # unset when made from text by _from_text
+        value: dict[str, Any] | None = getattr(self, "_value", None)  # unset when made from text
         if value is None:
-            value = json.loads(self._text)  # type: ignore[arg-type]  # our own compact JSON
+            value = cast("dict[str, Any]", json.loads(cast(str, self._text)))  # our own compact JSON
             _set_value(self, value)
         return value
 
@@ -117,9 +119,9 @@ class _Message:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._dict() == other._dict()  # type: ignore[attr-defined]
+        return self._dict() == other._dict()
 
-    __hash__ = None  # type: ignore[assignment]  # the dict is mutable, as with the frozen dataclass
+    __hash__ = None  # type: ignore[assignment]  # noqa: PIE796 - the dict is mutable, as with the frozen dataclass
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._field}={self._dict()!r})"
@@ -134,8 +136,9 @@ class _Message:
         return (type(self), (getattr(self, "_value", None), self._text))
 
 
-_set_value = _Message._value.__set__  # type: ignore[attr-defined]  # slot setters: past the frozen __setattr__
-_set_text = _Message._text.__set__  # type: ignore[attr-defined]
+# slot setters, past the frozen __setattr__
+_set_value: Any = _Message.__dict__["_value"].__set__
+_set_text: Any = _Message.__dict__["_text"].__set__
 _new_object = object.__new__
 
 
@@ -293,22 +296,22 @@ class TwilioMediaStream:
         up = self._up
         if up is None:
             return ulaw if self._ulaw_in else transcode(ulaw, PHONE, self._in_format)
-        if type(up) is not Resampler:
-            return up.process(ulaw)  # type: ignore[union-attr]
-        resampled = up.process_decoded(decode(ulaw, PHONE) * (1 / 32768))  # type: ignore[union-attr]
+        if not isinstance(up, Resampler):
+            return up.process(ulaw)  # the fused path
+        resampled = up.process_decoded(decode(ulaw, PHONE) * (1 / 32768))
         return encode(round_to_int16(resampled)[0], self._in_format)
 
     def _model_to_phone(self, data: bytes, final: bool = False) -> bytes:
         down = self._down
         if down is None:
             return data if self._ulaw_out else transcode(data, self._out_format, PHONE)
-        if type(down) is not Resampler:
-            out = down.process(data) if data else b""  # type: ignore[union-attr]
+        if not isinstance(down, Resampler):  # the fused path
+            out = down.process(data) if data else b""
             if final:
-                out += down.flush()  # type: ignore[union-attr]
+                out += down.flush()
                 self._down = self._new_path(self._out_format, PHONE)
             return out
-        resampled = down.process_decoded(decode(data, self._out_format) * (1 / 32768))  # type: ignore[union-attr]
+        resampled = down.process_decoded(decode(data, self._out_format) * (1 / 32768))
         if final:
             resampled = np.concatenate((resampled, down.flush()))
             self._down = self._new_path(self._out_format, PHONE)
@@ -353,7 +356,7 @@ class TwilioMediaStream:
                 try:
                     message = _first_loads(message)
                 except ValueError:  # the stdlib decides what the accelerator refused
-                    message = _speedups.loads(message)
+                    message = _speedups.loads(cast("str | bytes | bytearray", message))
             except (ValueError, RecursionError):
                 raise _Drop("not JSON") from None
         if not isinstance(message, dict):
@@ -487,7 +490,7 @@ class TwilioMediaStream:
                 # an int (see receive_phone); any other event is parsed again by json's rules
                 kind = ev.get("type") if type(ev) is dict else None
                 if type(kind) is str and kind in AUDIO_DELTA_TYPES:
-                    return self._model_delta(ev)  # type: ignore[arg-type]
+                    return self._model_delta(ev)
             ev = parse_event(event)
             kind = ev["type"]
             if kind in AUDIO_DELTA_TYPES:
