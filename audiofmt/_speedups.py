@@ -4,9 +4,10 @@
 exactly what the standard-library path gives, accelerators or not:
 
 - `loads(text)`: orjson.loads, and json.loads whenever orjson refuses the text (orjson is the
-  stricter parser: lone surrogates, NaN/Infinity, UTF-16/32 bytes…) or the text holds a run of
-  19 or more digits (orjson reads an integer literal beyond the 64-bit range as a float, json as
-  an int), so the accepted inputs and the values returned are json.loads's.
+  stricter parser: lone surrogates, NaN/Infinity, UTF-16/32 bytes…) or orjson's value holds a
+  float (orjson reads an integer literal beyond the 64-bit range as a float, json as an int; a
+  float anywhere sends the text to json.loads), so the accepted inputs and the values returned
+  are json.loads's.
 - `b64decode_strict(text)`: pybase64's validating decoder, and binascii's strict mode whenever
   pybase64 refuses (binascii also accepts surplus "=" after a complete group), so the accepted
   inputs and the bytes are binascii strict mode's. Raises ValueError (binascii.Error) or TypeError.
@@ -32,7 +33,6 @@ import base64
 import binascii
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -67,17 +67,32 @@ try:
     _orjson_loads: Callable[[Any], Any] = orjson.loads
     _OrjsonError: type[Exception] = orjson.JSONDecodeError
 
-    _long_digits = re.compile("[0-9]{19}").search
-    _long_digits_bytes = re.compile(b"[0-9]{19}").search
+    def _has_float(value: Any) -> bool:
+        """True if a float is anywhere in this parsed JSON value."""
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            kind = type(item)
+            if kind is dict:
+                stack.extend(item.values())
+            elif kind is list:
+                stack.extend(item)
+            elif kind is float:
+                return True
+        return False
 
     def loads(text: str | bytes | bytearray) -> Any:
         """json.loads(text), faster where orjson accepts the text (see the module doc)."""
-        if (_long_digits(text) if isinstance(text, str) else _long_digits_bytes(text)) is not None:
-            return _json_loads(text)
         try:
-            return _orjson_loads(text)
+            value = _orjson_loads(text)
         except _OrjsonError:
             return _json_loads(text)
+        if type(value) is dict:  # the usual event: its values (nested or not) hold no float
+            for item in value.values():
+                if type(item) is float or (type(item) in (dict, list) and _has_float(item)):
+                    return _json_loads(text)
+            return value
+        return _json_loads(text) if _has_float(value) else value
 
     first_loads: Callable[[Any], Any] = _orjson_loads
     _accelerated.append(f"orjson {orjson.__version__}")
