@@ -26,6 +26,7 @@ from ..resampler.engines import PolyphaseEngine
 __all__ = ["FusedPath", "fused_path"]
 
 _FLOAT64 = np.dtype(np.float64)
+_MIN_FIT = 160  # input samples the buffers fit at least (they grow to the longest message)
 
 
 def _decode_table(fmt: AudioFormat) -> np.ndarray:
@@ -50,30 +51,33 @@ class FusedPath:
         self._table = _decode_table(in_format) if self._to_pcm16 else encode_table(out_format.codec)
         history = engine._history
         kept = history.samples()
-        self._hist = np.zeros(max(1024, 4 * (kept.shape[0] + 2048)), dtype=np.float64)
-        self._hist[: kept.shape[0]] = kept
+        self._hist = kept.copy()  # the buffers grow at the first message: an idle call holds little
         self._state = np.array([0, kept.shape[0], history.start, engine._n_out, resampler.n_in], dtype=np.int64)
         self._m, self._l, self._half = engine.m, engine.l, engine.half
         self._coefs, self._last_tap, self._unit_tap = engine._coefs, engine._last_tap, engine._unit_tap
         self._polyphase_work = polyphase_work
-        self._fit(2048)
+        # the engine now only finishes the stream (flush): its buffers regrow then if ever needed
+        history.restart(np.zeros(0, dtype=np.float64), history.start)
+        history.data = np.zeros(0, dtype=np.float64)
+        engine._work, engine._work_fits = np.zeros(0, dtype=np.float64), 0
+        self._y = self._work = np.zeros(0, dtype=np.float64)
+        self._out = np.zeros(0, dtype=np.uint8)
         kernel = codes_to_pcm16_step if self._to_pcm16 else pcm16_to_codes_step
         self._args_types = tuple(typeof(a) for a in self._args(np.zeros(2, dtype=np.uint8)))  # type: ignore[no-untyped-call]
         self._kernel: Callable[..., int] = compiled_step(kernel, self._args_types)
 
     def _fit(self, n_in: int) -> None:
-        """Buffers for messages of up to n_in input samples."""
-        n_y = n_in * self._l // self._m + 2 * self._l + 2
+        """Buffers for messages of up to n_in input samples (grown when a longer one comes)."""
+        n_y = (n_in + self._coefs.shape[1]) * self._l // self._m + 2 * self._l + 2
         self._y = np.empty(n_y, dtype=np.float64)
         self._out = np.empty(2 * n_y if self._to_pcm16 else n_y, dtype=np.uint8)
-        self._work = np.empty(self._polyphase_work(self._hist.shape[0], self._m), dtype=np.float64)
-        if self._hist.shape[0] < 2 * (n_in + self._coefs.shape[1] + 64):
-            hist = np.zeros(4 * (n_in + self._coefs.shape[1] + 64), dtype=np.float64)
-            lo, hi = int(self._state[0]), int(self._state[1])
+        lo, hi = int(self._state[0]), int(self._state[1])
+        if self._hist.shape[0] < hi - lo + n_in:
+            hist = np.zeros(2 * (hi - lo + n_in) + 64, dtype=np.float64)
             hist[: hi - lo] = self._hist[lo:hi]
             self._state[0], self._state[1] = 0, hi - lo
             self._hist = hist
-            self._work = np.empty(self._polyphase_work(self._hist.shape[0], self._m), dtype=np.float64)
+        self._work = np.empty(self._polyphase_work(self._hist.shape[0], self._m), dtype=np.float64)
 
     def _args(self, data: np.ndarray) -> tuple[Any, ...]:
         return (data, self._table, self._hist, self._state, self._coefs, self._last_tap, self._unit_tap,
@@ -85,7 +89,7 @@ class FusedPath:
         count = self._kernel(codes, self._table, self._hist, self._state, self._coefs, self._last_tap, self._unit_tap,
                              self._m, self._l, self._half, self._out, self._y, self._work)
         if count < 0:  # a longer message than the buffers were sized for
-            self._fit(codes.shape[0] if self._to_pcm16 else codes.shape[0] // 2)
+            self._fit(max(_MIN_FIT, codes.shape[0] if self._to_pcm16 else codes.shape[0] // 2))
             count = self._kernel(*self._args(codes))
             assert count >= 0, "fused path buffers too small after _fit"
         return self._out[: 2 * count if self._to_pcm16 else count].tobytes()
