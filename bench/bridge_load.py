@@ -134,6 +134,28 @@ def naive_step(session_format: str, n_calls: int, n_ticks: int, accelerated: boo
     return step
 
 
+def kernels_step(n_calls: int, n_ticks: int) -> Step:
+    """pcm16 only: the two fused resampling calls per tick alone (decode + low_latency filter +
+    round + encode, no JSON, no base64): the floor the filter's arithmetic sets."""
+    from audiofmt.bridge._fused import fused_path
+    from audiofmt.formats import FORMATS
+
+    phone, model = _messages("pcm16", n_ticks)
+    ulaw = [base64.b64decode(json.loads(p)["media"]["payload"]) for p in phone]
+    pcm = [base64.b64decode(json.loads(m)["delta"]) for m in model]
+    paths = [(fused_path(FORMATS["g711_ulaw"], FORMATS["pcm16"]), fused_path(FORMATS["pcm16"], FORMATS["g711_ulaw"])) for _ in range(n_calls)]
+    if paths[0][0] is None:
+        raise RuntimeError("the low_latency plan is not a single polyphase stage: no fused path")
+
+    def step(tick: int) -> None:
+        u, p = ulaw[tick], pcm[tick]
+        for up, down in paths:
+            up.process(u)  # type: ignore[union-attr]
+            down.process(p)  # type: ignore[union-attr]
+
+    return step
+
+
 def _drive(coroutine: object) -> object:
     """Run a coroutine that never suspends (pipecat's serializer steps) without an event loop."""
     try:
@@ -253,6 +275,8 @@ def main() -> None:
             steps["naive orjson+pybase64+audioop"] = naive_step(session_format, args.calls, n_ticks, accelerated=True)
         if pipecat_version is not None:
             steps["pipecat"] = pipecat_step(session_format, args.calls, n_ticks)
+        if session_format == "pcm16":
+            steps["audiofmt resampling kernels alone"] = kernels_step(args.calls, n_ticks)
         for step in steps.values():  # warm-up: compile, fill caches, resamplers past their start
             step(0)
         runs = measure(steps, args.calls, args.rounds, args.round_ticks)
