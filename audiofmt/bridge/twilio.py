@@ -66,6 +66,7 @@ _MAX_REMEMBERED = 64  # pending marks, cleared marks and interrupted items kept 
 _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'  # prebuilt message templates: base64
 _APPEND_TAIL = '"}'  # never needs JSON escaping, and the streamSid is escaped once at start
 _MEDIA_TAIL = '"}}'
+_APPEND_HEAD_LEN, _APPEND_TAIL_LEN = len(_APPEND_HEAD), len(_APPEND_TAIL)
 _SAMPLES_PER_MS = PHONE.samples_per_ms
 
 # Why a message was dropped: the only keys CallStats.dropped ever has.
@@ -117,14 +118,14 @@ class _Message:
         return text if text is not None else json.dumps(self._dict())
 
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
+        if not isinstance(other, _Message) or other._field != self._field:
             return NotImplemented
         return self._dict() == other._dict()
 
     __hash__ = None  # type: ignore[assignment]  # noqa: PIE796 - the dict is mutable, as with the frozen dataclass
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._field}={self._dict()!r})"
+        return f"{'ToPhone' if self._field == 'message' else 'ToModel'}({self._field}={self._dict()!r})"
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -162,6 +163,23 @@ class ToModel(_Message):
     @property
     def event(self) -> dict[str, Any]:
         return self._dict()
+
+
+class _Append(ToModel):
+    """An append event the core built from its template: `.event` is cut out of the text (the
+    base64 between the template's head and tail needs no JSON parse)."""
+
+    __slots__ = ()
+
+    def _dict(self) -> dict[str, Any]:
+        value: dict[str, Any] | None = getattr(self, "_value", None)
+        if value is None:
+            value = {"type": "input_audio_buffer.append", "audio": cast(str, self._text)[_APPEND_HEAD_LEN:-_APPEND_TAIL_LEN]}
+            _set_value(self, value)
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ToModel, (self._dict(), self._text))
 
 
 def _from_text(cls: type[_Message], text: str) -> Any:
@@ -450,7 +468,7 @@ class TwilioMediaStream:
             b64 = text  # exactly the base64 of these bytes: forwarded, not decoded and encoded again
         else:
             b64 = _speedups.b64encode(self._phone_to_model(audio + payload if audio else payload))
-        append = _new_object(ToModel)
+        append = _new_object(_Append)
         _set_text(append, _APPEND_HEAD + b64 + _APPEND_TAIL)
         return [append]
 
