@@ -9,18 +9,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._moved import MOVED_MODULES, install_aliases
 from .errors import (
     AudioFormatError,
     ClippingError,
     ClippingWarning,
+    DamagedFileError,
+    EventError,
+    FileFormatError,
     InvalidDataError,
     InvalidRateError,
     InvalidSamplesError,
+    RtpError,
+    SessionError,
     StreamStateError,
     UnknownFormatError,
 )
 from .formats import FORMATS, AudioFormat, get_format
-from ._moved import MOVED_MODULES, install_aliases
 
 __version__ = "0.1.0"
 
@@ -36,7 +41,6 @@ _LAZY = {
     "downmix": "resampler.core",
     "output_length": "resampler.core",
     "Session": "realtime.session",
-    "SessionError": "realtime.session",
     "InputEncoder": "realtime.streams",
     "OutputDecoder": "realtime.streams",
     "convert_file": "files.convert",
@@ -45,28 +49,47 @@ _LAZY = {
 }
 
 __all__ = [
+    "FORMATS",
     "AudioFormat",
     "AudioFormatError",
     "ClippingError",
     "ClippingWarning",
-    "FORMATS",
+    "DamagedFileError",
+    "EventError",
+    "FileFormatError",
+    "InputEncoder",
     "InvalidDataError",
     "InvalidRateError",
     "InvalidSamplesError",
+    "OutputDecoder",
+    "RawSpec",
+    "Resampler",
+    "RtpError",
+    "Session",
+    "SessionError",
     "StreamStateError",
     "UnknownFormatError",
+    "convert_file",
+    "decode",
+    "decode_file",
+    "downmix",
+    "encode",
+    "float_to_int16",
     "get_format",
-    *_LAZY,
+    "int16_to_float",
+    "output_length",
+    "resample",
+    "transcode",
 ]
 
 install_aliases()
 
 if TYPE_CHECKING:
     from .codecs import decode, encode, float_to_int16, int16_to_float, transcode
-    from .resampler.core import Resampler, downmix, output_length, resample
     from .files.convert import RawSpec, convert_file, decode_file
+    from .realtime.session import Session
     from .realtime.streams import InputEncoder, OutputDecoder
-    from .realtime.session import Session, SessionError
+    from .resampler.core import Resampler, downmix, output_length, resample
 
 
 # submodules reachable as attributes (audiofmt.events.truncate_event …), imported on first access;

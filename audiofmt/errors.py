@@ -5,16 +5,40 @@ Messages name the field or value at fault and say what was expected.
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 __all__ = [
     "AudioFormatError",
-    "UnknownFormatError",
-    "InvalidDataError",
-    "InvalidSamplesError",
-    "InvalidRateError",
     "ClippingError",
-    "StreamStateError",
     "ClippingWarning",
+    "DamagedFileError",
+    "EventError",
+    "FileFormatError",
+    "InvalidDataError",
+    "InvalidRateError",
+    "InvalidSamplesError",
+    "RtpError",
+    "SessionError",
+    "StreamStateError",
+    "UnknownFormatError",
 ]
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 80
+
+
+def _show(value: object) -> str:
+    """A short repr (repr itself can fail, e.g. for ints over 4300 digits)."""
+    try:
+        return _short.repr(value)
+    except Exception:
+        return f"<{type(value).__name__} that cannot be shown>"
+
+
+def _printable(text: str) -> str:
+    """`text`, or its repr when it holds line breaks or other unprintable characters."""
+    return text if text.isprintable() else repr(text)
 
 
 class AudioFormatError(ValueError):
@@ -43,6 +67,43 @@ class ClippingError(AudioFormatError):
 
 class StreamStateError(AudioFormatError):
     """A streaming object used out of order (process after flush, dtype change mid-stream)."""
+
+
+class FileFormatError(AudioFormatError):
+    """A file that cannot be read as audio, or a raw description that does not fit it."""
+
+
+class DamagedFileError(FileFormatError):
+    """A file whose audio is cut short or corrupt: fewer frames than its container declares,
+    or bad data the decoder or demuxer refused. The message says how much was decoded."""
+
+
+class SessionError(AudioFormatError):
+    """A session that breaks the rules; `.problems` lists every (field path, value, allowed)."""
+
+    def __init__(self, problems: list[tuple[str, object, str]]) -> None:
+        self.problems = list(problems)
+        lines = [f"{_printable(path) or '<session>'}: got {_show(value)}; expected {_printable(allowed)}"
+                 for path, value, allowed in self.problems]
+        super().__init__(f"invalid Realtime session ({len(lines)} problem(s)):\n  " + "\n  ".join(lines))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.problems,))
+
+
+class EventError(AudioFormatError):
+    """A server event that is not a JSON object with a string `type`, or lacks a needed field."""
+
+
+class RtpError(AudioFormatError):
+    """A datagram that is not a valid RTP packet, or packet fields out of range.
+
+    `reason` is a short fixed string (for counters); the message adds the values at fault.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
 
 
 class ClippingWarning(UserWarning):

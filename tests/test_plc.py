@@ -41,7 +41,6 @@ from hypothesis import strategies as st
 from audiofmt.bridge.g711iplc import main as g711iplc
 from audiofmt.bridge.plc import Concealer, conceal, read_g192
 from audiofmt.errors import (
-    AudioFormatError,
     InvalidDataError,
     InvalidRateError,
     InvalidSamplesError,
@@ -398,18 +397,13 @@ def test_random_losses_10ms_and_20ms_framings_agree(seed, loss):
 # -- no loss -----------------------------------------------------------------------------------
 
 
-def test_delay_is_thirty_samples():
-    assert Concealer.delay_samples == 30 and Concealer.delay_ms == 3.75
-    c = Concealer()
-    assert c.delay_samples == 30 and c.frame_samples == 160 and c.rate_hz == 8000
-
-
 @pytest.mark.parametrize("frame", [80, 160, 240, 480])
 def test_no_loss_is_input_delayed_bit_exact(frame):
     rng = np.random.default_rng(frame)
     x = rng.integers(-32768, 32768, size=frame * 23).astype(np.int16)
     x[:5] = [-32768, 32767, 0, -1, 1]
     c = Concealer(frame)
+    assert c.delay_samples == DELAY and c.delay_ms == 3.75  # the delay measured below, as the object reports it
     y = np.concatenate([c.good(f) for f in x.reshape(-1, frame)])
     assert y.dtype == np.int16 and len(y) == len(x)
     np.testing.assert_array_equal(y, np.concatenate([np.zeros(DELAY, np.int16), x[:-DELAY]]))
@@ -657,7 +651,6 @@ def test_bad_frame_size_raises(frame_samples):
 def test_bad_rate_raises(rate):
     with pytest.raises(InvalidRateError):
         Concealer(160, rate)
-    assert issubclass(InvalidRateError, AudioFormatError)
 
 
 @pytest.mark.parametrize(

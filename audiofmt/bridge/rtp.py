@@ -16,11 +16,19 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..errors import AudioFormatError
+from ..errors import RtpError
 
 __all__ = [
-    "RtpError", "RtpPacket", "RtpStats", "RtpSource", "RtpSender", "PAYLOAD_FORMATS",
-    "parse_rtp", "build_rtp", "seq_delta", "ts_delta",
+    "PAYLOAD_FORMATS",
+    "RtpError",
+    "RtpPacket",
+    "RtpSender",
+    "RtpSource",
+    "RtpStats",
+    "build_rtp",
+    "parse_rtp",
+    "seq_delta",
+    "ts_delta",
 ]
 
 PAYLOAD_FORMATS: dict[int, str] = {0: "g711_ulaw", 8: "g711_alaw"}  # static RTP/AVP types (RFC 3551)
@@ -29,17 +37,6 @@ _MASK16, _MASK32 = 0xFFFF, 0xFFFFFFFF
 _BYTES = (bytes, bytearray, memoryview)
 MAX_DROPOUT = 3000  # RFC 3550 A.1: a forward jump up to this many packets is a gap, not a restart
 MAX_MISORDER = 100  # RFC 3550 A.1: a packet up to this many behind the newest is reordered/duplicate
-
-
-class RtpError(AudioFormatError):
-    """A datagram that is not a valid RTP packet, or packet fields out of range.
-
-    `reason` is a short fixed string (for counters); the message adds the values at fault.
-    """
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

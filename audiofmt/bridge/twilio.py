@@ -38,6 +38,7 @@ from .._speedups import first_b64decode as _first_b64decode
 from .._speedups import first_loads as _first_loads
 from ..codecs import decode, encode, round_to_int16, transcode
 from ..errors import AudioFormatError
+from ..formats import FORMATS, AudioFormat
 from ..realtime.events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
@@ -45,9 +46,8 @@ from ..realtime.events import (
     parse_event,
     truncate_event,
 )
-from ..formats import FORMATS, AudioFormat
-from ..resampler.core import Resampler
 from ..realtime.session import Session
+from ..resampler.core import Resampler
 
 if TYPE_CHECKING:
     from ._fused import FusedPath

@@ -36,8 +36,9 @@ import ipaddress
 import logging
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -135,7 +136,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         source = (_host(addr[0]), int(addr[1]))
         latching = self.accept == "latch" and not self._latched
         if not latching and (self._peer is None or source[0] != self._peer[0]
-                             or self.accept != "peer_host" and source[1] != self._peer[1]):
+                             or (self.accept != "peer_host" and source[1] != self._peer[1])):
             self.stats.dropped["source address not the peer"] += 1
             return
         if latching and self._peer is not None and source[0] != self._peer[0]:

@@ -15,26 +15,26 @@ import json
 from typing import Any, cast
 
 from .._speedups import b64decode_strict, b64encode, loads
-from ..errors import AudioFormatError, InvalidDataError
+from ..errors import AudioFormatError, EventError, InvalidDataError
 from ..formats import AudioFormat, get_format
 
 __all__ = [
-    "EventError",
+    "AUDIO_DELTA_TYPES",
+    "AUDIO_DONE_TYPES",
     "MAX_EVENT_BYTES",
+    "SESSION_TYPES",
+    "EventError",
     "append_event",
     "append_event_json",
-    "commit_event",
     "clear_event",
-    "truncate_event",
-    "parse_event",
+    "commit_event",
     "decode_audio",
     "encode_audio",
     "heard_ms",
-    "ms_to_samples",
     "ms_to_bytes",
-    "AUDIO_DELTA_TYPES",
-    "AUDIO_DONE_TYPES",
-    "SESSION_TYPES",
+    "ms_to_samples",
+    "parse_event",
+    "truncate_event",
 ]
 
 MAX_EVENT_BYTES = 15 * 1024 * 1024
@@ -43,10 +43,6 @@ MAX_EVENT_BYTES = 15 * 1024 * 1024
 AUDIO_DELTA_TYPES = frozenset({"response.audio.delta", "response.output_audio.delta"})  # beta, GA
 AUDIO_DONE_TYPES = frozenset({"response.audio.done", "response.output_audio.done"})
 SESSION_TYPES = frozenset({"session.created", "session.updated"})
-
-
-class EventError(AudioFormatError):
-    """A server event that is not a JSON object with a string `type`, or lacks a needed field."""
 
 
 def _with_id(event: dict[str, Any], event_id: str | None) -> dict[str, Any]:
@@ -171,7 +167,7 @@ def parse_event(event: object) -> dict[str, Any]:
 def field(event: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     """event[name], which must exist and be of `kind`; else an EventError naming the event type."""
     value = event.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise EventError(f"{event['type']} needs {name!r} of type {expected}; got {value!r}")
     return value

@@ -1,0 +1,332 @@
+"""The two readers (libsndfile, FFmpeg through PyAV) against ffmpeg's own decode; damaged inputs;
+pipes; inputs that hold no audio refused by content; JSON Lines of any line length."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+import audiofmt
+from audiofmt.cli import main
+from audiofmt.errors import DamagedFileError, FileFormatError, StreamStateError
+from audiofmt.files import convert_file, decode_file, probe
+from audiofmt.sources import RawSpec, open_source, sniff
+
+from .conftest import REPO
+from .test_files import READABLE
+
+FIXTURES = REPO / "fixtures"
+needs_ffmpeg = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg is not installed")
+# PyAV's wheels bring FFmpeg 8 here, the system's ffmpeg is 5.1: their float decoders (MP3, AAC,
+# Opus, Vorbis, WMA) agree to 1 float32 ulp near full scale (2^-23, measured on every fixture), so
+# two ulps; integer PCM, FLAC and G.711 must be exact.
+TOLERANCE = 2.0**-22
+LIBSNDFILE = {"WAV", "RF64", "W64", "AIFF", "CAF", "FLAC"}
+
+
+def _ffmpeg_decode(path: Path, channels: int, stdin: bytes | None = None) -> np.ndarray:
+    """ffmpeg -i X -f f32le -acodec pcm_f32le - : what ffmpeg itself makes of a file."""
+    source = "-" if stdin is not None else str(path)
+    run = subprocess.run(["ffmpeg", "-v", "error", "-i", source, "-f", "f32le", "-acodec", "pcm_f32le", "-"],
+                         input=stdin, capture_output=True, check=True)
+    return np.frombuffer(run.stdout, dtype="<f4").reshape(-1, channels).astype(np.float64)
+
+
+def _read(path: Path | str, block_frames: int = 4096) -> tuple[np.ndarray, object]:
+    with open_source(path, block_frames=block_frames) as src:
+        blocks = list(src.blocks())
+        return np.concatenate(blocks), src
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("name", READABLE)
+def test_both_readers_match_ffmpeg(name):
+    samples, src = _read(FIXTURES / name)
+    expected = _ffmpeg_decode(FIXTURES / name, src.channels)
+    assert samples.shape == expected.shape
+    lossless = src.container in LIBSNDFILE and src.subtype != "FLOAT"
+    # float32 WAV: ffmpeg's float output is the file's own values, exact too
+    assert np.max(np.abs(samples - expected)) <= (0.0 if lossless or src.subtype == "FLOAT" else TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    "name,container,reader",
+    [("speech_44k_mono.m4a", "MP4", "ffmpeg"), ("speech_48k_mono.webm", "WEBM", "ffmpeg"), ("speech_8k.amr", "AMR", "ffmpeg"),
+     ("speech_22k_mono.wma", "ASF", "ffmpeg"), ("speech_22k_stereo.mp3", "MP3", "ffmpeg"), ("speech_44k_stereo.ogg", "OGG", "ffmpeg"),
+     ("speech_48k_stereo.flac", "FLAC", "libsndfile"), ("speech_8k_mono_ulaw.wav", "WAV", "libsndfile")],
+)
+def test_reader_chosen_by_content_not_name(name, container, reader, tmp_path):
+    disguised = tmp_path / "recording.wav" if not name.endswith(".wav") else tmp_path / "recording.m4a"
+    shutil.copyfile(FIXTURES / name, disguised)
+    with open_source(disguised) as src:
+        assert src.container == container
+        assert (src.subtype in {"PCM_16", "ULAW", "ALAW", "FLOAT", "PCM_24"}) == (reader == "libsndfile")
+    assert sniff((FIXTURES / name).read_bytes()[:4096]) in {container, "WEBM"}
+
+
+def test_mp3_streams_in_blocks():
+    """MP3 is no longer read whole: blocks come in the size asked for, and equal one whole read."""
+    with open_source(FIXTURES / "speech_22k_stereo.mp3", block_frames=1000) as src:
+        sizes = [b.shape[0] for b in src.blocks()]
+    assert sizes[:-1] == [1000] * (len(sizes) - 1) and sum(sizes) == 44100
+    assert np.array_equal(_read(FIXTURES / "speech_22k_stereo.mp3", 997)[0], _read(FIXTURES / "speech_22k_stereo.mp3", 1 << 20)[0])
+
+
+DAMAGED = {
+    # FFmpeg 8 declares 44100 (2.000 s), FFmpeg 7 (PyAV 13) 45504 before its gapless trim
+    "broken_half.mp3": r"decoded 21359 frames \(0.969 s\) of 4\d{4} frames \(2.0\d\d s\) declared",
+    "broken_half.opus": r"after the last complete Ogg page",
+    "broken_garbage_middle.opus": r"decoded 648 frames \(0.013 s\) of 96312 frames \(2.006 s\) declared",
+    "broken_corrupt_middle.ogg": r"decoded 43648 frames \(0.990 s\) of 88200 frames \(2.000 s\) declared",
+    "broken_truncated_data.wav": r"declares 16000 frames \(2.000 s\) but only 8000 frames \(1.000 s\) are present",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_damaged_inputs_fail_unless_errors_are_ignored(name, tmp_path):
+    out = tmp_path / "out.pcm"
+    with pytest.raises(DamagedFileError, match=DAMAGED[name]) as info:
+        convert_file(FIXTURES / name, out, "pcm16")
+    message = str(info.value)
+    assert name in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+    result = convert_file(FIXTURES / name, out, "pcm16", ignore_errors=True)
+    assert result.frames_in > 0 and out.stat().st_size == 2 * result.samples_out
+    assert len(result.warnings) == 1 and name in result.warnings[0]
+    assert "lost" in result.warnings[0] or "Ogg page" in result.warnings[0]
+
+
+def test_ignore_errors_on_the_command_line(tmp_path):
+    out = tmp_path / "x.pcm"
+    args = ["convert", str(FIXTURES / "broken_half.mp3"), "-o", str(out), "--to", "pcm16"]
+    assert main(args) == 1 and not out.exists()
+    run = subprocess.run([sys.executable, "-m", "audiofmt", *args, "--ignore-errors"], capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0 and out.exists()
+    assert "warning" in run.stderr and "lost" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("name", ["speech_8k_mono_ulaw.wav", "speech_16k_stereo_pcm16.wav", "speech_48k_stereo.flac",
+                                  "speech_44k_stereo.ogg", "speech_48k_stereo.opus", "speech_48k_mono.webm",
+                                  "speech_8k_stereo_pcm16.aiff", "speech_22k_mono.wma"])
+def test_containers_stream_from_a_pipe(name, tmp_path):
+    """stdin: every container either reader can stream gives the same output as the file."""
+    from_file, from_pipe = tmp_path / "file.pcm", tmp_path / "pipe.pcm"
+    convert_file(FIXTURES / name, from_file, "pcm16")
+    run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(from_pipe), "--to", "pcm16"],
+                         input=(FIXTURES / name).read_bytes(), capture_output=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert from_pipe.read_bytes() == from_file.read_bytes()
+
+
+@needs_ffmpeg
+def test_mp3_from_a_pipe_matches_ffmpeg_from_a_pipe():
+    """From a pipe FFmpeg cannot apply the LAME gapless trim it applies to files (ffmpeg's own CLI
+    neither): the samples equal what `ffmpeg -i -` decodes."""
+    data = (FIXTURES / "speech_22k_stereo.mp3").read_bytes()
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as pipe:
+            samples, _ = _read(pipe)  # type: ignore[arg-type]
+    finally:
+        pass
+    expected = _ffmpeg_decode(Path("-"), 2, stdin=data)
+    assert samples.shape == expected.shape and np.max(np.abs(samples - expected)) <= TOLERANCE
+
+
+@needs_ffmpeg
+def test_mp4_with_its_index_at_the_end_from_a_pipe_says_so(tmp_path):
+    m4a = tmp_path / "memo.m4a"  # ffmpeg writes moov after the audio unless told +faststart
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=30",
+                    "-c:a", "aac", "-b:a", "48k", str(m4a)], check=True)
+    cat = subprocess.Popen(["cat", str(m4a)], stdout=subprocess.PIPE)
+    run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                         stdin=cat.stdout, capture_output=True, cwd=REPO)
+    cat.wait()
+    assert run.returncode == 1 and b"index (moov)" in run.stderr and b"pass the file itself" in run.stderr
+    with open(m4a, "rb") as redirected:  # `convert - < memo.m4a`: stdin is the file itself, seekable
+        run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                             stdin=redirected, capture_output=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+
+
+def test_wav_on_a_pipe_keeps_the_damage_check(tmp_path):
+    cut = (FIXTURES / "speech_16k_stereo_pcm16.wav").read_bytes()[:40000]
+    run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                         input=cut, capture_output=True, cwd=REPO)
+    assert run.returncode == 1 and b"declared" in run.stderr and not (tmp_path / "x.pcm").exists()
+
+
+def test_a_source_is_a_context_manager_with_a_fresh_blocks():
+    for path, raw in ((FIXTURES / "speech_48k_stereo.flac", None), (FIXTURES / "speech_44k_mono.m4a", None),
+                      (FIXTURES / "speech_8k.ulaw", RawSpec("g711_ulaw"))):
+        with open_source(path, raw, block_frames=3000) as src:
+            first = np.concatenate(list(src.blocks()))
+            again = np.concatenate(list(src.blocks()))
+        assert np.array_equal(first, again)
+    with open(FIXTURES / "speech_44k_stereo.ogg", "rb") as stream, open_source(stream) as src:  # seekable
+        assert np.array_equal(np.concatenate(list(src.blocks())), np.concatenate(list(src.blocks())))
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, (FIXTURES / "speech_16k_mono.opus").read_bytes())
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe, open_source(pipe) as src:
+        list(src.blocks())
+        with pytest.raises(StreamStateError, match="only once"):
+            list(src.blocks())
+
+
+# --- input that holds no audio, or not the audio asked for ------------------------------------
+
+@pytest.mark.parametrize("name,kind", [("speech_8k_mono_ulaw.wav", "WAV"), ("speech_22k_stereo.mp3", "MP3"),
+                                       ("speech_44k_mono.m4a", "MP4"), ("speech_44k_mono.mp3", "MP3")])
+def test_decode_refuses_containers_as_raw(name, kind, tmp_path):
+    with pytest.raises(FileFormatError, match=f"is a {kind} file, not raw g711_ulaw bytes.*audiofmt convert"):
+        decode_file(FIXTURES / name, tmp_path / "x.wav", "g711_ulaw")
+    with pytest.raises(FileFormatError, match=f"is a {kind} file, not raw g711_ulaw audio: leave out --raw-format"):
+        convert_file(FIXTURES / name, tmp_path / "x.pcm", "pcm16", raw=RawSpec("g711_ulaw"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_raw_g711_that_starts_with_0xff_is_still_raw():
+    silence = b"\xff" * 4000 + b"\x7f" * 4000  # μ-law silence codes
+    assert sniff(silence) is None
+
+
+def test_decode_refuses_event_files_without_deltas(tmp_path):
+    appends = tmp_path / "appends.jsonl"
+    convert_file(FIXTURES / "speech_8k.wav", appends, "pcm16")  # what convert writes: append events
+    with pytest.raises(FileFormatError, match=r"input_audio_buffer.append event\(s\).*audiofmt convert .* --raw-format pcm16"):
+        decode_file(appends, tmp_path / "x.wav", "pcm16")
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"type": "response.created"}\n{"type": "response.done"}\n')
+    with pytest.raises(FileFormatError, match="no response audio delta events"):
+        decode_file(other, tmp_path / "x.wav", "pcm16")
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(b"")
+    with pytest.raises(FileFormatError, match="empty"):
+        decode_file(empty, tmp_path / "x.wav", "pcm16")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["appends.jsonl", "empty.raw", "other.jsonl"]
+    with pytest.raises(FileFormatError, match="JSON Lines of realtime events.*--raw-format"):
+        open_source(appends)
+    assert main(["decode", str(appends), "--from", "pcm16", "-o", str(tmp_path / "y.wav")]) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open files through /proc")
+def test_decode_with_a_bad_output_name_leaves_no_file_open(tmp_path):
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(audiofmt.AudioFormatError, match="decode writes"):
+            decode_file(FIXTURES / "speech_8k.ulaw", tmp_path / "x.mp4", "g711_ulaw")
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+# --- JSON Lines of any line length --------------------------------------------------------------
+
+def _delta(audio: bytes, **extra: object) -> dict:
+    return {"type": "response.output_audio.delta", "item_id": "it", "content_index": 0, **extra, "delta": base64.b64encode(audio).decode()}
+
+
+def test_a_long_delta_line_decodes_like_small_ones(tmp_path):
+    rng = np.random.default_rng(3)
+    audio = (rng.standard_normal(1_500_000) * 3000).astype("<i2").tobytes()  # 3 MB: a 4 MB line
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(json.dumps(_delta(audio[i : i + 4800])) + "\n" for i in range(0, len(audio), 4800)))
+    variants = {
+        "long": json.dumps(_delta(audio)),
+        "type_last": json.dumps({k: v for k, v in reversed(list(_delta(audio).items()))}),  # audio before its type: spooled
+        "escaped": json.dumps(_delta(audio)).replace("/", "\\/"),  # a JSON writer that escapes '/'
+    }
+    reference = tmp_path / "small.pcm"
+    decode_file(small, reference, "pcm16")
+    assert reference.read_bytes() == audio
+    for label, line in variants.items():
+        path = tmp_path / f"{label}.jsonl"
+        path.write_text('{"type": "response.created"}\n' + line + "\n")
+        out = tmp_path / f"{label}.pcm"
+        result = decode_file(path, out, "pcm16", rate=24000)
+        assert out.read_bytes() == audio, label
+        assert result.events == 1
+    appended = tmp_path / "append.jsonl"
+    appended.write_text(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()}))  # no newline
+    assert probe(appended, RawSpec("pcm16"))["frames"] == len(audio) // 2
+
+
+@pytest.mark.parametrize(
+    "line,match",
+    [('{"type": "response.output_audio.delta", "item_id": "it", "content_index": 0, "delta": "QUFB' + "A" * 1_200_000 + '=AAA"}', "not valid base64"),
+     ('{"type": "response.output_audio.delta", "item_id": "it", "content_index": 0, "delta": "' + "A" * 1_200_000, "unterminated string"),
+     ('{"type": "response.output_audio.delta", "item_id": "it", "content_index": 0, "delta": "' + "A" * 1_200_000 + '"} x', "text after"),
+     ('{"type": "response.output_audio.delta", "content_index": 0, "delta": "' + "A" * 1_200_000 + '"}', "item_id")],
+)
+def test_a_bad_long_line_is_one_error_naming_the_line(line, match, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"type": "response.created"}\n' + line + "\n")
+    with pytest.raises(FileFormatError, match=match) as info:
+        decode_file(path, tmp_path / "x.wav", "pcm16")
+    assert "line 2" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]
+
+
+_PEAK_CHILD = """
+import sys
+from audiofmt.cli import main
+code = main(sys.argv[1:])
+status = open("/proc/self/status").read()
+print(code, next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read a process's peak memory")
+def test_peak_memory_does_not_grow_with_the_input(tmp_path):
+    """VmHWM of the converting process for a long input is within a few MB of a short one's: a WAV on
+    stdin (3 min of 48 kHz stereo, 33 MiB), one JSONL line of 48 MiB, and an MP3 (10 min)."""
+    rng = np.random.default_rng(5)
+
+    def peak_kib(stdin: Path, *args: str) -> int:
+        with open(stdin, "rb") as feed:
+            run = subprocess.run([sys.executable, "-c", _PEAK_CHILD, *args], stdin=feed, capture_output=True, text=True, check=True)
+        code, kib = run.stdout.split()
+        assert code == "0", run.stderr
+        return int(kib)
+
+    def wav(path: Path, seconds: int) -> Path:
+        with soundfile.SoundFile(path, "w", 48000, 2, "PCM_16") as out:
+            for _ in range(seconds):
+                out.write(rng.standard_normal((48000, 2)) * 0.1)
+        return path
+
+    def jsonl(path: Path, n_bytes: int) -> Path:
+        with open(path, "w") as out:
+            out.write('{"type":"response.output_audio.delta","item_id":"i","content_index":0,"delta":"')
+            chunk = base64.b64encode(rng.integers(-3000, 3000, 3 << 18, dtype="<i2").tobytes()).decode()
+            for _ in range(n_bytes // len(chunk)):
+                out.write(chunk)
+            out.write('"}\n')
+        return path
+
+    growth = {}
+    out = str(tmp_path / "out.pcm")
+    short_wav, long_wav = wav(tmp_path / "short.wav", 1), wav(tmp_path / "long.wav", 180)
+    growth["wav on stdin"] = peak_kib(long_wav, "convert", "-", "-o", out, "--to", "pcm16") - peak_kib(short_wav, "convert", "-", "-o", out, "--to", "pcm16")
+    short_line, long_line = jsonl(tmp_path / "short.jsonl", 3 << 20), jsonl(tmp_path / "long.jsonl", 48 << 20)
+    growth["jsonl line"] = (peak_kib(long_line, "decode", "-", "--from", "pcm16", "-o", out)
+                            - peak_kib(short_line, "decode", "-", "--from", "pcm16", "-o", out))
+    if shutil.which("ffmpeg"):
+        mp3s = {}
+        for seconds in (2, 600):
+            mp3s[seconds] = tmp_path / f"{seconds}.mp3"
+            subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=22050:duration={seconds}",
+                            "-c:a", "libmp3lame", "-b:a", "32k", str(mp3s[seconds])], check=True)
+        growth["mp3"] = (peak_kib(Path("/dev/null"), "convert", str(mp3s[600]), "-o", out, "--to", "pcm16")
+                         - peak_kib(Path("/dev/null"), "convert", str(mp3s[2]), "-o", out, "--to", "pcm16"))
+    assert all(kib < 16 * 1024 for kib in growth.values()), {k: f"{v / 1024:.1f} MiB" for k, v in growth.items()}
