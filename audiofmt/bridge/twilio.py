@@ -122,7 +122,7 @@ class _Message:
             return NotImplemented
         return self._dict() == other._dict()
 
-    __hash__ = None  # type: ignore[assignment]  # noqa: PIE796 - the dict is mutable, as with the frozen dataclass
+    __hash__ = None  # type: ignore[assignment]  # the dict is mutable, as with the frozen dataclass
 
     def __repr__(self) -> str:
         return f"{'ToPhone' if self._field == 'message' else 'ToModel'}({self._field}={self._dict()!r})"

@@ -13,7 +13,7 @@ operations wherever it falls in a call, so streaming equals one-shot bit for bit
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Callable
 
 import numpy as np
@@ -362,7 +362,7 @@ def pcm16_to_codes_step(pcm, encode_table, hist, state, coefs, last_tap, unit_ta
     return count
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled_step(kernel: Callable[..., int], arg_types: tuple) -> Callable[..., int]:
     """`kernel` (codes_to_pcm16_step or pcm16_to_codes_step) compiled for these numba argument
     types (numba.typeof of the arrays the caller passes), on first request."""
