@@ -288,7 +288,7 @@ class OutputDecoder:
     def feed(self, data: bytes, item_id: str = "", content_index: int = 0) -> np.ndarray:
         """Audio bytes in the session's output format (a delta's payload, base64 already undone)."""
         samples = decode(data, self._format)
-        head = self._empty()
+        head = None
         if self._stream is not None and self._stream != (item_id, content_index):
             head = self.flush()  # a new item's audio: close the previous stream first
         self._stream = key = (item_id, content_index)
@@ -300,7 +300,7 @@ class OutputDecoder:
             out = self._finish(samples)
         else:
             out = self._finish(self._resampler.process_decoded(samples * (1 / 32768)))
-        return np.concatenate((head, out)) if head.shape[0] else out
+        return np.concatenate((head, out)) if head is not None and head.shape[0] else out
 
     def _delta(self, ev: dict[str, Any]) -> np.ndarray:
         item_id, content_index, text = ev.get("item_id"), ev.get("content_index"), ev.get("delta")
