@@ -27,11 +27,15 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Union
+from dataclasses import FrozenInstanceError, dataclass, field
+from typing import TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
 
+from .. import _speedups
+from .._speedups import _LAST_OF_ONE
+from .._speedups import first_b64decode as _first_b64decode
+from .._speedups import first_loads as _first_loads
 from ..codecs import decode, encode, round_to_int16, transcode
 from ..errors import AudioFormatError
 from ..formats import FORMATS, AudioFormat
@@ -39,13 +43,14 @@ from ..realtime.events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
     SESSION_TYPES,
-    decode_audio,
-    encode_audio,
     parse_event,
     truncate_event,
 )
 from ..realtime.session import Session
 from ..resampler.core import Resampler
+
+if TYPE_CHECKING:
+    from ._fused import FusedPath
 
 __all__ = ["TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats",
            "DROP_REASONS", "MAX_GAP_FILL_MS"]
@@ -58,6 +63,11 @@ _SILENCE = b"\xff"  # μ-law code of 0
 MAX_GAP_FILL_MS = 100  # the largest timestamp gap filled with silence; beyond it: a resync
 _DTMF_DIGITS = frozenset("0123456789*#ABCD")
 _MAX_REMEMBERED = 64  # pending marks, cleared marks and interrupted items kept per call
+_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'  # prebuilt message templates: base64
+_APPEND_TAIL = '"}'  # never needs JSON escaping, and the streamSid is escaped once at start
+_MEDIA_TAIL = '"}}'
+_APPEND_HEAD_LEN, _APPEND_TAIL_LEN = len(_APPEND_HEAD), len(_APPEND_TAIL)
+_SAMPLES_PER_MS = PHONE.samples_per_ms
 
 # Why a message was dropped: the only keys CallStats.dropped ever has.
 DROP_REASONS: frozenset[str] = frozenset({
@@ -76,26 +86,107 @@ DROP_REASONS: frozenset[str] = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class ToPhone:
-    """A message for Twilio (media, mark or clear); `text` is its JSON when already built."""
+class _Message:
+    """An immutable outgoing message: its dict, its JSON text, or both (each made from the other
+    on first use). Equality compares the dicts, as a frozen dataclass over them would."""
 
-    message: dict[str, Any]
-    text: str | None = field(default=None, compare=False, repr=False)
+    __slots__ = ("_text", "_value")
+    _text: str | None
+    _value: dict[str, Any] | None
+    _field = ""
+
+    def __init__(self, value: dict[str, Any] | None = None, text: str | None = None) -> None:
+        if value is None and text is None:
+            raise TypeError(f"{type(self).__name__} needs its {self._field} dict or its JSON text")
+        _set_value(self, value)
+        _set_text(self, text)
+
+    @property
+    def text(self) -> str | None:
+        """The JSON text when it was built with the message (json() always has one)."""
+        return self._text
+
+    def _dict(self) -> dict[str, Any]:
+        value: dict[str, Any] | None = getattr(self, "_value", None)  # unset when made from text
+        if value is None:
+            value = cast("dict[str, Any]", json.loads(cast(str, self._text)))  # our own compact JSON
+            _set_value(self, value)
+        return value
 
     def json(self) -> str:
-        return self.text if self.text is not None else json.dumps(self.message)
+        text = self._text
+        return text if text is not None else json.dumps(self._dict())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Message) or other._field != self._field:
+            return NotImplemented
+        return self._dict() == other._dict()
+
+    __hash__ = None  # type: ignore[assignment]  # the dict is mutable, as with the frozen dataclass
+
+    def __repr__(self) -> str:
+        return f"{'ToPhone' if self._field == 'message' else 'ToModel'}({self._field}={self._dict()!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (getattr(self, "_value", None), self._text))
 
 
-@dataclass(frozen=True)
-class ToModel:
-    """A client event for the Realtime server; `text` is its JSON when already built."""
+# slot setters, past the frozen __setattr__
+_set_value: Any = _Message.__dict__["_value"].__set__
+_set_text: Any = _Message.__dict__["_text"].__set__
+_new_object = object.__new__
 
-    event: dict[str, Any]
-    text: str | None = field(default=None, compare=False, repr=False)
 
-    def json(self) -> str:
-        return self.text if self.text is not None else json.dumps(self.event)
+class ToPhone(_Message):
+    """A message for Twilio (media, mark or clear): `.message` is its dict, `.json()` its text."""
+
+    __slots__ = ()
+    _field = "message"
+
+    @property
+    def message(self) -> dict[str, Any]:
+        return self._dict()
+
+
+class ToModel(_Message):
+    """A client event for the Realtime server: `.event` is its dict, `.json()` its text."""
+
+    __slots__ = ()
+    _field = "event"
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return self._dict()
+
+
+class _Append(ToModel):
+    """An append event the core built from its template: `.event` is cut out of the text (the
+    base64 between the template's head and tail needs no JSON parse)."""
+
+    __slots__ = ()
+
+    def _dict(self) -> dict[str, Any]:
+        value: dict[str, Any] | None = getattr(self, "_value", None)
+        if value is None:
+            value = {"type": "input_audio_buffer.append", "audio": cast(str, self._text)[_APPEND_HEAD_LEN:-_APPEND_TAIL_LEN]}
+            _set_value(self, value)
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ToModel, (self._dict(), self._text))
+
+
+def _from_text(cls: type[_Message], text: str) -> Any:
+    """cls with only its JSON text (the hot paths: the dict is made only if someone reads it)."""
+    message = _new_object(cls)
+    _set_text(message, text)
+    return message
 
 
 @dataclass(frozen=True)
@@ -175,6 +266,7 @@ class TwilioMediaStream:
         self.state = "new"  # new -> started -> stopped
         self.stream_sid: str | None = None
         self._sid_json = "null"
+        self._media_head = ""
         self._last_chunk = -1
         self._next_timestamp: int | None = None  # ms where the next inbound media should start
         self._filled_samples = 0  # silence samples inserted so far (bounded by media_in_bytes)
@@ -202,28 +294,45 @@ class TwilioMediaStream:
     def _setup_paths(self) -> None:
         self._in_format: AudioFormat = self.session.input_format
         self._out_format: AudioFormat = self.session.output_format
-        self._up = Resampler(PHONE.rate_hz, self._in_format.rate_hz, "low_latency") if self._in_format.rate_hz != PHONE.rate_hz else None
-        self._down = self._new_down()
+        self._ulaw_in = self._in_format is PHONE  # the phone's base64 text goes to the model as it is
+        self._ulaw_out = self._out_format is PHONE
+        self._up = self._new_path(PHONE, self._in_format)
+        self._down = self._new_path(self._out_format, PHONE)
 
-    def _new_down(self) -> Resampler | None:
-        """A fresh model → phone resampler, or None where the output format is already 8 kHz."""
-        if self._out_format.rate_hz == PHONE.rate_hz:
+    @staticmethod
+    def _new_path(src: AudioFormat, dst: AudioFormat) -> FusedPath | Resampler | None:
+        """A fresh resampling path src → dst (low_latency): fused into one kernel call per message
+        where the resampler's plan allows it; None where both are 8 kHz (no rate change)."""
+        if src.rate_hz == dst.rate_hz:
             return None
-        return Resampler(self._out_format.rate_hz, PHONE.rate_hz, "low_latency")
+        from ._fused import fused_path
+
+        fused = fused_path(src, dst, "low_latency")
+        return fused if fused is not None else Resampler(src.rate_hz, dst.rate_hz, "low_latency")
 
     def _phone_to_model(self, ulaw: bytes) -> bytes:
-        if self._up is None:
-            return ulaw if self._in_format is PHONE else transcode(ulaw, PHONE, self._in_format)
-        resampled = self._up.process_decoded(decode(ulaw, PHONE) * (1 / 32768))
+        up = self._up
+        if up is None:
+            return ulaw if self._ulaw_in else transcode(ulaw, PHONE, self._in_format)
+        if not isinstance(up, Resampler):
+            return up.process(ulaw)  # the fused path
+        resampled = up.process_decoded(decode(ulaw, PHONE) * (1 / 32768))
         return encode(round_to_int16(resampled)[0], self._in_format)
 
     def _model_to_phone(self, data: bytes, final: bool = False) -> bytes:
-        if self._down is None:
-            return data if self._out_format is PHONE else transcode(data, self._out_format, PHONE)
-        resampled = self._down.process_decoded(decode(data, self._out_format) * (1 / 32768))
+        down = self._down
+        if down is None:
+            return data if self._ulaw_out else transcode(data, self._out_format, PHONE)
+        if not isinstance(down, Resampler):  # the fused path
+            out = down.process(data) if data else b""
+            if final:
+                out += down.flush()
+                self._down = self._new_path(self._out_format, PHONE)
+            return out
+        resampled = down.process_decoded(decode(data, self._out_format) * (1 / 32768))
         if final:
-            resampled = np.concatenate((resampled, self._down.flush()))
-            self._down = self._new_down()
+            resampled = np.concatenate((resampled, down.flush()))
+            self._down = self._new_path(self._out_format, PHONE)
         return encode(round_to_int16(resampled)[0], PHONE)
 
     # -- phone side ------------------------------------------------------------------------
@@ -231,8 +340,22 @@ class TwilioMediaStream:
         """Handle one Twilio Media Streams message (JSON text, bytes or dict)."""
         self.stats.phone_messages += 1
         try:
-            msg = self._parse_phone(message)
-            handler = self._phone_handlers.get(msg["event"])
+            if type(message) is str:  # the hot path: media text, parsed by the accelerator if any
+                try:
+                    msg = _first_loads(message)
+                except ValueError:
+                    msg = None
+                # media: every field it reads drops a huge integer literal whether it is read as an
+                # int or (by orjson) as a float; anything else is parsed again by json's rules
+                if type(msg) is dict and msg.get("event") == "media":
+                    return self._phone_media(msg)
+                msg = self._parse_phone(message)
+            else:
+                msg = self._parse_phone(message)
+            event = msg["event"]
+            if event == "media":
+                return self._phone_media(msg)
+            handler = self._phone_handlers.get(event)
             if handler is None:
                 raise _Drop("unknown phone event")
             return handler(msg)
@@ -248,7 +371,10 @@ class TwilioMediaStream:
     def _parse_phone(message: object) -> dict[str, Any]:
         if isinstance(message, (str, bytes, bytearray)):
             try:
-                message = json.loads(message)
+                try:
+                    message = _first_loads(message)
+                except ValueError:  # the stdlib decides what the accelerator refused
+                    message = _speedups.loads(cast("str | bytes | bytearray", message))
             except (ValueError, RecursionError):
                 raise _Drop("not JSON") from None
         if not isinstance(message, dict):
@@ -280,6 +406,7 @@ class TwilioMediaStream:
         call_sid = start.get("callSid")
         self.state, self.stream_sid = "started", stream_sid
         self._sid_json = json.dumps(stream_sid)
+        self._media_head = f'{{"event":"media","streamSid":{self._sid_json},"media":{{"payload":"'
         return [CallStarted(stream_sid, call_sid if isinstance(call_sid, str) else "", params if isinstance(params, dict) else {})]
 
     def _phone_media(self, msg: dict[str, Any]) -> list[Output]:
@@ -290,19 +417,38 @@ class TwilioMediaStream:
             raise _Drop("media without a media object")
         if media.get("track", "inbound") not in ("inbound", "inbound_track"):
             raise _Drop("media of another track")
-        chunk = _int_field(media, "chunk")
-        timestamp = _int_field(media, "timestamp")
+        chunk, timestamp = media.get("chunk"), media.get("timestamp")
+        # _int_field's rules, inline for Twilio's decimal strings (the hot path)
         try:
-            payload = decode_audio(media.get("payload"), "media.payload")
-        except AudioFormatError:
+            chunk = int(chunk) if type(chunk) is str and len(chunk) <= 20 else _int_field(media, "chunk")
+        except ValueError:
+            chunk = -1
+        if not 0 <= chunk < 2**63:
+            raise _Drop("bad media.chunk")
+        try:
+            timestamp = int(timestamp) if type(timestamp) is str and len(timestamp) <= 20 else _int_field(media, "timestamp")
+        except ValueError:
+            timestamp = -1
+        if not 0 <= timestamp < 2**63:
+            raise _Drop("bad media.timestamp")
+        text = media.get("payload")
+        if not isinstance(text, str):
+            raise _Drop("bad media.payload")
+        try:
+            try:
+                payload = _first_b64decode(text)
+            except ValueError:
+                payload = _speedups.b64decode_strict(text)
+        except ValueError:
             raise _Drop("bad media.payload") from None
         if not payload:
             raise _Drop("empty media payload")
         if chunk <= self._last_chunk:
             raise _Drop("duplicate or late media chunk")
         self._last_chunk = chunk
-        self.stats.media_in += 1
-        self.stats.media_in_bytes += len(payload)
+        stats = self.stats
+        stats.media_in += 1
+        stats.media_in_bytes += len(payload)
         audio = b""
         if self._next_timestamp is not None and timestamp > self._next_timestamp:
             gap_ms = timestamp - self._next_timestamp
@@ -315,11 +461,16 @@ class TwilioMediaStream:
                 self.stats.gap_filled_ms += gap_ms
             else:
                 self.stats.resyncs += 1
-        audio += payload
-        self._next_timestamp = timestamp + len(payload) // PHONE.samples_per_ms
-        self._phone_clock_ms = max(self._phone_clock_ms, timestamp + len(payload) // PHONE.samples_per_ms)
-        b64 = encode_audio(self._phone_to_model(audio))
-        return [ToModel({"type": "input_audio_buffer.append", "audio": b64}, f'{{"type":"input_audio_buffer.append","audio":"{b64}"}}')]
+        self._next_timestamp = end_ms = timestamp + len(payload) // _SAMPLES_PER_MS
+        if end_ms > self._phone_clock_ms:
+            self._phone_clock_ms = end_ms
+        if self._ulaw_in and not audio and len(text) == 216 and text[-3] in _LAST_OF_ONE and len(payload) == FRAME_BYTES:
+            b64 = text  # exactly the base64 of these bytes: forwarded, not decoded and encoded again
+        else:
+            b64 = _speedups.b64encode(self._phone_to_model(audio + payload if audio else payload))
+        append = _new_object(_Append)
+        _set_text(append, _APPEND_HEAD + b64 + _APPEND_TAIL)
+        return [append]
 
     def _phone_mark(self, msg: dict[str, Any]) -> list[Output]:
         mark = msg.get("mark")
@@ -352,6 +503,16 @@ class TwilioMediaStream:
         """Handle one Realtime server event (JSON text, dict or SDK model)."""
         self.stats.model_events += 1
         try:
+            if type(event) is str:  # the hot path: an audio delta, parsed by the accelerator if any
+                try:
+                    ev = _first_loads(event)
+                except ValueError:
+                    ev = None
+                # its fields drop a huge integer literal whether orjson reads it as a float or json as
+                # an int (see receive_phone); any other event is parsed again by json's rules
+                kind = ev.get("type") if type(ev) is dict else None
+                if type(kind) is str and kind in AUDIO_DELTA_TYPES:
+                    return self._model_delta(ev)
             ev = parse_event(event)
             kind = ev["type"]
             if kind in AUDIO_DELTA_TYPES:
@@ -387,22 +548,42 @@ class TwilioMediaStream:
         return item_id, content_index
 
     def _model_delta(self, ev: dict[str, Any]) -> list[Output]:
-        item_id, content_index = self._item(ev)
+        item_id, content_index = ev.get("item_id"), ev.get("content_index", 0)
+        if (type(item_id) is not str or not item_id or type(content_index) is not int
+                or not 0 <= content_index < 2**31):
+            item_id, content_index = self._item(ev)  # the same checks for str subclasses; else the drop
         if item_id in self._play.cancelled:
             raise _Drop("audio of an interrupted response")
         if self.state != "started" or self.stream_sid is None:
             raise _Drop("model audio while no call is streaming")
+        text = ev.get("delta")
+        if not isinstance(text, str):
+            raise _Drop("bad model audio")
         try:
-            data = decode_audio(ev.get("delta"), "delta")
-            self._out_format.n_samples(len(data))  # a pcm16 delta of odd length is dropped here
-        except AudioFormatError:
+            try:
+                data = _first_b64decode(text)
+            except ValueError:
+                data = _speedups.b64decode_strict(text)
+            n_samples = len(data) if self._ulaw_out else self._out_format.n_samples(len(data))  # odd pcm16: dropped
+        except (ValueError, AudioFormatError):
             raise _Drop("bad model audio") from None
-        if (item_id, content_index) != (self._play.item_id, self._play.content_index):
+        play = self._play
+        if item_id != play.item_id or content_index != play.content_index:
             if self._position() >= self._sent:  # the phone's buffer is empty: playback restarts now
                 self._anchor = (self._phone_clock_ms, self._sent)
-            self._play = _Playout(item_id, content_index, self._sent + len(self._out_pending), 0, self._play.cancelled)
-        self._play.received += self._out_format.n_samples(len(data))
-        self._out_pending += self._model_to_phone(data)
+            self._play = play = _Playout(item_id, content_index, self._sent + len(self._out_pending), 0, play.cancelled)
+        play.received += n_samples
+        if self._ulaw_out:
+            if len(data) == FRAME_BYTES and not self._out_pending and len(text) == 216 and text[-3] in _LAST_OF_ONE:
+                # one whole frame, its text exactly the base64 of its bytes: forwarded as it is
+                self._sent += FRAME_BYTES
+                self.stats.frames_out += 1
+                media = _new_object(ToPhone)
+                _set_text(media, self._media_head + text + _MEDIA_TAIL)
+                return [media]
+            self._out_pending += data
+        else:
+            self._out_pending += self._model_to_phone(data)
         return self._frames(final=False)
 
     def _model_done(self, ev: dict[str, Any]) -> list[Output]:
@@ -423,14 +604,13 @@ class TwilioMediaStream:
         out: list[Output] = []
         pending = self._out_pending
         cut = len(pending) if final else len(pending) - len(pending) % FRAME_BYTES
+        head, b64encode = self._media_head, _speedups.b64encode
         for start in range(0, cut, FRAME_BYTES):
             frame = pending[start : start + FRAME_BYTES]
-            b64 = encode_audio(frame)  # base64 needs no JSON escaping; the sid was escaped at start
-            text = f'{{"event":"media","streamSid":{self._sid_json},"media":{{"payload":"{b64}"}}}}'
-            out.append(ToPhone({"event": "media", "streamSid": self.stream_sid, "media": {"payload": b64}}, text))
+            out.append(_from_text(ToPhone, head + b64encode(frame) + _MEDIA_TAIL))
             self._sent += len(frame)
         self.stats.frames_out += len(out)
-        self._out_pending = pending[cut:]
+        self._out_pending = pending[cut:] if cut else pending
         return out
 
     def _position(self) -> int:
@@ -457,7 +637,7 @@ class TwilioMediaStream:
         self._marks.clear()
         self._acked = self._sent = self._position()  # what the phone still held is gone
         self._anchor = (self._phone_clock_ms, self._sent)
-        self._down = self._new_down()
+        self._down = self._new_path(self._out_format, PHONE)
         return [
             ToPhone({"event": "clear", "streamSid": self.stream_sid}),
             ToModel(truncate_event(play.item_id, play.content_index, audio_end_ms=heard_ms)),

@@ -13,9 +13,10 @@ operations wherever it falls in a call, so streaming equals one-shot bit for bit
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Callable
 
+import numpy as np
 from numba import njit, types
 from numba.core.typing import Signature
 
@@ -256,4 +257,114 @@ def compiled(kernel: Callable[..., None], dtype_code: str) -> Callable[..., None
     """
     dtype = types.float32 if dtype_code == "f" else types.float64
     dispatcher = njit(_SIGNATURES[kernel](dtype), cache=True, nogil=True, boundscheck=False, fastmath={"contract"})(kernel)
+    return compiled_entry(dispatcher, 0)
+
+
+# -- fused streaming steps for 20 ms telephony frames ------------------------------------------
+# One call per message does what the bridge's pcm16 paths otherwise do in several: decode the
+# codec, append to a polyphase stage's input history, compute every output now complete (the
+# `polyphase` kernel above, same arithmetic, so the same bits), round to int16 by audiofmt's
+# float rule, and encode. The filter table and the history are the caller's data, taken from a
+# PolyphaseEngine (audiofmt.bridge._fused), so a new filter design changes nothing here.
+# They live in this file so that numba's cache, keyed on this file, is rebuilt with `polyphase`.
+#
+# state (int64[5]): lo, hi (the history is hist[lo:hi]), start (absolute input index of
+# hist[lo]), n_out (outputs so far), n_in (inputs so far). A step returns the number of outputs
+# written, or -1 if `hist`, `y` or `work` is too small (then nothing has changed: the caller
+# grows them and calls again).
+
+_polyphase_inline = njit(boundscheck=False, fastmath={"contract"})(polyphase)
+
+
+@njit(inline="always")
+def _make_room(hist, state, n_new):
+    """Move the kept history to the front if n_new samples do not fit after it; False if they
+    cannot fit at all."""
+    lo, hi = state[0], state[1]
+    if hi + n_new <= hist.shape[0]:
+        return True
+    if hi - lo + n_new > hist.shape[0]:
+        return False
+    for i in range(hi - lo):
+        hist[i] = hist[lo + i]
+    state[0] = 0
+    state[1] = hi - lo
+    return True
+
+
+@njit(inline="always")
+def _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, work):
+    """After n_new samples were written at hist[hi:]: the outputs now complete into y[:count]
+    (count returned, -1 if y or work is too small, the new samples then not taken)."""
+    lo, start, n_out = state[0], state[2], state[3]
+    hi = state[1] + n_new
+    n_x = hi - lo
+    end = -((half - (start + n_x) * l) // m)  # outputs whose last input has arrived
+    count = end - n_out
+    if count < 0:
+        count = 0
+    need_work = (m * ((n_x + m - 1) // m + 1) if m > 1 else 0) + _BLOCK
+    if count > y.shape[0] or need_work > work.shape[0]:
+        return -1
+    state[1] = hi
+    state[4] += n_new
+    if count > 0:
+        _polyphase_inline(hist[lo:hi], start, coefs, last_tap, unit_tap, m, l, n_out, y[:count], work)
+        state[3] = end
+        first = (end * m + half) // l - coefs.shape[1] + 1  # first input the next output reads
+        if first > start:
+            state[0] = lo + first - start
+            state[2] = first
+    return count
+
+
+@njit(inline="always")
+def _round_int16(v):
+    r = np.rint(v * 32768.0)
+    if r > 32767.0:
+        r = 32767.0
+    elif r < -32768.0:
+        r = -32768.0
+    return np.int16(r)
+
+
+def codes_to_pcm16_step(codes, table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work):
+    """G.711 codes → float64 by `table` (each code's sample / 32768) → polyphase → int16 →
+    little-endian pcm16 bytes in out[: 2 * count]."""
+    n_new = codes.shape[0]
+    if not _make_room(hist, state, n_new) or out.shape[0] < 2 * y.shape[0]:
+        return -1
+    hi = state[1]
+    for i in range(n_new):
+        hist[hi + i] = table[codes[i]]
+    count = _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, work)
+    for i in range(count):
+        v = _round_int16(y[i])
+        out[2 * i] = np.uint8(v & 0xFF)
+        out[2 * i + 1] = np.uint8((v >> 8) & 0xFF)
+    return count
+
+
+def pcm16_to_codes_step(pcm, encode_table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work):
+    """little-endian pcm16 bytes → float64 (/ 32768) → polyphase → int16 → codes by the
+    65536-entry `encode_table`, in out[:count]."""
+    n_new = pcm.shape[0] // 2
+    if not _make_room(hist, state, n_new) or out.shape[0] < y.shape[0]:
+        return -1
+    hi = state[1]
+    scale = 1.0 / 32768.0
+    for i in range(n_new):
+        v = np.int16(np.uint16(pcm[2 * i]) | (np.uint16(pcm[2 * i + 1]) << 8))
+        hist[hi + i] = np.float64(v) * scale
+    count = _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, work)
+    for i in range(count):
+        out[i] = encode_table[np.uint16(_round_int16(y[i]))]
+    return count
+
+
+@cache
+def compiled_step(kernel: Callable[..., int], arg_types: tuple) -> Callable[..., int]:
+    """`kernel` (codes_to_pcm16_step or pcm16_to_codes_step) compiled for these numba argument
+    types (numba.typeof of the arrays the caller passes), on first request."""
+    dispatcher = njit(types.int64(*arg_types), cache=True, nogil=True, boundscheck=False, fastmath={"contract"})(kernel)
     return compiled_entry(dispatcher, 0)

@@ -10,12 +10,11 @@ listener heard more audio than they did.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
-import sys
 from typing import Any, cast
 
+from .._speedups import b64decode_strict, b64encode, loads
 from ..errors import AudioFormatError, EventError, InvalidDataError
 from ..formats import AudioFormat, get_format
 
@@ -56,30 +55,23 @@ def _with_id(event: dict[str, Any], event_id: str | None) -> dict[str, Any]:
 
 def encode_audio(data: bytes) -> str:
     """Audio bytes as the base64 text the API carries (standard alphabet, padded)."""
-    return base64.b64encode(data).decode("ascii")
+    return b64encode(data)
 
 
 def decode_audio(text: object, field: str = "delta") -> bytes:
     """The bytes of a base64 audio field; anything that is not strict base64 raises InvalidDataError."""
     if isinstance(text, str):
         try:
-            return _strict_b64decode(text)
+            return b64decode_strict(text)
         except (binascii.Error, ValueError) as exc:
             raise InvalidDataError(f"{field} is not valid base64 ({exc}); got {text[:40]!r}…") from None
     raise InvalidDataError(f"{field} must be a base64 string; got {type(text).__name__}")
 
 
-def _strict_b64decode(text: str) -> bytes:
-    """Standard padded base64, nothing else allowed (C speed where Python has strict mode)."""
-    if sys.version_info >= (3, 11):
-        return binascii.a2b_base64(text, strict_mode=True)
-    return base64.b64decode(text, validate=True)  # pragma: no cover - Python 3.10
-
-
 def append_event_json(audio: bytes, event_id: str | None = None) -> str:
     """The compact JSON text of append_event(audio, event_id), built without a dict round trip
     (base64 never needs escaping; the event_id is escaped by json)."""
-    b64 = base64.b64encode(audio).decode("ascii")
+    b64 = b64encode(audio)
     if event_id is None:
         return f'{{"type":"input_audio_buffer.append","audio":"{b64}"}}'
     if not isinstance(event_id, str):
@@ -157,7 +149,7 @@ def parse_event(event: object) -> dict[str, Any]:
     """A server event as a dict with a string "type" (from a dict, JSON text, or an SDK model)."""
     if isinstance(event, (str, bytes, bytearray)):
         try:
-            event = json.loads(event)
+            event = loads(event)
         except (ValueError, RecursionError) as exc:
             raise EventError(f"event is not valid JSON: {exc}") from None
     elif not isinstance(event, dict) and callable(getattr(event, "model_dump", None)):
