@@ -26,6 +26,7 @@ from .errors import (
     SessionError,
     StreamStateError,
     UnknownFormatError,
+    UsageError,
 )
 from .formats import FORMATS, AudioFormat, get_format
 
@@ -73,6 +74,7 @@ __all__ = [
     "SessionError",
     "StreamStateError",
     "UnknownFormatError",
+    "UsageError",
     "convert_file",
     "decode",
     "decode_file",

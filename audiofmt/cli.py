@@ -24,12 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import AudioFormatError, OutputError
+from .errors import AudioFormatError, OutputError, UsageError
 from .formats import FORMATS
-
-
-class UsageError(AudioFormatError):
-    """A command line that cannot be carried out as given (exit code 2)."""
 
 
 _EXTENSIONS = {("raw", "pcm16"): ".pcm", ("raw", "g711_ulaw"): ".ulaw", ("raw", "g711_alaw"): ".alaw"}

@@ -24,6 +24,7 @@ __all__ = [
     "SessionError",
     "StreamStateError",
     "UnknownFormatError",
+    "UsageError",
 ]
 
 _short = reprlib.Repr()
@@ -106,6 +107,10 @@ class RtpError(AudioFormatError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+
+
+class UsageError(AudioFormatError):
+    """A command line that cannot be carried out as given (the CLI's exit code 2)."""
 
 
 class ClippingWarning(UserWarning):

@@ -45,3 +45,37 @@ def test_public_names_resolve():
         assert getattr(audiofmt, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         audiofmt.nope  # noqa: B018
+
+
+def _package_modules() -> list[str]:
+    import pkgutil
+
+    import audiofmt
+
+    names = [m.name for m in pkgutil.walk_packages(audiofmt.__path__, "audiofmt.")]
+    return [n for n in names if not n.endswith("__main__")]
+
+
+def test_every_exception_class_lives_in_errors_and_is_exported():
+    """One hierarchy: every public error audiofmt defines (an Exception subclass) is in errors.py,
+    derives from AudioFormatError (warnings from UserWarning) and is exported from audiofmt.
+    Signals turned into exceptions (BaseException, like KeyboardInterrupt) are not errors."""
+    import inspect
+
+    import audiofmt
+    import audiofmt.errors
+
+    for name in _package_modules():
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # an optional extra that is not installed
+            continue
+        for attr, obj in vars(module).items():
+            if not (inspect.isclass(obj) and issubclass(obj, Exception)) or attr.startswith("_"):
+                continue
+            if obj.__module__.startswith("audiofmt"):
+                assert obj.__module__ == "audiofmt.errors", f"{name}.{attr} is defined in {obj.__module__}"
+    for attr, obj in vars(audiofmt.errors).items():
+        if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == "audiofmt.errors":
+            assert attr in audiofmt.errors.__all__ and attr in audiofmt.__all__, attr
+            assert issubclass(obj, UserWarning) or issubclass(obj, audiofmt.AudioFormatError), attr

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DamagedFileError, FileFormatError, StreamStateError
 
-__all__ = ["TRUSTED_LENGTH_FORMATS", "AvUnreadable", "open_av"]
+__all__ = ["TRUSTED_LENGTH_FORMATS", "open_av"]
 
 # FFmpeg demuxers whose declared length is read from the file (a header, an index, the last
 # Ogg granule), not estimated from the bit rate and file size. MP3 only with a Xing/Info/VBRI
@@ -46,7 +46,7 @@ _INT_SCALE = {"u8": (128.0, 128.0), "s16": (32768.0, 0.0), "s32": (2147483648.0,
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255  # header + lacing table + largest body, bytes
 
 
-class AvUnreadable(FileFormatError):
+class _AvUnreadable(FileFormatError):
     """FFmpeg cannot open the input as audio (the message is FFmpeg's reason, without the name)."""
 
 
@@ -142,7 +142,7 @@ def open_av(
         try:
             return av.open(source, "r")
         except (av.FFmpegError, EOFError, OSError, UnicodeDecodeError) as exc:
-            raise AvUnreadable(_av_message(exc)) from None
+            raise _AvUnreadable(_av_message(exc)) from None
 
     seekable = not isinstance(target, str) and getattr(target, "seekable", lambda: False)()
     keeper = None if isinstance(target, str) or seekable else _TailKeeper(target)
@@ -177,7 +177,7 @@ def _describe(name: str, container: Any, head: bytes, ignore_errors: bool) -> tu
     and the declared length when the container stores one."""
     if not container.streams.audio:
         kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
-        raise AvUnreadable(f"no audio stream in this {container.format.name} input ({kinds})")
+        raise _AvUnreadable(f"no audio stream in this {container.format.name} input ({kinds})")
     stream = container.streams.audio[0]
     fmt_name = container.format.name
     errors: list[str] = []
@@ -187,7 +187,7 @@ def _describe(name: str, container: Any, head: bytes, ignore_errors: bool) -> tu
     except _DecodeError as exc:
         raise DamagedFileError(f"{name}: damaged: decoder error before the first frame ({exc})") from None
     if first is None:
-        raise AvUnreadable(f"no audio frames in this {fmt_name} input")
+        raise _AvUnreadable(f"no audio frames in this {fmt_name} input")
     rate, channels = first.sample_rate, first.layout.nb_channels
     declared = None
     trusted = fmt_name in TRUSTED_LENGTH_FORMATS and (fmt_name != "mp3" or mp3_has_length_header(head))

@@ -369,11 +369,11 @@ def _events_message(name: str) -> str:
 
 
 def _open_av(name: str, target: str | BinaryIO, block_frames: int, ignore_errors: bool, head: bytes) -> AudioSource:
-    from .av_source import AvUnreadable, open_av
+    from .av_source import _AvUnreadable, open_av
 
     try:
         info, make_blocks, close = open_av(name, target, block_frames, ignore_errors=ignore_errors, head=head)
-    except AvUnreadable as exc:
+    except _AvUnreadable as exc:
         raise _Unreadable(f"FFmpeg: {exc}") from None
     return AudioSource(name, info["rate"], info["channels"], info["frames"], info["container"], info["subtype"],
                        make_blocks, close, info["declared_frames"])
