@@ -389,3 +389,17 @@ def test_any_timestamp_pattern_is_bounded(session, steps):
         out += bridge.receive_phone(_media(i + 1, timestamp, b"\x01" * n_bytes))
     bytes_in = sum(n for _, n in steps)
     assert len(_appended(out)) // (6 if session == "pcm16" else 1) <= 2 * bytes_in + 800
+
+
+def test_session_created_defaults_do_not_change_the_formats_the_bridge_asked_for():
+    """session.created carries the server's defaults from before the bridge's session.update (which
+    the server applies before any append): appends keep the asked-for format; session.updated rules."""
+    bridge = _bridge("g711_ulaw", "g711_ulaw")
+    bridge.receive_model({"type": "session.created", "session": {"input_audio_format": "pcm16", "output_audio_format": "pcm16"}})
+    frame = bytes(range(160))
+    (out,) = bridge.receive_phone(_media(1, 0, frame))
+    assert isinstance(out, ToModel) and base64.b64decode(out.event["audio"]) == frame  # μ-law, untouched
+    bridge.receive_model({"type": "session.updated", "session": {"input_audio_format": "pcm16", "output_audio_format": "pcm16"}})
+    (out,) = bridge.receive_phone(_media(2, 20, frame))
+    n_bytes = len(base64.b64decode(out.event["audio"]))
+    assert n_bytes % 2 == 0 and 600 <= n_bytes <= 960  # pcm16 at 24 kHz: 20 ms less the resampler's 6 ms look-ahead

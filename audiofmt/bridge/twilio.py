@@ -42,7 +42,6 @@ from ..formats import FORMATS, AudioFormat
 from ..realtime.events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
-    SESSION_TYPES,
     parse_event,
     truncate_event,
 )
@@ -521,7 +520,9 @@ class TwilioMediaStream:
                 return self._model_done(ev)
             if kind == "input_audio_buffer.speech_started":
                 return self._barge_in()
-            if kind in SESSION_TYPES:
+            if kind == "session.updated":
+                # Only session.updated: session.created describes the server's defaults from before
+                # the bridge's session.update, which the server applies before any of our appends.
                 try:
                     session = Session.parse(ev)
                 except AudioFormatError:
