@@ -70,7 +70,7 @@ def test_input_encoder_matches_one_shot_path(input_format, output_format):
         events += encoder.process(x[i : i + n])
         i += n
     events += encoder.flush()
-    one_shot = audiofmt.encode(audiofmt.resample(x, 16000, fmt.rate_hz), fmt, clip="ignore")
+    one_shot = audiofmt.encode(audiofmt.resample(x, 16000, fmt.rate_hz, quality="low_latency"), fmt, clip="ignore")
     assert _event_audio(events) == one_shot
     chunk_bytes = fmt.bytes_per_ms * 100
     sizes = [len(base64.b64decode(e["audio"])) for e in events]
@@ -94,7 +94,8 @@ def test_output_decoder_matches_one_shot_path(input_format, output_format):
         if rate is None or rate == fmt.rate_hz:
             expected = samples
         else:
-            expected, _ = audiofmt.float_to_int16(audiofmt.resample(samples / 32768, fmt.rate_hz, rate), clip="ignore")
+            expected, _ = audiofmt.float_to_int16(
+                audiofmt.resample(samples / 32768, fmt.rate_hz, rate, quality="low_latency"), clip="ignore")
         assert out.dtype == np.int16 and np.array_equal(out, expected)
         assert decoder.received == {("item_1", 0): samples.shape[0]}
 
@@ -117,10 +118,10 @@ def test_mid_session_format_change_flushes_and_switches():
     assert decoder.format.name == "g711_ulaw"
     ulaw = audiofmt.encode(x[::3], "g711_ulaw")
     second = np.concatenate([decoder.process(_delta(ulaw, "item_2")), decoder.flush()])
-    expected_first, _ = audiofmt.float_to_int16(audiofmt.resample(x / 32768, 24000, 16000), clip="ignore")
+    expected_first, _ = audiofmt.float_to_int16(audiofmt.resample(x / 32768, 24000, 16000, quality="low_latency"), clip="ignore")
     assert np.array_equal(np.concatenate([first, switched]), expected_first)  # nothing lost or doubled
     expected_second, _ = audiofmt.float_to_int16(
-        audiofmt.resample(audiofmt.decode(ulaw, "g711_ulaw") / 32768, 8000, 16000), clip="ignore"
+        audiofmt.resample(audiofmt.decode(ulaw, "g711_ulaw") / 32768, 8000, 16000, quality="low_latency"), clip="ignore"
     )
     assert np.array_equal(second, expected_second)
     assert decoder.session.audio_output_started

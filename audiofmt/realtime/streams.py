@@ -123,6 +123,8 @@ class InputEncoder:
     averaged, the audio is resampled to the session's input rate and encoded to its format.
     Events carry `chunk_ms` of audio each (whole samples); `flush()` sends the rest at the end.
     Counters are exact integers: `samples_sent`, `bytes_sent`, `ms_sent` (rounded down).
+    The default `quality="low_latency"` keeps a live stream within 6 ms of its input (alias-free
+    from the Nyquist frequency, 116 dB); `"hq"` rejects more but holds back one FFT block (80-260 ms).
     """
 
     def __init__(
@@ -132,7 +134,7 @@ class InputEncoder:
         channels: int = 1,
         *,
         chunk_ms: int = 100,
-        quality: str = "hq",
+        quality: str = "low_latency",
         as_json: bool = False,
         event_id_prefix: str | None = None,
     ) -> None:
@@ -239,9 +241,13 @@ class OutputDecoder:
     other events return an empty array. It follows `session.created` / `session.updated`:
     a change of output format flushes the old stream first, so nothing is lost or doubled.
     `received[(item_id, content_index)]` counts samples in the output format's own rate.
+    Resampling defaults to `quality="low_latency"` (at most 6 ms held back, so audio can be played
+    as it arrives); `"hq"` holds back one FFT block (80-260 ms) for more rejection.
     """
 
-    def __init__(self, session: object, rate: int | None = None, dtype: str = "int16", *, quality: str = "hq") -> None:
+    def __init__(
+        self, session: object, rate: int | None = None, dtype: str = "int16", *, quality: str = "low_latency"
+    ) -> None:
         self.session = Session.parse(session)
         self.rate = None if rate is None else _check_rate("rate", rate)
         if str(dtype) not in _OUTPUT_DTYPES:
