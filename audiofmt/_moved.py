@@ -11,9 +11,9 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Sequence
 
 # old name under audiofmt -> where the module lives now
 MOVED_MODULES = {

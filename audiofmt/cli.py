@@ -27,7 +27,6 @@ from . import __version__
 from .errors import AudioFormatError, OutputError, UsageError
 from .formats import FORMATS
 
-
 _EXTENSIONS = {("raw", "pcm16"): ".pcm", ("raw", "g711_ulaw"): ".ulaw", ("raw", "g711_alaw"): ".alaw"}
 _CONTAINER_EXT = {"wav": ".wav", "jsonl": ".jsonl", "raw": ".raw"}
 # raw outputs info reads without --raw-format (what convert writes for each session format)
@@ -373,18 +372,23 @@ def _roundtrip(args: argparse.Namespace) -> int:
     back = codecs.decode(data, fmt)
     error = back.astype(np.float64) - reference
     snr_db = 10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / max(float(np.sum(error**2)), 1e-30))
-    print(f"read     {src.name}: {samples.shape[0]} frames x {samples.shape[1]} ch at {src.rate} Hz ({src.container} {src.subtype})")
+    frames, channels = samples.shape
+    print(f"read     {src.name}: {frames} frames x {channels} ch at {src.rate} Hz ({src.container} {src.subtype})")
     if src.rate != fmt.rate_hz:
         print(f"resample {src.rate} Hz -> {fmt.rate_hz} Hz: {resampled.shape[0]} samples")
     print(f"encode   {fmt.name}: {len(data)} bytes ({len(data) // fmt.bytes_per_ms} ms)")
-    print(f"decode   {back.shape[0]} int16 samples; round-trip SNR {snr_db:.1f} dB, max error {int(np.abs(error).max(initial=0))}")
+    print(
+        f"decode   {back.shape[0]} int16 samples; round-trip SNR {snr_db:.1f} dB, max error {int(np.abs(error).max(initial=0))}"
+    )
     if n_clipped:
         _say(args, f"audiofmt: warning: {src.name}: {n_clipped} of {reference.shape[0]} samples clipped")
     if args.output:
         import soundfile
 
-        with atomic_output(args.output, overwrite=bool(args.overwrite)) as out, \
-                soundfile.SoundFile(out, "w", fmt.rate_hz, 1, "PCM_16", format=kind) as writer:
+        with (
+            atomic_output(args.output, overwrite=bool(args.overwrite)) as out,
+            soundfile.SoundFile(out, "w", fmt.rate_hz, 1, "PCM_16", format=kind) as writer,
+        ):
             writer.write(back)
         print(f"wrote    {args.output}")
     return 0
@@ -436,7 +440,7 @@ def _json_file(flag: str, path: str) -> object:
 def _one_line(exc: Exception) -> str:
     problems = getattr(exc, "problems", None)
     if problems:
-        from .realtime.session import _show
+        from .errors import _show
 
         return "; ".join(f"{path or '<session>'}: got {_show(value)}, expected {allowed}" for path, value, allowed in problems)
     return " ".join(str(exc).split())
@@ -457,7 +461,9 @@ def _bridge_options(args: argparse.Namespace) -> object:
     except ImportError:
         raise UsageError('the bridge needs the optional extra: pip install "audiofmt[bridge]"') from None
     if not os.environ.get(args.api_key_env):
-        raise UsageError(f"{args.api_key_env} is not set: the bridge needs the Realtime API key there (--api-key-env names another variable)")
+        raise UsageError(
+            f"{args.api_key_env} is not set: the bridge needs the Realtime API key there (--api-key-env names another variable)"
+        )
     url = urlsplit(args.realtime_url)
     if url.scheme not in ("ws", "wss") or not url.hostname:
         raise UsageError(f"--realtime-url {redact_url(args.realtime_url)}: expected a ws:// or wss:// URL with a host")
@@ -478,7 +484,7 @@ def _bridge_options(args: argparse.Namespace) -> object:
     except AudioFormatError as exc:
         where = f"--session {args.session}" if args.session else "the session"
         raise UsageError(f"{where}: invalid: {_one_line(exc)}") from None
-    profiles: dict = {}
+    profiles: dict[str, Any] = {}
     if args.profiles:
         loaded = _json_file("--profiles", args.profiles)
         if not isinstance(loaded, dict) or not all(isinstance(v, dict) for v in loaded.values()):
@@ -497,13 +503,20 @@ def _bridge_options(args: argparse.Namespace) -> object:
     if args.public_url:
         public = urlsplit(args.public_url)
         if public.scheme not in ("wss", "ws") or not public.hostname or public.query:
-            raise UsageError(f"--public-url {args.public_url}: expected wss://HOST[:PORT]/PATH without a query string (Twilio sends none)")
+            raise UsageError(
+                f"--public-url {args.public_url}: expected wss://HOST[:PORT]/PATH without a query string (Twilio sends none)"
+            )
     if twilio_token and not args.public_url:
-        raise UsageError(f"{args.twilio_auth_token_env} is set but --public-url is not: Twilio signs the URL it connects to, so the bridge must know it")
+        raise UsageError(
+            f"{args.twilio_auth_token_env} is set but --public-url is not: "
+            "Twilio signs the URL it connects to, so the bridge must know it"
+        )
     if not (twilio_token or path_token):
         if not args.insecure_no_auth:
-            raise UsageError(f"no authentication: set {args.twilio_auth_token_env} (with --public-url) and/or {args.path_token_env}; "
-                             "--insecure-no-auth runs without, on loopback only")
+            raise UsageError(
+                f"no authentication: set {args.twilio_auth_token_env} (with --public-url) and/or {args.path_token_env}; "
+                "--insecure-no-auth runs without, on loopback only"
+            )
         if not _is_loopback(host):
             raise UsageError(f"--insecure-no-auth only listens on loopback (127.0.0.1, ::1); got --listen {args.listen}")
     auth = Auth(public_url=args.public_url or "ws://localhost/", twilio_auth_token=twilio_token, path_token=path_token)
@@ -518,12 +531,22 @@ def _bridge_options(args: argparse.Namespace) -> object:
     for flag, value in (("--max-calls", args.max_calls), ("--max-connections", args.max_connections)):
         if value < 1:
             raise UsageError(f"{flag} {value}: expected at least 1")
-    for flag, seconds in (("--idle-timeout", args.idle_timeout), ("--start-timeout", args.start_timeout),
-                          ("--handshake-timeout", args.handshake_timeout), ("--drain-seconds", args.drain_seconds)):
+    for flag, seconds in (
+        ("--idle-timeout", args.idle_timeout),
+        ("--start-timeout", args.start_timeout),
+        ("--handshake-timeout", args.handshake_timeout),
+        ("--drain-seconds", args.drain_seconds),
+    ):
         if not seconds > 0 and not (flag == "--drain-seconds" and seconds == 0):
             raise UsageError(f"{flag} {seconds}: expected a positive number of seconds")
-    limits = Limits(max_calls=args.max_calls, max_connections=args.max_connections, idle_s=args.idle_timeout, start_s=args.start_timeout,
-                    handshake_s=args.handshake_timeout, drain_s=args.drain_seconds)
+    limits = Limits(
+        max_calls=args.max_calls,
+        max_connections=args.max_connections,
+        idle_s=args.idle_timeout,
+        start_s=args.start_timeout,
+        handshake_s=args.handshake_timeout,
+        drain_s=args.drain_seconds,
+    )
 
     metrics_host = metrics_port = None
     if args.metrics_listen:
@@ -540,13 +563,30 @@ def _bridge_options(args: argparse.Namespace) -> object:
         except OSError as exc:
             raise UsageError(f"{flag} {h}:{p}: cannot listen there ({exc.strerror or exc})") from None
 
-    config = BridgeConfig(args.realtime_url, api_key_env=args.api_key_env, session=session.to_dict(),
-                          beta_header=not args.ga, auth=auth, limits=limits, greeting=args.greeting, profiles=profiles)
+    config = BridgeConfig(
+        args.realtime_url,
+        api_key_env=args.api_key_env,
+        session=session.to_dict(),
+        beta_header=not args.ga,
+        auth=auth,
+        limits=limits,
+        greeting=args.greeting,
+        profiles=profiles,
+    )
     level = logging.DEBUG if args.verbose >= 2 else logging.INFO if args.verbose or not args.quiet else logging.WARNING
-    return ServiceOptions(config=config, host=host, port=port, workers=workers, certfile=args.certfile,
-                          keyfile=args.keyfile, metrics_host=metrics_host, metrics_port=metrics_port,
-                          log_format=args.log_format, log_level=level,
-                          announce=lambda text: _say(args, f"{text}; model at {redact_url(args.realtime_url)}"))
+    return ServiceOptions(
+        config=config,
+        host=host,
+        port=port,
+        workers=workers,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        log_format=args.log_format,
+        log_level=level,
+        announce=lambda text: _say(args, f"{text}; model at {redact_url(args.realtime_url)}"),
+    )
 
 
 def _bridge(args: argparse.Namespace) -> int:
@@ -558,7 +598,9 @@ def _bridge(args: argparse.Namespace) -> int:
 
 def _add_raw_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("headerless input")
-    group.add_argument("--raw-format", metavar="F", help="read inputs as raw: pcm16, g711_ulaw, g711_alaw, s16le, s16be, s32le, f32le, f64le, u8")
+    group.add_argument(
+        "--raw-format", metavar="F", help="read inputs as raw: pcm16, g711_ulaw, g711_alaw, s16le, s16be, s32le, f32le, f64le, u8"
+    )
     group.add_argument("--raw-rate", type=int, metavar="HZ", help="raw sample rate (session formats default to theirs)")
     group.add_argument("--raw-channels", type=int, default=1, metavar="N")
 
@@ -578,95 +620,153 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     example = argparse.RawDescriptionHelpFormatter
 
-    convert = commands.add_parser("convert", parents=[common], formatter_class=example,
+    convert = commands.add_parser(
+        "convert",
+        parents=[common],
+        formatter_class=example,
         help="audio files -> a session input format (raw, WAV or JSONL append events)",
         epilog="examples:\n  audiofmt convert call.mp3 -o call.ulaw --to g711_ulaw\n"
-               "  audiofmt convert *.flac -d out/ --to pcm16 --container jsonl -j 4\n"
-               "  audiofmt convert - --raw-format s16le --raw-rate 16000 --to pcm16 -o - --container jsonl < in.raw\n"
-               "  audiofmt convert call.wav --to pcm16          # writes ./call.pcm16.wav\n\n"
-               "outputs: never over an input; an existing file only with -y (-n skips it);\n"
-               "two inputs onto one output is an error. Without -o/-d: ./STEM.FORMAT.EXT.")
+        "  audiofmt convert *.flac -d out/ --to pcm16 --container jsonl -j 4\n"
+        "  audiofmt convert - --raw-format s16le --raw-rate 16000 --to pcm16 -o - --container jsonl < in.raw\n"
+        "  audiofmt convert call.wav --to pcm16          # writes ./call.pcm16.wav\n\n"
+        "outputs: never over an input; an existing file only with -y (-n skips it);\n"
+        "two inputs onto one output is an error. Without -o/-d: ./STEM.FORMAT.EXT.",
+    )
     convert.add_argument("inputs", nargs="+", metavar="IN", help="audio files ('-' for stdin, then -o is required)")
     where = convert.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", metavar="OUT",
-                       help="output file; container from its extension. '-' is stdout: raw --to bytes unless --container")
+    where.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file; container from its extension. '-' is stdout: raw --to bytes unless --container",
+    )
     where.add_argument("-d", "--dir", metavar="DIR", help="output directory (created if missing): DIR/STEM.EXT")
     convert.add_argument("--to", required=True, choices=list(FORMATS), help="session format to produce")
-    convert.add_argument("--container", choices=["raw", "wav", "jsonl"],
-                         help="override the container (default: from OUT, else wav)")
+    convert.add_argument(
+        "--container", choices=["raw", "wav", "jsonl"], help="override the container (default: from OUT, else wav)"
+    )
     convert.add_argument("--quality", default="hq", choices=_QUALITIES)
     convert.add_argument("--chunk-ms", type=_positive_int, default=100, help="audio per JSONL event, ms (default 100)")
     convert.add_argument("--event-id-prefix", help="give JSONL events event_id PREFIX1, PREFIX2, ...")
     _add_overwrite_options(convert)
-    convert.add_argument("-t", "--max-duration", type=parse_duration, metavar="SECONDS",
-                         help="read at most this much of each input ([[HH:]MM:]SS[.frac]): "
-                              "the first floor(SECONDS x rate) frames")
+    convert.add_argument(
+        "-t",
+        "--max-duration",
+        type=parse_duration,
+        metavar="SECONDS",
+        help="read at most this much of each input ([[HH:]MM:]SS[.frac]): the first floor(SECONDS x rate) frames",
+    )
     mix = convert.add_argument_group("channels and level")
-    mix.add_argument("--channel", type=_non_negative_int, metavar="N",
-                     help="take channel N (0 = first/left) instead of the mean of all")
+    mix.add_argument(
+        "--channel", type=_non_negative_int, metavar="N", help="take channel N (0 = first/left) instead of the mean of all"
+    )
     mix.add_argument("--gain", type=_finite_float, metavar="DB", help="scale by DB decibels before the rounding to int16")
     mix.add_argument("--normalize", action="store_true", help="scale so the output peaks at -1 dBFS (reads each input twice)")
     run = convert.add_argument_group("running")
-    run.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
-                     help="parallel processes (default: cores)")
-    run.add_argument("--dask", metavar="SCHEDULER",
-                     help="run on a Dask cluster at this address (pip install 'audiofmt[dask]'); "
-                          "inputs and outputs are made absolute paths first, so the workers must see this file system")
-    run.add_argument("--dask-timeout", type=_finite_float, default=10.0, metavar="SECONDS",
-                     help="give up connecting to the scheduler after this long (default 10)")
-    run.add_argument("--ignore-errors", action="store_true",
-                     help="convert what can be read of a damaged or cut-short input, with a warning saying how much was lost")
+    run.add_argument(
+        "-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N", help="parallel processes (default: cores)"
+    )
+    run.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        help="run on a Dask cluster at this address (pip install 'audiofmt[dask]'); "
+        "inputs and outputs are made absolute paths first, so the workers must see this file system",
+    )
+    run.add_argument(
+        "--dask-timeout",
+        type=_finite_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up connecting to the scheduler after this long (default 10)",
+    )
+    run.add_argument(
+        "--ignore-errors",
+        action="store_true",
+        help="convert what can be read of a damaged or cut-short input, with a warning saying how much was lost",
+    )
     _add_raw_options(convert)
     convert.set_defaults(run=_convert, signals=True)
 
-    decode = commands.add_parser("decode", parents=[common], formatter_class=example,
+    decode = commands.add_parser(
+        "decode",
+        parents=[common],
+        formatter_class=example,
         help="model output (raw bytes or JSONL of audio delta events) -> WAV, FLAC or raw PCM",
         epilog="examples:\n  audiofmt decode deltas.jsonl --from pcm16 -o reply.wav\n"
-               "  audiofmt decode reply.ulaw --from g711_ulaw --rate 16000 -o reply.flac\n"
-               "  audiofmt decode reply.ulaw --from g711_ulaw -o - | aplay -f S16_LE -r 8000")
+        "  audiofmt decode reply.ulaw --from g711_ulaw --rate 16000 -o reply.flac\n"
+        "  audiofmt decode reply.ulaw --from g711_ulaw -o - | aplay -f S16_LE -r 8000",
+    )
     decode.add_argument("input", metavar="IN", help="raw bytes or .jsonl ('-' for stdin)")
     decode.add_argument("--from", dest="from_format", required=True, choices=list(FORMATS))
-    decode.add_argument("-o", "--output", metavar="OUT",
-                        help=".wav, .flac, .pcm or .raw (default: IN with .wav); "
-                             "'-' is stdout (raw s16le unless --container wav)")
+    decode.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help=".wav, .flac, .pcm or .raw (default: IN with .wav); '-' is stdout (raw s16le unless --container wav)",
+    )
     decode.add_argument("--container", choices=["wav", "flac", "raw"], help="override the container (default: from OUT)")
     decode.add_argument("--rate", type=int, metavar="HZ", help="output rate (default: the format's own)")
     decode.add_argument("--quality", default="hq", choices=_QUALITIES)
     _add_overwrite_options(decode)
     decode.set_defaults(run=_decode, signals=True)
 
-    info = commands.add_parser("info", parents=[common], formatter_class=example, help="what an audio file holds",
+    info = commands.add_parser(
+        "info",
+        parents=[common],
+        formatter_class=example,
+        help="what an audio file holds",
         epilog="examples:\n  audiofmt info call.wav\n  audiofmt info --json *.flac\n"
-               "  audiofmt info call.ulaw           # .ulaw/.alaw/.pcm: read as g711_ulaw/g711_alaw/pcm16 raw")
+        "  audiofmt info call.ulaw           # .ulaw/.alaw/.pcm: read as g711_ulaw/g711_alaw/pcm16 raw",
+    )
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     _add_raw_options(info)
     info.set_defaults(run=_info, signals=True)
 
-    bridge = commands.add_parser("bridge", parents=[common], formatter_class=example,
+    bridge = commands.add_parser(
+        "bridge",
+        parents=[common],
+        formatter_class=example,
         help="run a Twilio Media Streams <-> Realtime bridge (pip install 'audiofmt[bridge]')",
         description="Twilio connects over wss://; each authenticated call gets its own Realtime connection. See docs/bridge.md.",
         epilog="example (behind a TLS proxy that forwards wss://bridge.example.com/twilio to port 8080):\n"
-               "  export OPENAI_API_KEY=... TWILIO_AUTH_TOKEN=...\n"
-               "  audiofmt bridge --listen 127.0.0.1:8080 --public-url wss://bridge.example.com/twilio \\\n"
-               "      --realtime-url 'wss://api.openai.com/v1/realtime?model=gpt-4o-realtime-preview' \\\n"
-               "      --instructions 'You are a friendly receptionist.' --greeting 'Hello, how can I help?'")
-    bridge.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="where Twilio (or your TLS proxy) connects")
+        "  export OPENAI_API_KEY=... TWILIO_AUTH_TOKEN=...\n"
+        "  audiofmt bridge --listen 127.0.0.1:8080 --public-url wss://bridge.example.com/twilio \\\n"
+        "      --realtime-url 'wss://api.openai.com/v1/realtime?model=gpt-4o-realtime-preview' \\\n"
+        "      --instructions 'You are a friendly receptionist.' --greeting 'Hello, how can I help?'",
+    )
+    bridge.add_argument(
+        "--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="where Twilio (or your TLS proxy) connects"
+    )
     bridge.add_argument("--realtime-url", required=True, metavar="URL", help="the Realtime WebSocket endpoint (ws:// or wss://)")
-    bridge.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="environment variable holding the API key (never logged)")
+    bridge.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="environment variable holding the API key (never logged)"
+    )
     bridge.add_argument("--format", default="g711_ulaw", choices=list(FORMATS), help="session audio format, both directions")
     bridge.add_argument("--session", metavar="FILE", help="a session object (JSON, either shape) to send instead")
     bridge.add_argument("--instructions", metavar="TEXT", help="the model's instructions (over --session's)")
     bridge.add_argument("--voice", metavar="NAME", help="the model's voice (over --session's)")
     bridge.add_argument("--greeting", metavar="TEXT", help="have the model greet each caller with this as the call starts")
-    bridge.add_argument("--profiles", metavar="FILE", help="JSON {name: session fields}; a call picks one with <Parameter name=\"profile\" value=\"name\"/>")
+    bridge.add_argument(
+        "--profiles",
+        metavar="FILE",
+        help='JSON {name: session fields}; a call picks one with <Parameter name="profile" value="name"/>',
+    )
     bridge.add_argument("--ga", action="store_true", help="speak the GA event shapes (no OpenAI-Beta header)")
     auth = bridge.add_argument_group("authentication (at least one, unless --insecure-no-auth on loopback)")
     auth.add_argument("--public-url", metavar="URL", help="the wss:// URL in your TwiML <Stream url>; Twilio signs it")
-    auth.add_argument("--twilio-auth-token-env", default="TWILIO_AUTH_TOKEN", metavar="VAR",
-                      help="variable holding the Twilio auth token: X-Twilio-Signature is checked (default TWILIO_AUTH_TOKEN)")
-    auth.add_argument("--path-token-env", default="AUDIOFMT_BRIDGE_PATH_TOKEN", metavar="VAR",
-                      help="variable holding a secret path token: the route becomes <public path>/<token>")
+    auth.add_argument(
+        "--twilio-auth-token-env",
+        default="TWILIO_AUTH_TOKEN",
+        metavar="VAR",
+        help="variable holding the Twilio auth token: X-Twilio-Signature is checked (default TWILIO_AUTH_TOKEN)",
+    )
+    auth.add_argument(
+        "--path-token-env",
+        default="AUDIOFMT_BRIDGE_PATH_TOKEN",
+        metavar="VAR",
+        help="variable holding a secret path token: the route becomes <public path>/<token>",
+    )
     auth.add_argument("--insecure-no-auth", action="store_true", help="accept any client (loopback only; for local testing)")
     tls = bridge.add_argument_group("TLS (or terminate TLS in a reverse proxy)")
     tls.add_argument("--certfile", metavar="PEM", help="certificate chain: serve wss:// directly")
@@ -674,19 +774,40 @@ def build_parser() -> argparse.ArgumentParser:
     ops = bridge.add_argument_group("limits and operation")
     ops.add_argument("--workers", type=int, metavar="N", help="processes sharing the port with SO_REUSEPORT (default: cores)")
     ops.add_argument("--max-calls", type=int, default=100, metavar="N", help="calls at once, all workers together (default 100)")
-    ops.add_argument("--max-connections", type=int, default=512, metavar="N",
-                     help="open TCP connections per worker, unauthenticated handshakes included (default 512)")
-    ops.add_argument("--idle-timeout", type=float, default=30.0, metavar="S", help="end a call after S seconds without media (default 30)")
-    ops.add_argument("--start-timeout", type=float, default=10.0, metavar="S", help="wait S seconds for Twilio's start message (default 10)")
-    ops.add_argument("--handshake-timeout", type=float, default=10.0, metavar="S", help="TLS + WebSocket upgrade time limit (default 10)")
-    ops.add_argument("--drain-seconds", type=float, default=30.0, metavar="S", help="on SIGTERM, let calls finish for up to S seconds (default 30)")
+    ops.add_argument(
+        "--max-connections",
+        type=int,
+        default=512,
+        metavar="N",
+        help="open TCP connections per worker, unauthenticated handshakes included (default 512)",
+    )
+    ops.add_argument(
+        "--idle-timeout", type=float, default=30.0, metavar="S", help="end a call after S seconds without media (default 30)"
+    )
+    ops.add_argument(
+        "--start-timeout", type=float, default=10.0, metavar="S", help="wait S seconds for Twilio's start message (default 10)"
+    )
+    ops.add_argument(
+        "--handshake-timeout", type=float, default=10.0, metavar="S", help="TLS + WebSocket upgrade time limit (default 10)"
+    )
+    ops.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="on SIGTERM, let calls finish for up to S seconds (default 30)",
+    )
     ops.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve /healthz and /metrics (Prometheus) here")
     ops.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one object per line with the call SID")
     bridge.set_defaults(run=_bridge)
 
-    roundtrip = commands.add_parser("roundtrip", parents=[common], formatter_class=example,
+    roundtrip = commands.add_parser(
+        "roundtrip",
+        parents=[common],
+        formatter_class=example,
         help="encode a file to a session format and decode it back, printing what happened",
-        epilog="example:\n  audiofmt roundtrip fixtures/speech_16k.wav --format g711_ulaw -o back.wav")
+        epilog="example:\n  audiofmt roundtrip fixtures/speech_16k.wav --format g711_ulaw -o back.wav",
+    )
     roundtrip.add_argument("input")
     roundtrip.add_argument("--format", choices=list(FORMATS), default="g711_ulaw")
     roundtrip.add_argument("-o", "--output", help="write the decoded audio to this .wav or .flac")

@@ -8,7 +8,7 @@ default, a ClippingError with clip="raise", nothing with clip="ignore".
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -21,7 +21,7 @@ from .kernels.pcm import float_to_int16 as _float_to_int16_kernel
 
 __all__ = ["encode", "decode", "transcode", "float_to_int16", "int16_to_float", "as_samples", "Buffer", "ClipPolicy"]
 
-Buffer = Union[bytes, bytearray, memoryview, np.ndarray]
+Buffer = bytes | bytearray | memoryview | np.ndarray
 ClipPolicy = Literal["warn", "raise", "ignore"]
 _CLIP_POLICIES = ("warn", "raise", "ignore")
 _INT16 = np.dtype(np.int16)
@@ -60,7 +60,7 @@ _CODE_TABLES = {
 def _format(name: object) -> AudioFormat:
     """get_format with fast paths for the common cases: a registered name, or a format."""
     if type(name) is AudioFormat:
-        return name  # type: ignore[return-value]
+        return name
     try:
         return FORMATS[name]  # type: ignore[index]
     except (KeyError, TypeError):

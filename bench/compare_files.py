@@ -95,7 +95,7 @@ def speech(rate: int) -> np.ndarray:
 
 def write_looped(path: Path, clip: np.ndarray, rate: int, seconds: float, fmt: str) -> int:
     """Loop `clip` to `seconds` with a slowly changing gain per loop, written block by block."""
-    total, done, i = int(round(seconds * rate)), 0, 0
+    total, done, i = round(seconds * rate), 0, 0
     with sf.SoundFile(path, "w", rate, clip.shape[1], "PCM_16", format=fmt) as out:
         while done < total:
             piece = clip[: total - done] * np.float32(0.55 + 0.4 * np.sin(0.7 * i))

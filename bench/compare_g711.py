@@ -26,9 +26,9 @@ import platform
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 from signals import speech_like
@@ -37,10 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # make the in-repo `audiofmt` importable without installing it
     sys.path.insert(0, str(ROOT))
 
-import numba  # noqa: E402
+import numba
 
-import audiofmt  # noqa: E402
-from audiofmt.kernels import g711  # noqa: E402
+import audiofmt
+from audiofmt.kernels import g711
 
 with warnings.catch_warnings():  # stdlib audioop is deprecated (3.11, 3.12); audioop-lts from 3.13
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -60,7 +60,7 @@ ALL_INT16 = np.arange(65536, dtype=np.uint16).view(np.int16)
 ALL_CODES = np.arange(256, dtype=np.uint8)
 MEMCPY = "numpy memcpy: np.copyto(dst, x)"
 # The targets: operation kind -> (text, test on a Row)
-TARGETS: dict[str, tuple[str, Callable[["Row"], bool]]] = {
+TARGETS: dict[str, tuple[str, Callable[[Row], bool]]] = {
     "encode": ("≥25× audioop, ≥0.6× memcpy", lambda r: (r.vs_audioop or 0) >= 25 and (r.vs_memcpy or 0) >= 0.6),
     "decode": ("≥1.5× audioop", lambda r: (r.vs_audioop or 0) >= 1.5),
     "frame": ("≤2 µs", lambda r: r.seconds * 1e6 <= 2.0),
@@ -79,8 +79,8 @@ class Row:
     differs: str = "—"  # "k/N": inputs mapped differently from audiofmt
     batch: int = 1  # calls per timed batch
     seconds: float = float("inf")  # best time per call
-    vs_audioop: Optional[float] = None
-    vs_memcpy: Optional[float] = None
+    vs_audioop: float | None = None
+    vs_memcpy: float | None = None
     result: str = ""  # PASS / MISS / ""
 
 
@@ -211,7 +211,7 @@ def finish(rows: list[Row]) -> None:
             row.result = "PASS" if TARGETS[row.target][1](row) else "MISS"
 
 
-def ratio(value: Optional[float]) -> str:
+def ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}×"
 
 
@@ -235,7 +235,7 @@ def environment(args: argparse.Namespace, n: int) -> dict[str, object]:
     }
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="input length at 24 kHz (default 600)")
     parser.add_argument("--repeat", type=int, default=7, help="timed repeats per case, best kept (default 7)")

@@ -186,7 +186,7 @@ def main() -> None:
     for in_rate, out_rate in [] if args.frames_only else RATIOS:
         x = (rng.standard_normal(int(in_rate * args.seconds)) * 0.1).astype(np.float32)
         key = f"{in_rate}->{out_rate}"
-        calls = {name: (lambda fn=fn: fn(x)) for name, fn in peers(in_rate, out_rate).items() if name in wanted}
+        calls = {name: (lambda fn=fn, x=x: fn(x)) for name, fn in peers(in_rate, out_rate).items() if name in wanted}
         results[key] = {name: x.shape[0] / t / 1e6 for name, t in best_times(calls, args.repeat).items()}
     geo = throughput_table(results) if results else math.nan
     frames = {

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import quality as q  # noqa: E402
+import quality as q
 
 CFG = q.Config(n_fft=1 << 13)  # 8192-sample steady-state segments: plenty for a plot
 PEERS = ("audiofmt-hq", "audiofmt-vhq", "audiofmt-low_latency", "soxr-hq")

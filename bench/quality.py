@@ -11,15 +11,17 @@ exact integer modulo ``rate * RES``: generation and fitting are exact to
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +63,7 @@ QUICK = Config(n_fft=1 << 13, n_rej=12, n_rej_fine=24, n_flat_log=6, n_flat_lin=
 # ----------------------------------------------------------------- tones
 def kq(f_hz: float) -> int:
     """Frequency in Hz -> integer index on the 1/RES Hz grid."""
-    return int(round(f_hz * RES))
+    return round(f_hz * RES)
 
 
 def phase(k: int, start: int, n: int, rate: int) -> np.ndarray:
@@ -305,7 +307,7 @@ def measure_stream_latency(make_stream: Callable[[], Stream], in_rate: int, out_
     x[n0] = 1.0
     edges = [0] + list(range((n0 + 1) % c or c, n, c)) + [n]
     s = make_stream()
-    outs = [np.asarray(s.process(x[a:b]), dtype=np.float64).reshape(-1) for a, b in zip(edges, edges[1:])]
+    outs = [np.asarray(s.process(x[a:b]), dtype=np.float64).reshape(-1) for a, b in itertools.pairwise(edges)]
     pushed, emitted = edges[1:], list(np.cumsum([len(o) for o in outs]))
     if hasattr(s, "flush"):
         outs.append(np.asarray(s.flush(), dtype=np.float64).reshape(-1))

@@ -20,11 +20,12 @@ first touch of freshly allocated outputs stay out of the numbers.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from signals import speech_like
 import pytest
+from signals import speech_like
 
 import audiofmt
 from audiofmt.kernels import g711

@@ -17,8 +17,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import _procstat  # noqa: E402
-from bridge_e2e_load import twilio_signature  # noqa: E402
+import _procstat
+from bridge_e2e_load import twilio_signature
 
 
 def test_signature_is_twilios_for_a_websocket_upgrade():

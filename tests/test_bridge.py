@@ -8,7 +8,8 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import audiofmt
 from audiofmt.bridge import CallStarted, CallStopped, Dtmf, ToModel, ToPhone, TwilioMediaStream

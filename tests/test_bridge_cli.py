@@ -105,7 +105,7 @@ class Bridge:
         self.args, self.env = args, {**os.environ, "OPENAI_API_KEY": KEY, "PYTHONPATH": str(REPO), **(env or {})}
         self.lines: list[str] = []
 
-    async def __aenter__(self) -> Bridge:  # noqa: PYI034
+    async def __aenter__(self) -> Bridge:
         self.proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "audiofmt", "bridge", *self.args,
                                                          stderr=asyncio.subprocess.PIPE, env=self.env)
         while True:

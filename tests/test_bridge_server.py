@@ -106,7 +106,7 @@ class Harness:
         self.metrics = config.pop("metrics", None)
         self.model_url = config.pop("realtime_url", None)
 
-    async def __aenter__(self) -> Harness:  # noqa: PYI034
+    async def __aenter__(self) -> Harness:
         self.model_server = await ws_serve(self.stand_in.handler, "127.0.0.1", 0, max_size=None, close_timeout=1)
         model_port = self.model_server.sockets[0].getsockname()[1]
         url = self.model_url or f"ws://127.0.0.1:{model_port}"

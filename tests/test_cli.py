@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from audiofmt.batch import Job, run_dask, run_local
 
 import audiofmt
-from audiofmt.batch import Job, run_dask, run_local
 from audiofmt.cli import main
 
 from .conftest import REPO
@@ -105,9 +105,11 @@ def test_dask_cluster_matches_single_process(tmp_path):
     serial, on_cluster = tmp_path / "serial", tmp_path / "dask"
     serial.mkdir(), on_cluster.mkdir()
     expected = run_local(_jobs(serial), workers=1)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            outcomes = run_dask(_jobs(on_cluster), client)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        outcomes = run_dask(_jobs(on_cluster), client)
     assert [o.ok for o in outcomes] == [o.ok for o in expected]
     assert "not_audio.wav" in outcomes[2].error
     for a, b in zip(sorted(serial.iterdir()), sorted(on_cluster.iterdir())):

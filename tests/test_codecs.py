@@ -8,12 +8,12 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import audiofmt
 from audiofmt import (
-    AudioFormatError,
     ClippingError,
     ClippingWarning,
     InvalidDataError,

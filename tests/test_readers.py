@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from audiofmt.sources import RawSpec, open_source, sniff
 
 import audiofmt
 from audiofmt.cli import main
 from audiofmt.errors import DamagedFileError, FileFormatError, StreamStateError
 from audiofmt.files import convert_file, decode_file, probe
-from audiofmt.sources import RawSpec, open_source, sniff
 
 from .conftest import REPO
 from .test_files import READABLE
@@ -216,7 +216,7 @@ def test_decode_refuses_event_files_without_deltas(tmp_path):
     with pytest.raises(FileFormatError, match="empty"):
         decode_file(empty, tmp_path / "x.wav", "pcm16")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["appends.jsonl", "empty.raw", "other.jsonl"]
-    with pytest.raises(FileFormatError, match="JSON Lines of realtime events.*--raw-format"):
+    with pytest.raises(FileFormatError, match=r"JSON Lines of realtime events.*--raw-format"):
         open_source(appends)
     assert main(["decode", str(appends), "--from", "pcm16", "-o", str(tmp_path / "y.wav")]) == 1
 

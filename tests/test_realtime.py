@@ -9,10 +9,6 @@ import json
 import numpy as np
 import pytest
 import soundfile
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-import audiofmt
-from audiofmt import AudioFormatError, InvalidDataError
 from audiofmt.events import (
     append_event,
     clear_event,
@@ -23,6 +19,11 @@ from audiofmt.events import (
     parse_event,
     truncate_event,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import audiofmt
+from audiofmt import AudioFormatError, InvalidDataError
 from audiofmt.realtime import InputEncoder, OutputDecoder
 
 from .conftest import REPO

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from audiofmt.filters import QUALITIES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import audiofmt
 from audiofmt import InvalidRateError, InvalidSamplesError, Resampler, StreamStateError
-from audiofmt.filters import QUALITIES
 
 RATIOS = [(8000, 24000), (16000, 24000), (22050, 24000), (44100, 24000), (48000, 24000), (96000, 24000), (24000, 8000)]
 AWKWARD = [(11025, 24000), (7999, 24000), (32000, 24000), (88200, 24000), (192000, 24000), (24000, 44100), (1000, 384000)]

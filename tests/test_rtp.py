@@ -8,11 +8,20 @@ import random
 import struct
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audiofmt.bridge.jitter import JitterBuffer
 from audiofmt.bridge.rtp import (
-    PAYLOAD_FORMATS, RtpError, RtpPacket, RtpSender, RtpSource, build_rtp, parse_rtp, seq_delta, ts_delta,
+    PAYLOAD_FORMATS,
+    RtpError,
+    RtpPacket,
+    RtpSender,
+    RtpSource,
+    build_rtp,
+    parse_rtp,
+    seq_delta,
+    ts_delta,
 )
 from audiofmt.errors import AudioFormatError
 from audiofmt.formats import FORMATS

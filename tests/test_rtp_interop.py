@@ -5,6 +5,7 @@ UDP relay. Every peer stops by itself within a bounded time."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import shutil
 import subprocess
@@ -251,7 +252,7 @@ def test_loss_reorder_and_jitter_keep_exact_timing():
     assert frames == sorted(set(frames)) and set(frames) <= arrived  # in order, once each
     assert s.late <= len(arrived - set(frames)) <= s.late + s.skipped  # what arrived and did not play
     assert s.resyncs == s.duplicates == 0 and not s.dropped
-    for (tick_a, a, stretched_a, skipped_a), (tick_b, b, stretched_b, skipped_b) in zip(played, played[1:]):
+    for (tick_a, a, stretched_a, skipped_a), (tick_b, b, stretched_b, skipped_b) in itertools.pairwise(played):
         assert tick_b - tick_a == (b - a) + (stretched_b - stretched_a) - (skipped_b - skipped_a)
     assert played[0][0] == 0  # delivery starts with the first played frame
     expected_ticks = (closed_at - receiver.started_at) / 0.020 + 1

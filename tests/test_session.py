@@ -10,13 +10,13 @@ import sys
 from typing import Any
 
 import pytest
+from audiofmt.session import VOICES, Session, SessionError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import audiofmt
 from audiofmt import FORMATS, AudioFormatError, InvalidRateError, UnknownFormatError
 from audiofmt.formats import format_from_ga, format_to_ga
-from audiofmt.session import VOICES, Session, SessionError
 
 TURN_DETECTION = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
                   "silence_duration_ms": 500, "create_response": True, "interrupt_response": True}
@@ -337,7 +337,7 @@ def test_all_problems_reported_together():
         "turn_detection.eagerness", "future", "audio.input.format.rate", "audio.output.format.type"])
     lines = str(error).splitlines()
     assert len(lines) == len(paths) + 1 and f"({len(paths)} problem(s))" in lines[0]
-    for (path, value, allowed), line in zip(error.problems, lines[1:]):
+    for (path, _value, allowed), line in zip(error.problems, lines[1:]):
         assert line.strip().startswith(f"{path}: got ") and allowed in line
 
 

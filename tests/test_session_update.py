@@ -7,10 +7,10 @@ import math
 from typing import Any
 
 import pytest
+from audiofmt.session import Session, SessionError
 from hypothesis import given, settings
 
 from audiofmt import FORMATS
-from audiofmt.session import Session, SessionError
 from tests.test_session import (
     BETA_SEED,
     FUZZ,
@@ -117,7 +117,7 @@ def _ga_constraints(session: dict[str, Any], unknown: set[tuple[str, ...]]) -> l
     if "output_modalities" in session and session["output_modalities"] not in (["audio"], ["text"]):
         bad.append(f"output_modalities {session['output_modalities']}: ['audio'] or ['text'], not both")
     tokens = session.get("max_output_tokens", "inf")
-    if not (tokens == "inf" or type(tokens) is int and 1 <= tokens <= 4096):
+    if not (tokens == "inf" or (type(tokens) is int and 1 <= tokens <= 4096)):
         bad.append(f"max_output_tokens {tokens!r}: 1..4096 or 'inf'")
     if "temperature" in session:
         bad.append("temperature: no such GA field")

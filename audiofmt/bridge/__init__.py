@@ -5,7 +5,8 @@
   20 ms frame per tick, and an asyncio UDP endpoint paced at 20 ms.
 - `Concealer` (plc.py): ITU-T G.711 Appendix I packet loss concealment.
 - server.py: the websockets server (`serve`, `drain`), call.py: one bridged call (`bridge_call`),
-  config.py: `Limits` and `BridgeConfig` (optional extra `audiofmt[bridge]`), with auth.py (Twilio signature, path token, log redaction), metrics.py (Prometheus) and service.py
+  config.py: `Limits` and `BridgeConfig` (optional extra `audiofmt[bridge]`), with auth.py
+  (Twilio signature, path token, log redaction), metrics.py (Prometheus) and service.py
   (workers, drain, /healthz, /metrics: `audiofmt bridge`); imported on their own. See docs/bridge.md.
 
 Loaded lazily: `from audiofmt.bridge.rtp import parse_rtp` loads no numba; the names below load
@@ -23,14 +24,34 @@ _LAZY = {
     **dict.fromkeys(
         ["PAYLOAD_FORMATS", "RtpError", "RtpPacket", "RtpSender", "RtpSource", "RtpStats", "build_rtp", "parse_rtp"], "rtp"
     ),
-    **dict.fromkeys(["DROP_REASONS", "CallStarted", "CallStats", "CallStopped", "Dtmf", "ToModel", "ToPhone", "TwilioMediaStream"], "twilio"),
+    **dict.fromkeys(
+        ["DROP_REASONS", "CallStarted", "CallStats", "CallStopped", "Dtmf", "ToModel", "ToPhone", "TwilioMediaStream"], "twilio"
+    ),
     **dict.fromkeys(["AudioFrame", "RtpEndpoint", "open_rtp_endpoint"], "udp"),
 }
 
 __all__ = [
-    "TwilioMediaStream", "ToPhone", "ToModel", "Dtmf", "CallStarted", "CallStopped", "CallStats", "DROP_REASONS",
-    "RtpPacket", "RtpError", "RtpStats", "RtpSource", "RtpSender", "PAYLOAD_FORMATS", "parse_rtp", "build_rtp",
-    "JitterBuffer", "RtpEndpoint", "AudioFrame", "open_rtp_endpoint", "Concealer",
+    "TwilioMediaStream",
+    "ToPhone",
+    "ToModel",
+    "Dtmf",
+    "CallStarted",
+    "CallStopped",
+    "CallStats",
+    "DROP_REASONS",
+    "RtpPacket",
+    "RtpError",
+    "RtpStats",
+    "RtpSource",
+    "RtpSender",
+    "PAYLOAD_FORMATS",
+    "parse_rtp",
+    "build_rtp",
+    "JitterBuffer",
+    "RtpEndpoint",
+    "AudioFrame",
+    "open_rtp_endpoint",
+    "Concealer",
 ]
 
 if TYPE_CHECKING:

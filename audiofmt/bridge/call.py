@@ -215,13 +215,13 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                 compression=None)
         except Exception as exc:
             metrics.upstream_failed()
-            raise _CallEnded("upstream_failed", f"cannot open {redact_url(config.realtime_url)}: {type(exc).__name__}: {exc}") from None
+            reason = f"cannot open {redact_url(config.realtime_url)}: {type(exc).__name__}: {exc}"
+            raise _CallEnded("upstream_failed", reason) from None
         metrics.upstream_connected(time.monotonic() - t0)
         shape = "beta" if config.beta_header else "ga"
         await _send(model, json.dumps(session.update_event(shape)), limits.send_timeout_s, "model", limits.write_limit_bytes)
         if config.greeting:
-            greet = {"type": "response.create", "response": {
-                "instructions": f"Greet the caller now. Say: {config.greeting}"}}
+            greet = {"type": "response.create", "response": {"instructions": f"Greet the caller now. Say: {config.greeting}"}}
             await _send(model, json.dumps(greet), limits.send_timeout_s, "model", limits.write_limit_bytes)
 
         # the model bills by audio: never send it more than real time allows, whatever the
@@ -271,7 +271,9 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                 except ConnectionClosed as exc:
                     if exc.sent is not None and exc.sent.code == 1001:  # drain() cut this call
                         raise _CallEnded("shutdown", "the server is shutting down") from None
-                    raise _CallEnded("phone_closed", f"Twilio closed the WebSocket ({exc.rcvd.code if exc.rcvd else 'no close frame'})") from None
+                    raise _CallEnded(
+                        "phone_closed", f"Twilio closed the WebSocket ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+                    ) from None
                 wait = bucket.wait_s()
                 if wait > 0:  # too fast: read no more for a while (TCP pushes back), lose nothing
                     metrics.throttled()
@@ -291,19 +293,22 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
                 except ConnectionClosed as exc:
                     code = exc.rcvd.code if exc.rcvd else "no close frame"
                     reason = exc.rcvd.reason if exc.rcvd else ""
-                    raise _CallEnded("upstream_closed", f"the Realtime server closed the connection ({code} {reason})".rstrip()) from None
+                    raise _CallEnded(
+                        "upstream_closed", f"the Realtime server closed the connection ({code} {reason})".rstrip()
+                    ) from None
                 try:
                     event = json.loads(message)
                 except (ValueError, RecursionError):
                     event = message  # the core counts it as a bad event
-                pieces = _slices(event, limits.model_slice_chars, out_format.bytes_per_sample) if isinstance(event, dict) else [event]
+                pieces = (
+                    _slices(event, limits.model_slice_chars, out_format.bytes_per_sample) if isinstance(event, dict) else [event]
+                )
                 for piece in pieces:
                     await deliver(core.receive_model(piece))
                     await asyncio.sleep(0)
                 out_format = core.session.output_format
 
-        tasks = [asyncio.create_task(phone_to_model()), asyncio.create_task(model_to_phone()),
-                 asyncio.create_task(idle_watch())]
+        tasks = [asyncio.create_task(phone_to_model()), asyncio.create_task(model_to_phone()), asyncio.create_task(idle_watch())]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -338,10 +343,18 @@ async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[
             drops["audio over real time"] = over_realtime[0]
         metrics.drops(drops)
         level = logging.INFO if outcome in ("stopped", "phone_closed") else logging.WARNING
-        log.log(level, "call %s: ended (%s) %s; media in %d, frames out %d, barge-ins %d, dropped %s",
-                call_sid, outcome, detail, core.stats.media_in, core.stats.frames_out, core.stats.barge_ins,
-                drops or "none",
-                extra={"call_sid": call_sid, "outcome": outcome})
+        log.log(
+            level,
+            "call %s: ended (%s) %s; media in %d, frames out %d, barge-ins %d, dropped %s",
+            call_sid,
+            outcome,
+            detail,
+            core.stats.media_in,
+            core.stats.frames_out,
+            core.stats.barge_ins,
+            drops or "none",
+            extra={"call_sid": call_sid, "outcome": outcome},
+        )
     return core, outcome
 
 

@@ -71,7 +71,9 @@ class BridgeConfig:
 
     realtime_url: str
     api_key_env: str = "OPENAI_API_KEY"
-    session: dict[str, Any] = field(default_factory=lambda: {"input_audio_format": "g711_ulaw", "output_audio_format": "g711_ulaw"})
+    session: dict[str, Any] = field(
+        default_factory=lambda: {"input_audio_format": "g711_ulaw", "output_audio_format": "g711_ulaw"}
+    )
     beta_header: bool = True  # send "OpenAI-Beta: realtime=v1" (the beta event names)
     on_event: Callable[[object], None] | None = None
     auth: Auth | None = None

@@ -66,18 +66,29 @@ class BridgeMetrics:
         self.frames_in = Counter("audiofmt_bridge_frames_in", "Media messages taken from the phone.", registry=reg)
         self.frames_out = Counter("audiofmt_bridge_frames_out", "20 ms media frames sent to the phone.", registry=reg)
         self.dropped = Counter("audiofmt_bridge_dropped", "Messages dropped, by reason.", ["reason"], registry=reg)
-        self.throttled_messages = Counter("audiofmt_bridge_throttled",
-                                          "Phone messages that arrived faster than the rate limit and were delayed.", registry=reg)
-        self.upstream_failures = Counter("audiofmt_bridge_upstream_connect_failures",
-                                         "Realtime connections that could not be opened.", registry=reg)
-        self.upstream_latency = Histogram("audiofmt_bridge_upstream_connect_seconds",
-                                          "Time to open the Realtime WebSocket.", registry=reg,
-                                          buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10))
-        self.late_ticks = Counter("audiofmt_bridge_late_ticks",
-                                  f"Event-loop probe ticks (every {TICK_S * 1000:.0f} ms) later than {LATE_S * 1000:.0f} ms.",
-                                  registry=reg)
-        self.loop_lag = Histogram("audiofmt_bridge_loop_lag_seconds", "Event-loop lag of the 20 ms probe tick.",
-                                  registry=reg, buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1))
+        self.throttled_messages = Counter(
+            "audiofmt_bridge_throttled", "Phone messages that arrived faster than the rate limit and were delayed.", registry=reg
+        )
+        self.upstream_failures = Counter(
+            "audiofmt_bridge_upstream_connect_failures", "Realtime connections that could not be opened.", registry=reg
+        )
+        self.upstream_latency = Histogram(
+            "audiofmt_bridge_upstream_connect_seconds",
+            "Time to open the Realtime WebSocket.",
+            registry=reg,
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
+        )
+        self.late_ticks = Counter(
+            "audiofmt_bridge_late_ticks",
+            f"Event-loop probe ticks (every {TICK_S * 1000:.0f} ms) later than {LATE_S * 1000:.0f} ms.",
+            registry=reg,
+        )
+        self.loop_lag = Histogram(
+            "audiofmt_bridge_loop_lag_seconds",
+            "Event-loop lag of the 20 ms probe tick.",
+            registry=reg,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+        )
         self._drop_label = _Labels(_MAX_DROP_LABELS)
 
     # small verbs, so NullMetrics can stand in for the whole object
@@ -125,5 +136,3 @@ async def loop_lag_monitor(metrics: Any) -> None:
         due = loop.time() + TICK_S
         await asyncio.sleep(TICK_S)
         metrics.tick(max(0.0, loop.time() - due))
-
-

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class ConcealerStats:
     last_pitch: int | None = None  # samples; the pitch of the latest loss
 
 
-def _kernels():  # type: ignore[no-untyped-def]
+def _kernels() -> ModuleType:
     from ..kernels import plc
 
     return plc

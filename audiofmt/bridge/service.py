@@ -177,8 +177,8 @@ def run_service(opts: ServiceOptions) -> int:
 
         def ready(where: str) -> None:
             if opts.announce:
-                opts.announce(f"bridge listening on {_scheme(opts)}://{where} (1 process)" +
-                              (f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if registry is not None else ""))
+                health = f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if registry is not None else ""
+                opts.announce(f"bridge listening on {_scheme(opts)}://{where} (1 process){health}")
 
         return asyncio.run(_serve_until_signalled(opts, None, metrics, registry, ready))
     return _Supervisor(opts).run()
@@ -190,8 +190,9 @@ def _worker_main(opts: ServiceOptions, shared: Any, index: int, reports: Any) ->
     metrics = BridgeMetrics() if opts.metrics_port is not None else None  # multiprocess mode via the env
     slots = CallSlots(opts.config.limits.max_calls, shared)
     try:
-        code = asyncio.run(_serve_until_signalled(opts, slots, metrics, None,
-                                                  lambda where: reports.put((index, os.getpid(), "ready", where))))
+        code = asyncio.run(
+            _serve_until_signalled(opts, slots, metrics, None, lambda where: reports.put((index, os.getpid(), "ready", where)))
+        )
     except OSError as exc:
         reports.put((index, os.getpid(), "error", f"cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}"))
         code = 2
@@ -209,8 +210,12 @@ class _Supervisor:
         self.metrics_dir: str | None = None
 
     def _spawn(self, index: int) -> None:
-        process = self.ctx.Process(target=_worker_main, args=(dataclasses.replace(self.opts, announce=None), self.shared, index, self.reports),
-                                   name=f"audiofmt-bridge-{index}", daemon=False)
+        process = self.ctx.Process(
+            target=_worker_main,
+            args=(dataclasses.replace(self.opts, announce=None), self.shared, index, self.reports),
+            name=f"audiofmt-bridge-{index}",
+            daemon=False,
+        )
         process.start()
         self.workers[index] = process
 
@@ -265,8 +270,10 @@ class _Supervisor:
 
             health = await start_health_server(opts.metrics_host or "127.0.0.1", opts.metrics_port, registry, healthy)
         if opts.announce:
-            opts.announce(f"bridge listening on {_scheme(opts)}://{where} ({opts.workers} processes, SO_REUSEPORT)" +
-                          (f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if health else ""))
+            opts.announce(
+                f"bridge listening on {_scheme(opts)}://{where} ({opts.workers} processes, SO_REUSEPORT)"
+                + (f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if health else "")
+            )
         restarts: list[float] = []
         failed = False
         while not stop.is_set():

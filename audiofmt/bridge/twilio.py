@@ -28,7 +28,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import FrozenInstanceError, dataclass, field
-from typing import TYPE_CHECKING, Any, Union, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -207,7 +207,7 @@ class CallStopped:
     stream_sid: str
 
 
-Output = Union[ToPhone, ToModel, Dtmf, CallStarted, CallStopped]
+Output = ToPhone | ToModel | Dtmf | CallStarted | CallStopped
 
 
 @dataclass
@@ -406,7 +406,8 @@ class TwilioMediaStream:
         self.state, self.stream_sid = "started", stream_sid
         self._sid_json = json.dumps(stream_sid)
         self._media_head = f'{{"event":"media","streamSid":{self._sid_json},"media":{{"payload":"'
-        return [CallStarted(stream_sid, call_sid if isinstance(call_sid, str) else "", params if isinstance(params, dict) else {})]
+        call_sid = call_sid if isinstance(call_sid, str) else ""
+        return [CallStarted(stream_sid, call_sid, params if isinstance(params, dict) else {})]
 
     def _phone_media(self, msg: dict[str, Any]) -> list[Output]:
         if self.state != "started":
@@ -543,15 +544,13 @@ class TwilioMediaStream:
 
     def _item(self, ev: dict[str, Any]) -> tuple[str, int]:
         item_id, content_index = ev.get("item_id"), ev.get("content_index", 0)
-        if (not isinstance(item_id, str) or not item_id or type(content_index) is not int
-                or not 0 <= content_index < 2**31):
+        if not isinstance(item_id, str) or not item_id or type(content_index) is not int or not 0 <= content_index < 2**31:
             raise _Drop("audio event without item_id/content_index")
         return item_id, content_index
 
     def _model_delta(self, ev: dict[str, Any]) -> list[Output]:
         item_id, content_index = ev.get("item_id"), ev.get("content_index", 0)
-        if (type(item_id) is not str or not item_id or type(content_index) is not int
-                or not 0 <= content_index < 2**31):
+        if type(item_id) is not str or not item_id or type(content_index) is not int or not 0 <= content_index < 2**31:
             item_id, content_index = self._item(ev)  # the same checks for str subclasses; else the drop
         if item_id in self._play.cancelled:
             raise _Drop("audio of an interrupted response")

@@ -318,7 +318,7 @@ def _file_tail(target: str | BinaryIO) -> bytes:
         target.seek(max(0, target.tell() - _OGG_MAX_PAGE - 1024))
         return target.read()
     with open(target, "rb") as f:
-        return _file_tail(f)  # type: ignore[arg-type]
+        return _file_tail(f)
 
 
 def _amount(n_frames: int, rate: int) -> str:

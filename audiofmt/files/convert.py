@@ -135,7 +135,8 @@ class _Pipeline:
             raise AudioFormatError(f"{src.name}: the duration limit keeps no whole frame at {src.rate} Hz")
         self.src, self.channel, self.max_frames, self.progress = src, channel, max_frames, progress
         self.total = total_frames if max_frames is None else min(max_frames, total_frames or max_frames)
-        self.resampler = None if src.rate == fmt.rate_hz else Resampler(src.rate, fmt.rate_hz, quality, threads=0)  # long files on every core
+        # threads=0: long files on every core (the same samples as one thread)
+        self.resampler = None if src.rate == fmt.rate_hz else Resampler(src.rate, fmt.rate_hz, quality, threads=0)
         self.frames_in = 0
         self.read_ahead = read_ahead
 
@@ -228,12 +229,12 @@ def convert_file(
     if normalize_dbfs is not None:
         if source_name == "-":
             raise AudioFormatError("normalize reads the input twice: it needs a file, not stdin")
-        gain = _normalizing_gain(source, fmt, quality, raw, block_frames, channel, max_duration_s, normalize_dbfs,
-                                 ignore_errors)
+        gain = _normalizing_gain(source, fmt, quality, raw, block_frames, channel, max_duration_s, normalize_dbfs, ignore_errors)
     with open_source(source, raw, block_frames, ignore_errors=ignore_errors) as src:
         max_frames = None if max_duration_s is None else max_frames_for(max_duration_s, src.rate)
-        pipe = _Pipeline(src, fmt, quality, channel, max_frames, progress, _known_frames(src, source, raw),
-                         read_ahead=_is_regular_file(source))
+        pipe = _Pipeline(
+            src, fmt, quality, channel, max_frames, progress, _known_frames(src, source, raw), read_ahead=_is_regular_file(source)
+        )
         samples_out = n_clipped = 0
         bytes_per_sample = fmt.bytes_per_sample * (2 if kind == "jsonl" else 1)  # base64 and JSON: < 2x
         with atomic_output(destination, overwrite=overwrite) as out:
@@ -251,8 +252,17 @@ def convert_file(
         frames_in = pipe.frames_in
         assert samples_out == (frames_in if pipe.resampler is None else output_length(frames_in, src.rate, fmt.rate_hz))
     return ConvertResult(
-        src.name, dest_name, fmt.name, kind, src.rate, src.channels, frames_in, samples_out, n_clipped,
-        tuple(src.warnings), 0.0 if gain == 1.0 else 20 * math.log10(gain),
+        src.name,
+        dest_name,
+        fmt.name,
+        kind,
+        src.rate,
+        src.channels,
+        frames_in,
+        samples_out,
+        n_clipped,
+        tuple(src.warnings),
+        0.0 if gain == 1.0 else 20 * math.log10(gain),
     )
 
 
@@ -268,8 +278,17 @@ def _gain(db: object, what: str) -> float:
     return 1.0 if db == 0 else float(10 ** (db / 20))
 
 
-def _normalizing_gain(source: PathLike, fmt: AudioFormat, quality: str, raw: RawSpec | None, block_frames: int,
-                      channel: int | None, max_duration_s: object, target_dbfs: float, ignore_errors: bool) -> float:
+def _normalizing_gain(
+    source: PathLike,
+    fmt: AudioFormat,
+    quality: str,
+    raw: RawSpec | None,
+    block_frames: int,
+    channel: int | None,
+    max_duration_s: object,
+    target_dbfs: float,
+    ignore_errors: bool,
+) -> float:
     """First pass of normalize: the peak of exactly what the second pass will round (after the
     channel choice, the resampler and the duration limit); the gain that puts it at target_dbfs."""
     target = _gain(target_dbfs, "normalize_dbfs")
@@ -490,14 +509,17 @@ def decode_file(
             finally:  # close the writer before the temporary file is closed or removed
                 if writer is not None:
                     writer.close()
-    return DecodeResult(name, str(destination), fmt.name, out_rate, n_samples, n_events if what == "JSONL" else None,
-                        decoder.n_clipped)
+    return DecodeResult(
+        name, str(destination), fmt.name, out_rate, n_samples, n_events if what == "JSONL" else None, decoder.n_clipped
+    )
 
 
 def _no_deltas_message(name: str, n_appends: int, fmt_name: str) -> str:
     if n_appends:
-        return (f"{name} holds {n_appends} input_audio_buffer.append event(s) (audio sent to the model) and no "
-                f"response audio deltas: `audiofmt convert {name} --raw-format {fmt_name} ...` reads appended audio")
+        return (
+            f"{name} holds {n_appends} input_audio_buffer.append event(s) (audio sent to the model) and no "
+            f"response audio deltas: `audiofmt convert {name} --raw-format {fmt_name} ...` reads appended audio"
+        )
     return f"{name}: no response audio delta events (response.audio.delta / response.output_audio.delta)"
 
 

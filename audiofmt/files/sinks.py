@@ -9,7 +9,7 @@ ones, not libsndfile's; its sizes are patched at close when the output can seek.
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -107,7 +107,7 @@ class JsonlSink:
         self._lines(self._chunks.finish())
         self.out.flush()
 
-    def _lines(self, events: list) -> None:
+    def _lines(self, events: list[Any]) -> None:
         if events:
             self.out.write(("\n".join(events) + "\n").encode("ascii"))
 

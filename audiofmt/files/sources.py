@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -44,7 +44,7 @@ __all__ = [
     "PathLike",
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike[str]
 BLOCK_FRAMES = 1 << 16
 # raw sample codings: numpy dtype and the divisor to full scale ±1.0
 _RAW_PCM = {
@@ -116,7 +116,7 @@ class AudioSource:
             self._close()
             self._close = None
 
-    def __enter__(self) -> AudioSource:  # noqa: PYI034 - typing.Self needs Python 3.11
+    def __enter__(self) -> AudioSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -237,7 +237,9 @@ def _once(name: str, make: Callable[[], Iterator[np.ndarray]], rewind: Callable[
     return blocks
 
 
-def _open_jsonl(name: str, stream: BinaryIO, spec: RawSpec, block_frames: int, rewind: Callable[[], object] | None) -> AudioSource:
+def _open_jsonl(
+    name: str, stream: BinaryIO, spec: RawSpec, block_frames: int, rewind: Callable[[], object] | None
+) -> AudioSource:
     """JSON Lines of audio events (`input_audio_buffer.append` "audio", or audio deltas "delta"),
     their payloads read as `spec.format`; other events are skipped."""
     from .jsonl_source import jsonl_audio
@@ -263,7 +265,9 @@ def _open_jsonl(name: str, stream: BinaryIO, spec: RawSpec, block_frames: int, r
         if pending:
             yield _raw_to_float(bytes(pending), fmt_name, 1)
         if n_audio == 0:
-            raise FileFormatError(f"{name}: no audio events (input_audio_buffer.append or response audio deltas) in {n_lines} line(s)")
+            raise FileFormatError(
+                f"{name}: no audio events (input_audio_buffer.append or response audio deltas) in {n_lines} line(s)"
+            )
 
     return AudioSource(name, rate, 1, None, "JSONL", fmt_name, _once(name, blocks, rewind))
 
@@ -299,6 +303,7 @@ def _raw_to_float(data: bytes, fmt_name: str, channels: int) -> np.ndarray:
 
 # --- opening -----------------------------------------------------------------------------------
 
+
 def open_source(
     path: PathLike | BinaryIO,
     raw: RawSpec | None = None,
@@ -328,8 +333,10 @@ def open_source(
         except (_Unreadable, DamagedFileError) as exc:
             seekable = getattr(stream, "seekable", lambda: False)()
             if kind == "MP4" and not seekable:
-                raise FileFormatError(f"{name}: cannot read this MP4/M4A from a pipe: its index (moov) is not before "
-                                      "the audio, so FFmpeg would have to seek back; pass the file itself") from None
+                raise FileFormatError(
+                    f"{name}: cannot read this MP4/M4A from a pipe: its index (moov) is not before "
+                    "the audio, so FFmpeg would have to seek back; pass the file itself"
+                ) from None
             if isinstance(exc, DamagedFileError):
                 raise
             raise FileFormatError(f"{name}: not a readable audio file ({exc})") from None
@@ -364,8 +371,10 @@ def open_source(
 
 
 def _events_message(name: str) -> str:
-    return (f"{name} holds JSON Lines of realtime events, not an audio file: read their audio with "
-            "--raw-format pcm16|g711_ulaw|g711_alaw (RawSpec) naming the events' format")
+    return (
+        f"{name} holds JSON Lines of realtime events, not an audio file: read their audio with "
+        "--raw-format pcm16|g711_ulaw|g711_alaw (RawSpec) naming the events' format"
+    )
 
 
 def _open_av(name: str, target: str | BinaryIO, block_frames: int, ignore_errors: bool, head: bytes) -> AudioSource:
@@ -375,8 +384,17 @@ def _open_av(name: str, target: str | BinaryIO, block_frames: int, ignore_errors
         info, make_blocks, close = open_av(name, target, block_frames, ignore_errors=ignore_errors, head=head)
     except _AvUnreadable as exc:
         raise _Unreadable(f"FFmpeg: {exc}") from None
-    return AudioSource(name, info["rate"], info["channels"], info["frames"], info["container"], info["subtype"],
-                       make_blocks, close, info["declared_frames"])
+    return AudioSource(
+        name,
+        info["rate"],
+        info["channels"],
+        info["frames"],
+        info["container"],
+        info["subtype"],
+        make_blocks,
+        close,
+        info["declared_frames"],
+    )
 
 
 def _open_libsndfile(name: str, path: str, block_frames: int, ignore_errors: bool, head: bytes) -> AudioSource:
@@ -394,8 +412,10 @@ def _open_libsndfile(name: str, path: str, block_frames: int, ignore_errors: boo
     cut = declared is not None and declared > present
     if cut and not ignore_errors:
         handle.close()
-        raise DamagedFileError(f"{name}: truncated: the header declares {_amount(declared, rate)} "  # type: ignore[arg-type]
-                               f"but only {_amount(present, rate)} are present")
+        raise DamagedFileError(
+            f"{name}: truncated: the header declares {_amount(declared, rate)} "  # type: ignore[arg-type]
+            f"but only {_amount(present, rate)} are present"
+        )
     used = False
 
     def blocks(warnings: list[str]) -> Iterator[np.ndarray]:
@@ -413,19 +433,31 @@ def _open_libsndfile(name: str, path: str, block_frames: int, ignore_errors: boo
                 yield block
         except (soundfile.LibsndfileError, RuntimeError) as exc:
             if not ignore_errors:
-                raise DamagedFileError(f"{name}: damaged: read error after {_amount(n_read, rate)} "
-                                       f"of {_amount(present, rate)} ({_libsndfile_message(exc)})") from None
+                raise DamagedFileError(
+                    f"{name}: damaged: read error after {_amount(n_read, rate)} "
+                    f"of {_amount(present, rate)} ({_libsndfile_message(exc)})"
+                ) from None
             warnings.append(f"{name}: read error after {_amount(n_read, rate)} ({_libsndfile_message(exc)})")
         expected = declared if cut else present
-        if n_read < expected:  # type: ignore[operator]
-            message = f"decoded {_amount(n_read, rate)} of {_amount(expected, rate)} declared"  # type: ignore[arg-type]
+        if expected is not None and n_read < expected:
+            message = f"decoded {_amount(n_read, rate)} of {_amount(expected, rate)} declared"
             if not ignore_errors:
                 raise DamagedFileError(f"{name}: damaged or cut short: {message}")
-            warnings.append(f"{name}: damaged or cut short, kept what could be read: {message}, "
-                            f"{_amount(expected - n_read, rate)} lost")  # type: ignore[operator]
+            warnings.append(
+                f"{name}: damaged or cut short, kept what could be read: {message}, {_amount(expected - n_read, rate)} lost"
+            )
 
-    return AudioSource(name, rate, handle.channels, handle.frames, handle.format, handle.subtype, blocks, handle.close,
-                       declared if declared is not None else present)
+    return AudioSource(
+        name,
+        rate,
+        handle.channels,
+        handle.frames,
+        handle.format,
+        handle.subtype,
+        blocks,
+        handle.close,
+        declared if declared is not None else present,
+    )
 
 
 def _amount(n_frames: int, rate: int) -> str:

@@ -11,7 +11,7 @@ Every kernel writes into an output array the caller allocated; no validation hap
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import types
@@ -147,7 +147,7 @@ def translate(codes, table, out):
         out[i] = table[codes[i]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def encode_table(law: str) -> np.ndarray:
     """The 65536-entry code table of `law` ("ulaw" or "alaw"), indexed by the int16 bits."""
     every_int16 = np.arange(65536, dtype=np.uint16).view(np.int16)

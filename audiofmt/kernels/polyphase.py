@@ -7,18 +7,19 @@ j * M. No floating-point time register exists anywhere.
 
 Each kernel is compiled for float32 or float64 (samples and taps of one dtype) on request,
 by `compiled(kernel, dtype_code)`. A kernel computes every output with the same sequence of
-operations wherever it falls in a call, so streaming equals one-shot bit for bit. fastmath is limited to "contract": a multiply-add becomes one FMA
-(one rounding) in the vector loops and their remainders alike; nothing is reassociated.
+operations wherever it falls in a call, so streaming equals one-shot bit for bit. fastmath is
+limited to "contract": a multiply-add becomes one FMA (one rounding) in the vector loops and
+their remainders alike; nothing is reassociated.
 """
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 from numba import njit, types
-from numba.core.typing import Signature
+from numba.core.typing import Signature  # type: ignore[attr-defined]
 
 from . import compiled_entry
 
@@ -126,8 +127,15 @@ def polyphase(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
                     g0, g1, g2, g3, g4, g5, g6, g7 = c[k], c[k + 1], c[k + 2], c[k + 3], c[k + 4], c[k + 5], c[k + 6], c[k + 7]
                     for s in range(n_block):  # the first group starts the sums: no pass to zero them
                         a[s] = (
-                            (a[s] if k else zero) + g0 * s_0[s] + g1 * s_1[s] + g2 * s_2[s] + g3 * s_3[s]
-                            + g4 * s_4[s] + g5 * s_5[s] + g6 * s_6[s] + g7 * s_7[s]
+                            (a[s] if k else zero)
+                            + g0 * s_0[s]
+                            + g1 * s_1[s]
+                            + g2 * s_2[s]
+                            + g3 * s_3[s]
+                            + g4 * s_4[s]
+                            + g5 * s_5[s]
+                            + g6 * s_6[s]
+                            + g7 * s_7[s]
                         )
                 if n8 < n_taps:  # the last group of four
                     s_0, r, u = _take(planes, r, u, n_block, m)
@@ -188,7 +196,10 @@ def _pair_sums(plane, c, taps, o):
         for i in range(n):
             o[i] = (
                 (zero if first else o[i])
-                + g0 * (lo0[i] + hi0[i]) + g1 * (lo1[i] + hi1[i]) + g2 * (lo2[i] + hi2[i]) + g3 * (lo3[i] + hi3[i])
+                + g0 * (lo0[i] + hi0[i])
+                + g1 * (lo1[i] + hi1[i])
+                + g2 * (lo2[i] + hi2[i])
+                + g3 * (lo3[i] + hi3[i])
             )
         first = False
 
@@ -247,7 +258,7 @@ def halfband_interpolate(x, x_start, odd_taps, j_start, out, work):
 _SIGNATURES = {polyphase: _polyphase_sig, halfband_decimate: _halfband_sig, halfband_interpolate: _halfband_sig}
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(kernel: Callable[..., None], dtype_code: str) -> Callable[..., None]:
     """`kernel` (one of this module's three) compiled for float32 ("f") or float64 ("d") samples.
 

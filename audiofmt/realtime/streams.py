@@ -8,7 +8,7 @@ sample) and round to int16 once, by audiofmt's float rule, at the very end.
 from __future__ import annotations
 
 import json
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from .session import Session
 
 __all__ = ["InputEncoder", "OutputDecoder", "AppendChunker"]
 
-Event = Union[dict[str, Any], str]
+Event = dict[str, Any] | str
 _OUTPUT_DTYPES: dict[str, np.dtype[Any]] = {
     "int16": np.dtype(np.int16),
     "float32": np.dtype(np.float32),

@@ -18,8 +18,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import gcd
-from typing import Callable
 
 import numpy as np
 

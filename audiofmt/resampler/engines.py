@@ -16,19 +16,28 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from math import gcd
-from typing import Callable, Optional, Union
 
 import numpy as np
 
-from .fft import FFTEngine
-from .plan import Stage, output_length, plan
-from .filters import Quality, halfband_taps, polyphase_table
 from ..kernels.polyphase import halfband_work, polyphase_work
+from .fft import FFTEngine
+from .filters import Quality, halfband_taps, polyphase_table
+from .plan import Stage, output_length, plan
 
-__all__ = ["output_length", "Stage", "plan", "PolyphaseEngine", "HalfbandDecimator", "HalfbandInterpolator", "Chain", "make_engine"]
+__all__ = [
+    "output_length",
+    "Stage",
+    "plan",
+    "PolyphaseEngine",
+    "HalfbandDecimator",
+    "HalfbandInterpolator",
+    "Chain",
+    "make_engine",
+]
 
 
 class History:
@@ -145,7 +154,7 @@ def run_parallel(tasks: list[Callable[[int], None]], threads: int) -> None:
                 state["running"] += 1
             try:
                 tasks[i](slot)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller, re-raised there
+            except BaseException as exc:
                 errors.append(exc)
             finally:
                 with cond:
@@ -250,8 +259,9 @@ class FIRStage:
 
     def _call(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
         """_compute, split into one run of consecutive outputs per thread when there are many
-        (FFT batches are cut finer: a block costs the same wherever it falls): each output is computed by the same operations wherever a run starts, so the
-        samples are the same as one run's."""
+        (FFT batches are cut finer: a block costs the same wherever it falls): each output is
+        computed by the same operations wherever a run starts, so the samples are the same as one
+        run's."""
         n = out.shape[0]
         if self.threads == 1 or n < PARALLEL_MIN_OUT:
             self._compute(x, x_start, j_start, out)
@@ -289,7 +299,7 @@ class FIRStage:
         history.restart(x[keep - x_start :], keep)
         return out
 
-    def finish(self, total: Optional[int]) -> np.ndarray:
+    def finish(self, total: int | None) -> np.ndarray:
         """Emit the rest, the input being zero after what was pushed (see the module doc)."""
         if total is None:
             total = self.n_nonzero(self._history.end)
@@ -321,8 +331,14 @@ class PolyphaseEngine(FIRStage):
         grid_rate = stage.in_rate * self.l
         max_half = None if quality.max_latency_ms is None else int(grid_rate * quality.max_latency_ms // 1000)
         self.half, self._coefs, self._last_tap, self._unit_tap = polyphase_table(
-            stage.in_rate, self.l, self.m, stage.cutoff_hz, stage.transition_hz, quality.attenuation_for(dtype.char),
-            max_half, dtype.char,
+            stage.in_rate,
+            self.l,
+            self.m,
+            stage.cutoff_hz,
+            stage.transition_hz,
+            quality.attenuation_for(dtype.char),
+            max_half,
+            dtype.char,
         )
         self.n_taps = self._coefs.shape[1]
         self.lookahead = -(-self.half // self.l)
@@ -431,7 +447,7 @@ class HalfbandInterpolator(_HalfbandStage):
         return 2 * (n_in + self.reach - 1)
 
 
-Engine = Union[PolyphaseEngine, HalfbandDecimator, HalfbandInterpolator, FFTEngine]
+Engine = PolyphaseEngine | HalfbandDecimator | HalfbandInterpolator | FFTEngine
 
 
 class Chain:
@@ -466,7 +482,7 @@ class Chain:
         self._n_out += x.shape[0]
         return x
 
-    def finish(self, total: Optional[int]) -> np.ndarray:
+    def finish(self, total: int | None) -> np.ndarray:
         """The earlier stages' tails go through the last stage, which may then compute outputs
         past `total` (from the zero tail): those are cut."""
         x = np.zeros(0, dtype=self._dtype)

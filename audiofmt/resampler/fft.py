@@ -34,7 +34,7 @@ def _fft_functions() -> tuple[object, object]:
     """(rfft, irfft) of the backend (scipy imported on first use only)."""
     if BACKEND == "numpy":
         return np.fft.rfft, np.fft.irfft
-    import scipy.fft  # type: ignore[import-untyped]
+    import scipy.fft
 
     return scipy.fft.rfft, scipy.fft.irfft
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, wraps
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def kaiser_beta(attenuation_db: float) -> float:
 
 def kaiser_length(attenuation_db: float, transition: float) -> int:
     """Taps for `attenuation_db` with a transition band of `transition` × the sample rate."""
-    return int(math.ceil((attenuation_db - 7.95) / (2.285 * 2 * math.pi * transition))) + 1
+    return math.ceil((attenuation_db - 7.95) / (2.285 * 2 * math.pi * transition)) + 1
 
 
 def kaiser_transition(attenuation_db: float, n_taps: int) -> float:

@@ -11,10 +11,10 @@ arguments, so every machine resamples with the same filters and gets the same sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
-from typing import Sequence
 
 from .filters import Quality, kaiser_length
 
