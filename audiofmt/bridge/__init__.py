@@ -15,8 +15,9 @@ their module on first access.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _LAZY = {
     "JitterBuffer": "jitter",
@@ -61,13 +62,4 @@ if TYPE_CHECKING:
     from .twilio import DROP_REASONS, CallStarted, CallStats, CallStopped, Dtmf, ToModel, ToPhone, TwilioMediaStream
     from .udp import AudioFrame, RtpEndpoint, open_rtp_endpoint
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{module_name}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

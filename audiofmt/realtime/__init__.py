@@ -6,8 +6,9 @@ Loaded lazily: `Session` and the events need no numba; the streams load the kern
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 __all__ = ["Session", "SessionError", "InputEncoder", "OutputDecoder", "AppendChunker"]
 
@@ -23,13 +24,4 @@ if TYPE_CHECKING:
     from .session import Session, SessionError
     from .streams import AppendChunker, InputEncoder, OutputDecoder
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{module_name}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
