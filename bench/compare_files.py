@@ -143,12 +143,12 @@ def bench_flac(tmp: Path, minutes: float, repeat: int, results: dict) -> None:
     soxr_af = ["-af", "aresample=resampler=soxr"]
     jobs = {
         "pcm16 WAV 24 kHz": (
-            ("audiofmt", [AUDIOFMT, "convert", str(src), "-o", str(tmp / "a.wav"), "--to", "pcm16", "-q"]),
+            ("audiofmt", [AUDIOFMT, "convert", str(src), "-o", str(tmp / "a.wav"), "--to", "pcm16", "-q", "-y"]),
             ("ffmpeg", [*FFMPEG, "-i", str(src), "-ac", "1", "-ar", "24000", str(tmp / "f.wav")]),
             ("ffmpeg soxr", [*FFMPEG, "-i", str(src), "-ac", "1", *soxr_af, "-ar", "24000", str(tmp / "s.wav")]),
         ),
         "μ-law raw 8 kHz": (
-            ("audiofmt", [AUDIOFMT, "convert", str(src), "-o", str(tmp / "a.ulaw"), "--to", "g711_ulaw", "-q"]),
+            ("audiofmt", [AUDIOFMT, "convert", str(src), "-o", str(tmp / "a.ulaw"), "--to", "g711_ulaw", "-q", "-y"]),
             ("ffmpeg", [*FFMPEG, "-i", str(src), "-ac", "1", "-ar", "8000", "-f", "mulaw", str(tmp / "f.ulaw")]),
             ("ffmpeg soxr", [*FFMPEG, "-i", str(src), "-ac", "1", *soxr_af, "-ar", "8000", "-f", "mulaw", str(tmp / "s.ulaw")]),
         ),
@@ -189,7 +189,7 @@ def bench_long(tmp: Path, minutes: float, results: dict) -> None:
     start = time.perf_counter()
     frames = write_looped(src, speech(48000), 48000, minutes * 60, "WAV")
     made = time.perf_counter() - start
-    wall, rss = run([AUDIOFMT, "convert", str(src), "-o", str(tmp / "long_out.wav"), "--to", "pcm16", "-q"])
+    wall, rss = run([AUDIOFMT, "convert", str(src), "-o", str(tmp / "long_out.wav"), "--to", "pcm16", "-q", "-y"])
     n_out = sf.info(tmp / "long_out.wav").frames
     assert n_out == length_rule(frames, 48000, 24000), n_out
     for done in (src, tmp / "long_out.wav"):  # 0.9 GB; free the disk before the next part
@@ -204,7 +204,7 @@ def bench_long(tmp: Path, minutes: float, results: dict) -> None:
 def bench_startup(tmp: Path, results: dict) -> None:
     one = tmp / "one_second.wav"
     sf.write(one, speech(48000)[:48000], 48000, subtype="PCM_16")
-    cli = [run([AUDIOFMT, "convert", str(one), "-o", str(tmp / "x.pcm"), "--to", "pcm16", "-q"]) for _ in range(5)]
+    cli = [run([AUDIOFMT, "convert", str(one), "-o", str(tmp / "x.pcm"), "--to", "pcm16", "-q", "-y"]) for _ in range(5)]
     imp = [run([sys.executable, "-c", "import audiofmt"]) for _ in range(5)]
     nb = [run([sys.executable, "-c", "import numpy, numba"]) for _ in range(5)]
     bare = [run([sys.executable, "-c", "pass"]) for _ in range(5)]
@@ -230,7 +230,7 @@ def bench_batch(tmp: Path, repeat: int, results: dict) -> None:
     timed, digests = {}, {}
     for jobs in (1, 2):
         outdir = tmp / f"batch_j{jobs}"
-        timed[jobs] = best_of([AUDIOFMT, "convert", *files, "-d", str(outdir), "--to", "g711_ulaw", "-q", "-j", str(jobs)],
+        timed[jobs] = best_of([AUDIOFMT, "convert", *files, "-d", str(outdir), "--to", "g711_ulaw", "-q", "-y", "-j", str(jobs)],
                               repeat)
         digests[jobs] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(outdir.iterdir())}
     identical = digests[1] == digests[2] and len(digests[1]) == 200
@@ -259,7 +259,7 @@ def warm_up(tmp: Path) -> None:
         [str(short48), "-o", str(tmp / "w.pcm"), "--to", "pcm16"],
         [str(FIXTURES / "speech_16k_stereo_pcm16.wav"), "-o", str(tmp / "w16.wav"), "--to", "g711_ulaw"],
     ):
-        run([AUDIOFMT, "convert", *cmd, "-q"])
+        run([AUDIOFMT, "convert", *cmd, "-q", "-y"])
 
 
 def main() -> None:

@@ -73,11 +73,11 @@ def main() -> None:
     cli = [sys.executable, "-m", "audiofmt"]
     out = str(work / "out.pcm")
     cases = [
-        (f"convert {files['mp3'].name} (MP3, {args.hours:g} h)", [*cli, "convert", str(files["mp3"]), "-o", out, "--to", "pcm16"], None),
-        (f"convert {files['m4a'].name} (AAC in M4A, {args.hours:g} h)", [*cli, "convert", str(files["m4a"]), "-o", out, "--to", "pcm16"], None),
-        (f"convert - < {files['wav'].name} (WAV on stdin, 30 min)", [*cli, "convert", "-", "-o", out, "--to", "pcm16"], files["wav"]),
-        (f"decode {files['jsonl'].name} (one {args.line_gib:g} GiB line)", [*cli, "decode", str(files["jsonl"]), "--from", "pcm16", "-o", out], None),
-        (f"convert {files['jsonl'].name} --raw-format pcm16", [*cli, "convert", str(files["jsonl"]), "--raw-format", "pcm16", "-o", out, "--to", "pcm16"], None),
+        (f"convert {files['mp3'].name} (MP3, {args.hours:g} h)", [*cli, "convert", str(files["mp3"]), "-o", out, "-y", "--to", "pcm16"], None),
+        (f"convert {files['m4a'].name} (AAC in M4A, {args.hours:g} h)", [*cli, "convert", str(files["m4a"]), "-o", out, "-y", "--to", "pcm16"], None),
+        (f"convert - < {files['wav'].name} (WAV on stdin, 30 min)", [*cli, "convert", "-", "-o", out, "-y", "--to", "pcm16"], files["wav"]),
+        (f"decode {files['jsonl'].name} (one {args.line_gib:g} GiB line)", [*cli, "decode", str(files["jsonl"]), "--from", "pcm16", "-o", out, "-y"], None),
+        (f"convert {files['jsonl'].name} --raw-format pcm16", [*cli, "convert", str(files["jsonl"]), "--raw-format", "pcm16", "-o", out, "-y", "--to", "pcm16"], None),
         (f"info {files['mp3'].name}", [*cli, "info", str(files["mp3"])], None),
     ]
     print(f"{'command':<62} {'peak RSS':>9} {'wall':>8}  exit  (target <= {TARGET_MB} MB)")
