@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import DTypeLike
 
+from ._checks import check_samples
 from .errors import ClippingError, ClippingWarning, InvalidDataError, InvalidSamplesError
 from .formats import FORMATS, AudioFormat, get_format
 from .kernels import compiled_entry, g711
@@ -69,21 +70,7 @@ def _format(name: object) -> AudioFormat:
 
 def as_samples(samples: object, *, what: str = "samples") -> np.ndarray:
     """`samples` as a 1-D contiguous native-endian array of int16, float32 or float64."""
-    if not isinstance(samples, np.ndarray):
-        raise InvalidSamplesError(
-            f"{what} must be a numpy.ndarray of int16, float32 or float64; got {type(samples).__name__}"
-        )
-    if samples.ndim != 1:
-        raise InvalidSamplesError(
-            f"{what} must be 1-D mono; got an array of shape {samples.shape}"
-            + ("; downmix first (audiofmt.downmix)" if samples.ndim == 2 else "")
-        )
-    dtype = samples.dtype.newbyteorder("=") if samples.dtype.byteorder not in "=|" else samples.dtype
-    if dtype not in _SAMPLE_DTYPES:
-        raise InvalidSamplesError(
-            f"{what} dtype must be one of int16, float32, float64; got {samples.dtype}"
-        )
-    return np.ascontiguousarray(samples, dtype=dtype)
+    return check_samples(what, samples)
 
 
 def float_to_int16(samples: np.ndarray, *, clip: ClipPolicy = "warn") -> tuple[np.ndarray, int]:

@@ -101,7 +101,7 @@ def test_float_input_matches_int16_input(dtype):
         (np.array([np.inf], dtype=np.float32), r"finite.*index 0"),
         (np.zeros(4, dtype=np.int32), r"dtype must be one of int16, float32, float64; got int32"),
         (np.zeros(4, dtype=np.uint8), r"got uint8"),
-        (np.zeros((4, 2), dtype=np.int16), r"1-D mono; got an array of shape \(4, 2\); downmix"),
+        (np.zeros((4, 2), dtype=np.int16), r"1-D \(mono\); got an array of shape \(4, 2\); downmix"),
         (np.int16(3), r"must be a numpy.ndarray"),
         ([1, 2, 3], r"got list"),
     ],

@@ -263,3 +263,15 @@ def test_non_finite_input_is_refused_at_every_rate(rate, channels, bad):
         x[100] = bad
         with pytest.raises(audiofmt.InvalidSamplesError, match="finite"):
             enc.process(x)
+
+
+def test_numpy_integers_and_dtypes_are_accepted_where_python_ones_are():
+    """One validation rule (audiofmt._checks): np.int64 channel counts, numpy dtypes, big-endian input."""
+    encoder = InputEncoder(_session("pcm16", "pcm16"), rate=np.int64(24000), channels=np.int64(2), chunk_ms=np.int32(20))
+    assert encoder.channels == 2 and type(encoder.channels) is int
+    stereo = np.zeros((480, 2), dtype=">f4")
+    assert len(encoder.process(stereo)) == 1  # 20 ms of big-endian float32 stereo: one append event
+    for dtype in ("float32", np.float32, np.dtype("float32")):
+        assert OutputDecoder(_session("pcm16", "pcm16"), dtype=dtype).dtype is np.dtype(np.float32)
+    with pytest.raises(AudioFormatError, match="channels must be from 1 to 256; got 257"):
+        InputEncoder(_session("pcm16", "pcm16"), rate=24000, channels=257)

@@ -31,9 +31,9 @@ _MIN_FIT = 160  # input samples the buffers fit at least (they grow to the longe
 
 def _decode_table(fmt: AudioFormat) -> np.ndarray:
     """Each G.711 code's sample / 32768, as float64 (exact)."""
-    from ..codecs import decode
+    from ..codecs import decode, int16_to_float
 
-    return decode(bytes(range(256)), fmt).astype(np.float64) * (1 / 32768)
+    return int16_to_float(decode(bytes(range(256)), fmt))
 
 
 class FusedPath:

@@ -36,7 +36,7 @@ from .. import _speedups
 from .._speedups import _LAST_OF_ONE
 from .._speedups import first_b64decode as _first_b64decode
 from .._speedups import first_loads as _first_loads
-from ..codecs import decode, encode, round_to_int16, transcode
+from ..codecs import decode, encode, int16_to_float, round_to_int16, transcode
 from ..errors import AudioFormatError
 from ..formats import FORMATS, AudioFormat
 from ..realtime.events import (
@@ -315,7 +315,7 @@ class TwilioMediaStream:
             return ulaw if self._ulaw_in else transcode(ulaw, PHONE, self._in_format)
         if not isinstance(up, Resampler):
             return up.process(ulaw)  # the fused path
-        resampled = up.process_decoded(decode(ulaw, PHONE) * (1 / 32768))
+        resampled = up.process_decoded(int16_to_float(decode(ulaw, PHONE)))
         return encode(round_to_int16(resampled)[0], self._in_format)
 
     def _model_to_phone(self, data: bytes, final: bool = False) -> bytes:
@@ -328,7 +328,7 @@ class TwilioMediaStream:
                 out += down.flush()
                 self._down = self._new_path(self._out_format, PHONE)
             return out
-        resampled = down.process_decoded(decode(data, self._out_format) * (1 / 32768))
+        resampled = down.process_decoded(int16_to_float(decode(data, self._out_format)))
         if final:
             resampled = np.concatenate((resampled, down.flush()))
             self._down = self._new_path(self._out_format, PHONE)

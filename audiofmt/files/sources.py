@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..codecs import decode
+from ..codecs import decode, int16_to_float
 from ..errors import (
     DamagedFileError,
     FileFormatError,
@@ -293,7 +293,7 @@ def _open_raw(name: str, stream: BinaryIO, spec: RawSpec, block_frames: int, rew
 
 def _raw_to_float(data: bytes, fmt_name: str, channels: int) -> np.ndarray:
     if fmt_name in FORMATS:
-        samples = decode(data, fmt_name).astype(np.float64) * (1 / 32768)
+        samples = int16_to_float(decode(data, fmt_name))
     else:
         dtype, scale = _RAW_PCM[fmt_name]
         raw = np.frombuffer(data, dtype=dtype)

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_channels, check_dtype, check_int, check_samples
 from .._speedups import first_b64decode
-from ..codecs import decode, encode, round_to_int16
+from ..codecs import decode, encode, int16_to_float, round_to_int16
 from ..errors import AudioFormatError, InvalidSamplesError
 from ..formats import AudioFormat
 from ..resampler.core import Resampler, _check_rate, channel_mean
@@ -36,11 +37,6 @@ from .session import Session
 __all__ = ["InputEncoder", "OutputDecoder", "AppendChunker"]
 
 Event = dict[str, Any] | str
-_OUTPUT_DTYPES: dict[str, np.dtype[Any]] = {
-    "int16": np.dtype(np.int16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-}
 
 
 def _event_json_bytes(n_audio_bytes: int, event_id_length: int) -> int:
@@ -59,8 +55,7 @@ class AppendChunker:
     """
 
     def __init__(self, fmt: AudioFormat, chunk_ms: int, event_id_prefix: str | None = None, as_json: bool = False) -> None:
-        if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, int) or chunk_ms < 1:
-            raise AudioFormatError(f"chunk_ms must be a positive integer number of ms; got {chunk_ms!r}")
+        chunk_ms = check_int("chunk_ms", chunk_ms, 1, unit="ms")
         id_length = len(event_id_prefix) + 20 if event_id_prefix is not None else 0
         if _event_json_bytes(chunk_ms * fmt.bytes_per_ms, id_length) > MAX_EVENT_BYTES:
             raise AudioFormatError(
@@ -141,9 +136,7 @@ class InputEncoder:
         self.session = Session.parse(session)
         self.format: AudioFormat = self.session.input_format
         self.rate = _check_rate("rate", rate)
-        if isinstance(channels, bool) or not isinstance(channels, int) or not 1 <= channels <= 256:
-            raise InvalidSamplesError(f"channels must be an integer from 1 to 256; got {channels!r}")
-        self.channels = channels
+        self.channels = check_channels("channels", channels)
         self._chunks = AppendChunker(self.format, chunk_ms, event_id_prefix, as_json)
         self.chunk_ms = chunk_ms
         self.chunk_samples = self._chunks.chunk_samples
@@ -206,22 +199,19 @@ class InputEncoder:
 
     def _convert(self, samples: object) -> np.ndarray:
         """Validate a piece and return it resampled to the format's rate (float64 or int16), mono."""
-        if not isinstance(samples, np.ndarray):
-            raise InvalidSamplesError(f"samples must be a numpy.ndarray; got {type(samples).__name__}")
-        if samples.dtype not in _OUTPUT_DTYPES.values():
-            raise InvalidSamplesError(f"samples dtype must be one of int16, float32, float64; got {samples.dtype}")
+        samples = check_samples("samples", samples, ndim=(1, 2))  # big-endian and strided input made native
         want_ndim = 1 if self.channels == 1 else 2
         if samples.ndim != want_ndim or (want_ndim == 2 and samples.shape[1] != self.channels):
             want = "(frames,)" if self.channels == 1 else f"(frames, {self.channels})"
             raise InvalidSamplesError(f"samples must have shape {want}; got {samples.shape}")
         if self._resampler is not None:
-            x = samples.astype(np.float64) / 32768 if samples.dtype == np.int16 else samples.astype(np.float64)
+            x = int16_to_float(samples) if samples.dtype == np.int16 else samples.astype(np.float64)
             return self._resampler.process(x)  # refuses NaN/inf itself
         if samples.dtype != np.int16 and not np.isfinite(samples).all():  # the resampler's rule, at any rate
             first = int(np.flatnonzero(~np.isfinite(samples.reshape(-1)))[0])
             raise InvalidSamplesError(f"samples must be finite; got NaN/inf at flat index {first} of this chunk")
         if samples.ndim == 2:
-            return channel_mean(samples) / (32768 if samples.dtype == np.int16 else 1)
+            return channel_mean(int16_to_float(samples)) if samples.dtype == np.int16 else channel_mean(samples)
         return samples
 
     def _to_int16(self, resampled: np.ndarray) -> np.ndarray:
@@ -250,9 +240,7 @@ class OutputDecoder:
     ) -> None:
         self.session = Session.parse(session)
         self.rate = None if rate is None else _check_rate("rate", rate)
-        if str(dtype) not in _OUTPUT_DTYPES:
-            raise InvalidSamplesError(f"dtype must be one of {', '.join(_OUTPUT_DTYPES)}; got {dtype!r}")
-        self.dtype: np.dtype[Any] = _OUTPUT_DTYPES[str(dtype)]
+        self.dtype: np.dtype[Any] = check_dtype("dtype", dtype)  # a name, a numpy type or a dtype
         self.quality = quality
         self.received: dict[tuple[str, int], int] = {}
         self.n_clipped = 0
@@ -308,7 +296,7 @@ class OutputDecoder:
         if self._resampler is None:
             out = self._finish(samples)
         else:
-            out = self._finish(self._resampler.process_decoded(samples * (1 / 32768)))
+            out = self._finish(self._resampler.process_decoded(int16_to_float(samples)))
         return np.concatenate((head, out)) if head is not None and head.shape[0] else out
 
     def _delta(self, ev: dict[str, Any]) -> np.ndarray:
@@ -337,7 +325,7 @@ class OutputDecoder:
     def _finish(self, x: np.ndarray) -> np.ndarray:
         """int16 (exact) or float64 (resampled) samples → the caller's dtype."""
         if x.dtype == np.int16:
-            return x if self.dtype == np.int16 else (x * (1 / 32768)).astype(self.dtype)
+            return x if self.dtype == np.int16 else int16_to_float(x, self.dtype)
         if self.dtype != np.int16:
             return x.astype(self.dtype, copy=False)
         ints, clipped = round_to_int16(np.ascontiguousarray(x))

@@ -23,7 +23,9 @@ from math import gcd
 
 import numpy as np
 
-from ..errors import InvalidRateError, InvalidSamplesError, StreamStateError
+from .._checks import MAX_RATE_HZ, MIN_RATE_HZ, check_channels, check_rate
+from ..codecs import int16_to_float
+from ..errors import InvalidSamplesError, StreamStateError
 from ..kernels import compiled_entry
 from ..kernels.pcm import any_nonfinite, float_entry, float_to_int16
 from .engines import Chain, Engine, make_engine, max_threads, output_length
@@ -31,8 +33,6 @@ from .filters import Quality, get_quality
 
 __all__ = ["resample", "Resampler", "downmix", "channel_mean", "output_length", "MIN_RATE_HZ", "MAX_RATE_HZ"]
 
-MIN_RATE_HZ = 1000
-MAX_RATE_HZ = 384000
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 _PIECE_OUT = 1 << 16  # largest engine push of a long chunk, in samples at the higher rate
@@ -47,13 +47,8 @@ def _round_entry(dtype: np.dtype) -> Callable[..., tuple[int, int]]:
 
 
 def _check_rate(name: str, rate: object) -> int:
-    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, np.integer)):
-        raise InvalidRateError(
-            f"{name} must be an integer number of Hz from {MIN_RATE_HZ} to {MAX_RATE_HZ}; got {rate!r}"
-        )
-    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
-        raise InvalidRateError(f"{name} must be from {MIN_RATE_HZ} to {MAX_RATE_HZ} Hz; got {rate}")
-    return int(rate)
+    """A rate in Hz (kept for the modules that import it from here): `_checks.check_rate`."""
+    return check_rate(name, rate)
 
 
 def _push_in_pieces(engine: Engine | Chain, x: np.ndarray, piece: int) -> np.ndarray:
@@ -131,9 +126,7 @@ class Resampler:
         self.threads = max_threads() if threads == 0 else int(threads)
         self.out_rate = _check_rate("out_rate", out_rate)
         self.quality = get_quality(quality)
-        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or not 1 <= channels <= 256:
-            raise InvalidSamplesError(f"channels must be an integer from 1 to 256; got {channels!r}")
-        self.channels = int(channels)
+        self.channels = check_channels("channels", channels)
         self.downmix = bool(downmix)
         common = gcd(self.in_rate, self.out_rate)
         self.l, self.m = self.out_rate // common, self.in_rate // common
@@ -254,7 +247,7 @@ class Resampler:
         """The chunk in the compute dtype, C-contiguous (int16 scaled by 1/32768; a writable
         chunk already so is passed as it is: engines read long chunks in place, never write)."""
         if self._int16:
-            return chunk * self._compute.type(1 / 32768)
+            return int16_to_float(chunk, self._compute)
         x = chunk.astype(self._compute, copy=False)
         return x if x.flags.c_contiguous and x.flags.writeable else np.array(x, order="C")
 
