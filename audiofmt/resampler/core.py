@@ -23,7 +23,7 @@ from math import gcd
 
 import numpy as np
 
-from .._checks import MAX_RATE_HZ, MIN_RATE_HZ, check_channels, check_rate
+from .._checks import MAX_RATE_HZ, MIN_RATE_HZ, check_channels, check_rate, check_samples
 from ..codecs import int16_to_float
 from ..errors import InvalidSamplesError, StreamStateError
 from ..kernels import compiled_entry
@@ -322,12 +322,14 @@ def resample(
         raise InvalidSamplesError(f"x must be a numpy.ndarray; got {type(x).__name__}")
     if x.ndim not in (1, 2):
         raise InvalidSamplesError(f"x must be 1-D mono or (frames, channels); got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise InvalidSamplesError("x is empty: there is nothing to resample")
     channels = 1 if x.ndim == 1 else x.shape[1]
     if x.ndim == 2 and channels == 1:
         x = x[:, 0]
     if threads is None:
         long = isinstance(in_rate, (int, np.integer)) and x.shape[0] >= PARALLEL_MIN_S * in_rate
         threads = 0 if long else 1
-    return Resampler(in_rate, out_rate, quality, channels, downmix=downmix, threads=threads)._resample_all(x)
+    stream = Resampler(in_rate, out_rate, quality, channels, downmix=downmix, threads=threads)
+    if x.shape[0] == 0:  # no input, no output (the rates, quality, dtype and shape were still checked)
+        x = check_samples("x", x, ndim=(1, 2))
+        return np.empty((0,) if x.ndim == 1 or downmix else (0, channels), dtype=x.dtype)
+    return stream._resample_all(x)
