@@ -6,7 +6,7 @@ value and what was allowed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -22,6 +22,8 @@ __all__ = [
     "check_channels",
     "check_dtype",
     "check_samples",
+    "QualityName",
+    "QUALITY_NAMES",
 ]
 
 MIN_RATE_HZ = 1000
@@ -29,6 +31,8 @@ MAX_RATE_HZ = 384000
 MAX_CHANNELS = 256
 SAMPLE_DTYPES: tuple[np.dtype[Any], ...] = (np.dtype(np.int16), np.dtype(np.float32), np.dtype(np.float64))
 _DTYPE_NAMES = ", ".join(str(d) for d in SAMPLE_DTYPES)
+QualityName = Literal["hq", "vhq", "low_latency"]  # the resampling presets (resampler/filters.py)
+QUALITY_NAMES: tuple[str, ...] = get_args(QualityName)
 
 
 def _shown(value: object) -> str:

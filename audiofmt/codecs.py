@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import DTypeLike
 
-from ._checks import check_samples
+from ._checks import QUALITY_NAMES, QualityName, check_samples
 from .errors import ClippingError, ClippingWarning, InvalidDataError, InvalidSamplesError
 from .formats import FORMATS, AudioFormat, get_format
 from .kernels import compiled_entry, g711
@@ -188,7 +188,7 @@ def transcode(
     from_format: str | AudioFormat,
     to_format: str | AudioFormat,
     *,
-    quality: str = "hq",
+    quality: QualityName = "hq",
     clip: ClipPolicy = "warn",
 ) -> bytes:
     """Bytes of one session format to bytes of another.
@@ -198,6 +198,10 @@ def transcode(
     rounded once to int16 on the way out (clipping reported per `clip`); the output length
     follows the resampler's rule, round-half-up(n * to_rate / from_rate).
     """
+    if quality not in QUALITY_NAMES:  # checked even when no rate changes (without loading the resampler)
+        from .resampler.filters import get_quality
+
+        get_quality(quality)
     src, dst = _format(from_format), _format(to_format)
     table = _CODE_TABLES.get((src.codec, dst.codec))
     if table is not None:

@@ -67,3 +67,22 @@ def test_samples_shape_and_dtype_errors():
         check_samples("samples", np.zeros(4, np.int32))
     with pytest.raises(InvalidSamplesError, match=r"must be a numpy\.ndarray"):
         check_samples("samples", [0.0, 1.0])
+
+
+def test_quality_names_are_the_presets():
+    from typing import get_args
+
+    from audiofmt._checks import QUALITY_NAMES, QualityName
+    from audiofmt.resampler.filters import QUALITIES
+
+    assert QUALITY_NAMES == get_args(QualityName) == tuple(QUALITIES)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("audiofmt").InputEncoder({}, 24000, quality="bogus"),
+    lambda: __import__("audiofmt").OutputDecoder({}, quality="bogus"),
+    lambda: __import__("audiofmt").transcode(b"\0" * 4, "pcm16", "pcm16", quality="bogus"),
+])
+def test_an_unknown_quality_fails_even_when_no_rate_changes(make):
+    with pytest.raises(AudioFormatError, match="unknown resampling quality 'bogus'"):
+        make()

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import QualityName
 from ..codecs import encode, round_to_int16
 from ..formats import AudioFormat
 from ..resampler.core import Resampler
@@ -105,7 +106,7 @@ class FusedPath:
         return encode(round_to_int16(tail)[0], self._out_format)
 
 
-def fused_path(in_format: AudioFormat, out_format: AudioFormat, quality: str = "low_latency") -> FusedPath | None:
+def fused_path(in_format: AudioFormat, out_format: AudioFormat, quality: QualityName = "low_latency") -> FusedPath | None:
     """A FusedPath from in_format to out_format (one of them pcm16, the other G.711) at `quality`,
     or None where the resampler's plan for these rates is not a single polyphase stage."""
     codecs = {in_format.codec, out_format.codec}

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .._checks import QualityName
 from ..codecs import float_to_int16
 from ..errors import AudioFormatError
 from ..formats import FORMATS, AudioFormat, get_format
@@ -122,7 +123,7 @@ class _Pipeline:
     """One pass over a source: channel choice (or the mean) → resampler, up to a frame limit.
     Iterating yields float64 mono blocks at the format's rate, before gain and rounding."""
 
-    def __init__(self, src: AudioSource, fmt: AudioFormat, quality: str, channel: int | None,
+    def __init__(self, src: AudioSource, fmt: AudioFormat, quality: QualityName, channel: int | None,
                  max_frames: int | None, progress: Callable[[int, int | None], object] | None = None,
                  total_frames: int | None = None, read_ahead: bool = False) -> None:
         if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int)
@@ -194,7 +195,7 @@ def convert_file(
     to: str | AudioFormat,
     *,
     container: str | None = None,
-    quality: str = "hq",
+    quality: QualityName = "hq",
     raw: RawSpec | None = None,
     chunk_ms: int = 100,
     event_id_prefix: str | None = None,
@@ -281,7 +282,7 @@ def _gain(db: object, what: str) -> float:
 def _normalizing_gain(
     source: PathLike,
     fmt: AudioFormat,
-    quality: str,
+    quality: QualityName,
     raw: RawSpec | None,
     block_frames: int,
     channel: int | None,
@@ -426,7 +427,7 @@ def decode_file(
     from_format: str | AudioFormat,
     *,
     rate: int | None = None,
-    quality: str = "hq",
+    quality: QualityName = "hq",
     block_bytes: int = 1 << 16,
     container: str | None = None,
     overwrite: bool = True,

@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_channels, check_dtype, check_int, check_samples
+from .._checks import QualityName, check_channels, check_dtype, check_int, check_samples
 from .._speedups import first_b64decode
 from ..codecs import decode, encode, int16_to_float, round_to_int16
 from ..errors import AudioFormatError, InvalidSamplesError
 from ..formats import AudioFormat
 from ..resampler.core import Resampler, _check_rate, channel_mean
+from ..resampler.filters import get_quality
 from .events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
@@ -129,7 +130,7 @@ class InputEncoder:
         channels: int = 1,
         *,
         chunk_ms: int = 100,
-        quality: str = "low_latency",
+        quality: QualityName = "low_latency",
         as_json: bool = False,
         event_id_prefix: str | None = None,
     ) -> None:
@@ -141,6 +142,7 @@ class InputEncoder:
         self.chunk_ms = chunk_ms
         self.chunk_samples = self._chunks.chunk_samples
         self.quality = quality
+        get_quality(quality)  # an unknown name fails here, not at the first rate change
         self._resampler = self._new_resampler()
         self.n_clipped = 0
 
@@ -236,12 +238,13 @@ class OutputDecoder:
     """
 
     def __init__(
-        self, session: object, rate: int | None = None, dtype: str = "int16", *, quality: str = "low_latency"
+        self, session: object, rate: int | None = None, dtype: str = "int16", *, quality: QualityName = "low_latency"
     ) -> None:
         self.session = Session.parse(session)
         self.rate = None if rate is None else _check_rate("rate", rate)
         self.dtype: np.dtype[Any] = check_dtype("dtype", dtype)  # a name, a numpy type or a dtype
         self.quality = quality
+        get_quality(quality)  # an unknown name fails here, not at the first rate change
         self.received: dict[tuple[str, int], int] = {}
         self.n_clipped = 0
         self._stream: tuple[str, int] | None = None

@@ -23,7 +23,7 @@ from math import gcd
 
 import numpy as np
 
-from .._checks import MAX_RATE_HZ, MIN_RATE_HZ, check_channels, check_rate, check_samples
+from .._checks import MAX_RATE_HZ, MIN_RATE_HZ, QualityName, check_channels, check_rate, check_samples
 from ..codecs import int16_to_float
 from ..errors import InvalidSamplesError, StreamStateError
 from ..kernels import compiled_entry
@@ -114,7 +114,7 @@ class Resampler:
         self,
         in_rate: int,
         out_rate: int,
-        quality: str | Quality = "hq",
+        quality: QualityName | Quality = "hq",
         channels: int = 1,
         *,
         downmix: bool = False,
@@ -305,7 +305,7 @@ def resample(
     x: np.ndarray,
     in_rate: int,
     out_rate: int,
-    quality: str | Quality = "hq",
+    quality: QualityName | Quality = "hq",
     *,
     downmix: bool = False,
     threads: int | None = None,
