@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from .errors import AudioFormatError, InvalidRateError, InvalidSamplesError
+from .errors import AudioFormatError, InvalidRateError, InvalidSamplesError, _show
 
 __all__ = [
     "MIN_RATE_HZ",
@@ -35,14 +35,6 @@ QualityName = Literal["hq", "vhq", "low_latency"]  # the resampling presets (res
 QUALITY_NAMES: tuple[str, ...] = get_args(QualityName)
 
 
-def _shown(value: object) -> str:
-    """repr of a value for a message, bounded (the repr of a huge int or list can be megabytes)."""
-    if isinstance(value, int) and value.bit_length() > 200:
-        return f"an integer of {value.bit_length()} bits"
-    text = repr(value) if isinstance(value, (int, float, str, np.generic)) else f"a {type(value).__name__}"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def check_int(
     name: str,
     value: object,
@@ -61,10 +53,10 @@ def check_int(
         else ""
     )
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise error(f"{name} must be an integer{unit_text}{bounds}; got {_shown(value)}")
+        raise error(f"{name} must be an integer{unit_text}{bounds}; got {_show(value)}")
     number = int(value)
     if (lo is not None and number < lo) or (hi is not None and number > hi):
-        raise error(f"{name} must be{bounds}{unit_text}; got {_shown(number)}")
+        raise error(f"{name} must be{bounds}{unit_text}; got {_show(number)}")
     return number
 
 
@@ -89,7 +81,7 @@ def check_dtype(name: str, value: object, allowed: tuple[np.dtype[Any], ...] = S
     if dtype is not None and dtype.newbyteorder("=") in allowed:
         return np.dtype(dtype.type)  # numpy's shared instance: hot paths compare dtypes with `is`
     names = ", ".join(str(d) for d in allowed)
-    raise InvalidSamplesError(f"{name} must be one of {names}; got {_shown(value)}")
+    raise InvalidSamplesError(f"{name} must be one of {names}; got {_show(value)}")
 
 
 def check_samples(name: str, samples: object, *, ndim: tuple[int, ...] = (1,)) -> np.ndarray:

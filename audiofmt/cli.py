@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from ._checks import QUALITY_NAMES
 from .errors import AudioFormatError, OutputError, UsageError
 from .formats import FORMATS
 
@@ -31,7 +32,7 @@ _EXTENSIONS = {("raw", "pcm16"): ".pcm", ("raw", "g711_ulaw"): ".ulaw", ("raw", 
 _CONTAINER_EXT = {"wav": ".wav", "jsonl": ".jsonl", "raw": ".raw"}
 # raw outputs info reads without --raw-format (what convert writes for each session format)
 _RAW_BY_EXTENSION = {".ulaw": "g711_ulaw", ".mulaw": "g711_ulaw", ".alaw": "g711_alaw", ".pcm": "pcm16"}
-_QUALITIES = ["hq", "vhq", "low_latency"]
+_QUALITIES = list(QUALITY_NAMES)  # the resampling presets
 
 
 class Progress:

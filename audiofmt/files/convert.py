@@ -22,11 +22,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .._checks import QualityName
+from .._checks import QualityName, check_rate
 from ..codecs import float_to_int16
 from ..errors import AudioFormatError
 from ..formats import FORMATS, AudioFormat, get_format
-from ..resampler.core import Resampler, _check_rate, channel_mean, output_length
+from ..resampler.core import Resampler, channel_mean, output_length
 from .outputs import SpaceGuard, atomic_output, plan_outputs
 from .sinks import CONTAINER_EXTENSIONS, SINKS
 from .sources import (
@@ -451,7 +451,7 @@ def decode_file(
     from .sinks import WavSink
 
     fmt = get_format(from_format)
-    out_rate = fmt.rate_hz if rate is None else _check_rate("rate", rate)
+    out_rate = fmt.rate_hz if rate is None else check_rate("rate", rate)
     kind = _decode_container(destination, container)
     name = "<stdin>" if str(source) == "-" else str(source)
     if name != "<stdin>":

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .._checks import check_rate
 from ..codecs import decode, int16_to_float
 from ..errors import (
     DamagedFileError,
@@ -29,7 +30,6 @@ from ..errors import (
     StreamStateError,
 )
 from ..formats import FORMATS
-from ..resampler.core import _check_rate
 
 __all__ = [
     "FileFormatError",
@@ -81,7 +81,7 @@ class RawSpec:
             raise FileFormatError(f"raw format {self.format!r} needs a rate (Hz)")
         if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
             raise FileFormatError(f"raw channels must be a positive integer; got {self.channels!r}")
-        return self.format, _check_rate("raw rate", rate), self.channels
+        return self.format, check_rate("raw rate", rate), self.channels
 
 
 BlockMaker = Callable[[list[str]], Iterator[np.ndarray]]

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import QualityName, check_channels, check_dtype, check_int, check_samples
+from .._checks import QualityName, check_channels, check_dtype, check_int, check_rate, check_samples
 from .._speedups import first_b64decode
 from ..codecs import decode, encode, int16_to_float, round_to_int16
 from ..errors import AudioFormatError, InvalidSamplesError
 from ..formats import AudioFormat
-from ..resampler.core import Resampler, _check_rate, channel_mean
+from ..resampler.core import Resampler, channel_mean
 from ..resampler.filters import get_quality
 from .events import (
     AUDIO_DELTA_TYPES,
@@ -136,7 +136,7 @@ class InputEncoder:
     ) -> None:
         self.session = Session.parse(session)
         self.format: AudioFormat = self.session.input_format
-        self.rate = _check_rate("rate", rate)
+        self.rate = check_rate("rate", rate)
         self.channels = check_channels("channels", channels)
         self._chunks = AppendChunker(self.format, chunk_ms, event_id_prefix, as_json)
         self.chunk_ms = chunk_ms
@@ -241,7 +241,7 @@ class OutputDecoder:
         self, session: object, rate: int | None = None, dtype: str = "int16", *, quality: QualityName = "low_latency"
     ) -> None:
         self.session = Session.parse(session)
-        self.rate = None if rate is None else _check_rate("rate", rate)
+        self.rate = None if rate is None else check_rate("rate", rate)
         self.dtype: np.dtype[Any] = check_dtype("dtype", dtype)  # a name, a numpy type or a dtype
         self.quality = quality
         get_quality(quality)  # an unknown name fails here, not at the first rate change

@@ -46,11 +46,6 @@ def _round_entry(dtype: np.dtype) -> Callable[..., tuple[int, int]]:
     return kernel
 
 
-def _check_rate(name: str, rate: object) -> int:
-    """A rate in Hz (kept for the modules that import it from here): `_checks.check_rate`."""
-    return check_rate(name, rate)
-
-
 def _push_in_pieces(engine: Engine | Chain, x: np.ndarray, piece: int) -> np.ndarray:
     """engine.push(x), fed at most `piece` samples at a time.
 
@@ -120,11 +115,11 @@ class Resampler:
         downmix: bool = False,
         threads: int = 1,
     ) -> None:
-        self.in_rate = _check_rate("in_rate", in_rate)
+        self.in_rate = check_rate("in_rate", in_rate)
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
             raise InvalidSamplesError(f"threads must be an integer >= 0 (0: every core); got {threads!r}")
         self.threads = max_threads() if threads == 0 else int(threads)
-        self.out_rate = _check_rate("out_rate", out_rate)
+        self.out_rate = check_rate("out_rate", out_rate)
         self.quality = get_quality(quality)
         self.channels = check_channels("channels", channels)
         self.downmix = bool(downmix)
