@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import audiofmt
-from audiofmt import AudioFormatError, InvalidDataError
+from audiofmt import AudioFormatError, EventError, InvalidDataError, Session
 from audiofmt.realtime import InputEncoder, OutputDecoder
 
 from .conftest import REPO
@@ -161,6 +161,27 @@ def test_sdk_server_events_are_accepted():
         event = module.ResponseAudioDeltaEvent.model_validate(_delta(data, kind=kind))
         decoder = OutputDecoder(_session("pcm16", "g711_alaw"))
         assert np.array_equal(decoder.process(event), audiofmt.decode(data, "g711_alaw"))
+
+
+def test_events_and_sessions_read_objects_by_one_rule():
+    """parse_event and Session.parse share plain_object: JSON text of any buffer type, or an SDK
+    model's set fields as JSON values (an explicit null kept, an unset field absent)."""
+    from audiofmt.realtime.events import plain_object
+
+    ga = pytest.importorskip("openai.types.realtime")
+    text = '{"type": "session.updated", "event_id": "e1", "session": {"type": "realtime", "instructions": null}}'
+    for raw in (text, text.encode(), bytearray(text.encode()), memoryview(text.encode())):
+        assert parse_event(raw) == json.loads(text)
+    model = ga.SessionUpdatedEvent.model_validate(json.loads(text))
+    plain = plain_object(model, ValueError)
+    assert plain == json.loads(text)  # instructions: set to null, so kept; the session's unset fields absent
+    assert parse_event(model) == plain
+    assert Session.parse(model).to_dict("ga") == Session.parse(json.loads(text)).to_dict("ga")
+    for bad in ("{", b"[1,", memoryview(b"nope")):
+        with pytest.raises(EventError, match="event is not valid JSON"):
+            parse_event(bad)
+        with pytest.raises(audiofmt.SessionError, match="not valid JSON"):
+            Session.parse(bad)
 
 
 def test_json_output_and_event_ids():

@@ -2,7 +2,8 @@
 
 Client events are plain dicts shaped exactly as the API (and the openai SDK's models) expect.
 Server events are accepted as dicts, JSON text, or any object with `model_dump()` (the openai
-SDK's own models), and come back as dicts; anything malformed raises an AudioFormatError.
+SDK's own models; read by `plain_object`, the same rule as sessions), and come back as dicts;
+anything malformed raises an AudioFormatError.
 
 Truncation arithmetic rounds down: `conversation.item.truncate` must never claim that the
 listener heard more audio than they did.
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import binascii
 import json
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 from .._speedups import b64decode_strict, b64encode, loads
 from ..errors import AudioFormatError, EventError, InvalidDataError
@@ -34,6 +36,7 @@ __all__ = [
     "ms_to_bytes",
     "ms_to_samples",
     "parse_event",
+    "plain_object",
     "truncate_event",
 ]
 
@@ -145,18 +148,35 @@ def truncate_event(
     return _with_id(event, event_id)
 
 
+def plain_object(value: object, error: Callable[[str], Exception]) -> object:
+    """JSON text or an openai SDK (pydantic) model as plain Python values; anything else as it is.
+
+    The one rule for everything audiofmt reads as an object (server events, sessions): JSON text is
+    str, bytes, bytearray or memoryview; a model gives `model_dump(mode="json", exclude_unset=True)`,
+    the fields that were set (so an explicit null stays meaningful) as JSON values. Failures raise
+    `error(reason)`, so each caller reports them in its own exception type.
+    """
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        try:
+            return loads(bytes(value) if isinstance(value, memoryview) else value)
+        except (ValueError, RecursionError) as exc:
+            raise error(f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict) and callable(getattr(value, "model_dump", None)):
+        try:
+            return value.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+        except Exception as exc:  # a foreign model_dump that fails is bad input, not our bug
+            raise error(f"its model_dump() failed ({exc!r})") from None
+    return value
+
+
+def _event_error(reason: str) -> EventError:
+    return EventError(f"event is {reason}" if reason.startswith("not") else f"event: {reason}")
+
+
 def parse_event(event: object) -> dict[str, Any]:
     """A server event as a dict with a string "type" (from a dict, JSON text, or an SDK model)."""
-    if isinstance(event, (str, bytes, bytearray)):
-        try:
-            event = loads(event)
-        except (ValueError, RecursionError) as exc:
-            raise EventError(f"event is not valid JSON: {exc}") from None
-    elif not isinstance(event, dict) and callable(getattr(event, "model_dump", None)):
-        try:
-            event = cast(Any, event).model_dump(exclude_none=True)
-        except Exception as exc:  # a foreign model_dump that fails is bad input, not our bug
-            raise EventError(f"event.model_dump() failed: {exc}") from None
+    if type(event) is not dict:
+        event = plain_object(event, _event_error)
     if not isinstance(event, dict):
         raise EventError(f"event must be a JSON object; got {type(event).__name__}")
     if not isinstance(event.get("type"), str):

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import SessionError, _show
 from ..formats import AudioFormat, format_to_ga
+from .events import plain_object
 from .session_rules import (
     _AUDIO_FORMATS,
     _DEFAULTS,
@@ -52,16 +53,7 @@ def _coerce(obj: Any) -> Mapping[str, Any]:
     """Any accepted input as a mapping (a session, or an event's "session")."""
     if isinstance(obj, Session):  # GA when it holds GA-only audio keys, which beta cannot carry
         return obj._dump("ga" if obj._audio_extra else obj.shape, only=obj._given)
-    if isinstance(obj, (str, bytes, bytearray, memoryview)):
-        try:
-            obj = json.loads(bytes(obj) if isinstance(obj, memoryview) else obj)
-        except (ValueError, RecursionError) as exc:
-            raise SessionError([("", obj, f"JSON text of a session object ({exc})")]) from None
-    elif not isinstance(obj, Mapping) and callable(getattr(obj, "model_dump", None)):
-        try:  # an openai SDK (pydantic) model: explicitly set fields only, so null stays meaningful
-            obj = obj.model_dump(mode="json", exclude_unset=True)
-        except Exception as exc:
-            raise SessionError([("", obj, f"a model whose model_dump() works ({exc!r})")]) from None
+    obj = plain_object(obj, lambda reason: SessionError([("", obj, f"a session object, as JSON text or an SDK model; {reason}")]))
     if isinstance(obj, Mapping) and obj.get("type") in _EVENT_TYPES:
         obj = obj.get("session", MISSING)
         if not isinstance(obj, Mapping):
