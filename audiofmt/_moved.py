@@ -1,19 +1,25 @@
-"""Module paths from before the regrouping into subpackages, kept importable.
+"""Names from before the regrouping into subpackages and the API's naming pass, kept working.
 
 `import audiofmt.session` (and `events`, `sources`, `sinks`, `batch`, `filters`) still works: a
 meta-path finder hands out the module at its new place, so old and new names are the same module
-object. Nothing is imported until such a name is asked for.
+object. Nothing is imported until such a name is asked for. Renamed keyword arguments
+(`rate=` → `rate_hz=`) keep working through `renamed_keywords`, with a DeprecationWarning.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.util
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
+from typing import Any, TypeVar, cast
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # old name under audiofmt -> where the module lives now
 MOVED_MODULES = {
@@ -49,3 +55,23 @@ def install_aliases() -> None:
     """Put the finder on sys.meta_path once (idempotent)."""
     if not any(isinstance(finder, _AliasFinder) for finder in sys.meta_path):
         sys.meta_path.append(_AliasFinder())
+
+
+def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:
+    """Keep old keyword names of a function working: `@renamed_keywords(rate="rate_hz")` maps
+    `rate=` to `rate_hz=` with a DeprecationWarning; giving both is a TypeError."""
+
+    def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{func.__qualname__}() got both {old}= and {new}=; {old} is the old name of {new}")
+                    warnings.warn(f"{func.__qualname__}(): {old}= is now {new}=", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return cast(F, call)
+
+    return wrap

@@ -84,9 +84,9 @@ def main() -> None:
 
     ulaw_session = {"input_audio_format": "g711_ulaw", "output_audio_format": "g711_ulaw"}
     pcm_session = {"input_audio_format": "pcm16", "output_audio_format": "pcm16"}
-    decoder = OutputDecoder(ulaw_session, rate=24000, quality="low_latency")
-    encoder = InputEncoder(ulaw_session, rate=24000, chunk_ms=20, as_json=True, quality="low_latency")
-    pcm_encoder = InputEncoder(pcm_session, rate=24000, chunk_ms=20, as_json=True)
+    decoder = OutputDecoder(ulaw_session, rate_hz=24000, quality="low_latency")
+    encoder = InputEncoder(ulaw_session, rate_hz=24000, chunk_ms=20, as_json=True, quality="low_latency")
+    pcm_encoder = InputEncoder(pcm_session, rate_hz=24000, chunk_ms=20, as_json=True)
     pcm_decoder = OutputDecoder(pcm_session)
 
     state: dict[str, object] = {"up": None, "down": None}

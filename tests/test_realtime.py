@@ -62,7 +62,7 @@ def _delta(data: bytes, item_id: str = "item_1", content_index: int = 0, kind: s
 def test_input_encoder_matches_one_shot_path(input_format, output_format):
     x = _speech_16k()
     fmt = audiofmt.get_format(input_format)
-    encoder = InputEncoder(_session(input_format, output_format), rate=16000)
+    encoder = InputEncoder(_session(input_format, output_format), rate_hz=16000)
     events = []
     rng = np.random.default_rng(7)
     i = 0
@@ -87,7 +87,7 @@ def test_output_decoder_matches_one_shot_path(input_format, output_format):
     data = audiofmt.encode(audiofmt.resample(x, 16000, fmt.rate_hz), fmt, clip="ignore")
     pieces = [data[i : i + 997 * fmt.bytes_per_sample] for i in range(0, len(data), 997 * fmt.bytes_per_sample)]
     for rate in (None, 16000, 48000):
-        decoder = OutputDecoder(_session(input_format, output_format), rate=rate)
+        decoder = OutputDecoder(_session(input_format, output_format), rate_hz=rate)
         got = [decoder.process(_delta(piece)) for piece in pieces]
         got.append(decoder.process({"type": "response.audio.done", "item_id": "item_1", "content_index": 0}))
         out = np.concatenate(got)
@@ -113,7 +113,7 @@ def test_output_decoder_float_dtypes_and_ga_events():
 
 def test_mid_session_format_change_flushes_and_switches():
     x = (np.sin(np.arange(24000) * 0.05) * 8000).astype(np.int16)
-    decoder = OutputDecoder(_session("pcm16", "pcm16"), rate=16000)
+    decoder = OutputDecoder(_session("pcm16", "pcm16"), rate_hz=16000)
     first = decoder.process(_delta(audiofmt.encode(x, "pcm16")))
     switched = decoder.process({"type": "session.updated", "session": _session("pcm16", "g711_ulaw")})
     assert decoder.format.name == "g711_ulaw"
@@ -138,7 +138,7 @@ def test_voice_locked_after_audio_output():
 def test_events_validate_against_the_openai_sdk():
     beta = pytest.importorskip("openai.types.beta.realtime")
     ga = pytest.importorskip("openai.types.realtime")
-    encoder = InputEncoder(_session("g711_ulaw", "pcm16"), rate=8000, event_id_prefix="evt_")
+    encoder = InputEncoder(_session("g711_ulaw", "pcm16"), rate_hz=8000, event_id_prefix="evt_")
     events = encoder.process(np.zeros(2000, dtype=np.int16)) + encoder.commit() + encoder.clear()
     assert [e["type"] for e in events] == ["input_audio_buffer.append"] * 3 + ["input_audio_buffer.commit", "input_audio_buffer.clear"]
     for module in (beta, ga):
@@ -185,7 +185,7 @@ def test_events_and_sessions_read_objects_by_one_rule():
 
 
 def test_json_output_and_event_ids():
-    encoder = InputEncoder(_session("pcm16", "pcm16"), rate=24000, as_json=True, event_id_prefix="mic-", chunk_ms=20)
+    encoder = InputEncoder(_session("pcm16", "pcm16"), rate_hz=24000, as_json=True, event_id_prefix="mic-", chunk_ms=20)
     events = encoder.process(np.zeros(480 * 3 + 10, dtype=np.int16))
     assert len(events) == 3 and all(isinstance(e, str) for e in events)
     assert [json.loads(e)["event_id"] for e in events] == ["mic-1", "mic-2", "mic-3"]
@@ -194,7 +194,7 @@ def test_json_output_and_event_ids():
 
 def test_stereo_input_is_downmixed():
     left, right = np.full(4800, 0.25), np.full(4800, -0.05)
-    encoder = InputEncoder(_session("pcm16", "pcm16"), rate=24000, channels=2)
+    encoder = InputEncoder(_session("pcm16", "pcm16"), rate_hz=24000, channels=2)
     audio = _event_audio(encoder.process(np.stack([left, right], axis=1)) + encoder.flush())
     assert set(audiofmt.decode(audio, "pcm16").tolist()) == {round(0.1 * 32768)}
 
@@ -206,9 +206,29 @@ def test_truncation_arithmetic_rounds_down():
     assert (ms_to_samples(20, "pcm16"), ms_to_bytes(20, "pcm16")) == (480, 960)
     assert (ms_to_samples(20, "g711_ulaw"), ms_to_bytes(20, "g711_alaw")) == (160, 160)
     assert truncate_event("item_1", 0, audio_end_ms=1500)["audio_end_ms"] == 1500
-    encoder = InputEncoder(_session("pcm16", "pcm16"), rate=24000)
-    encoder.samples_sent = 10 * 3600 * 24000 + 23
-    assert encoder.ms_sent == 36_000_000
+    encoder = InputEncoder(_session("pcm16", "g711_ulaw"), rate_hz=24000)
+    encoder.process(np.zeros(24 * 1999 + 23, dtype=np.int16))
+    assert (encoder.samples_sent, encoder.ms_sent) == (24 * 1900, 1900)  # whole 100 ms chunks sent
+    encoder.flush()
+    assert (encoder.samples_sent, encoder.ms_sent) == (24 * 1999 + 23, 1999)  # rounded down
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: heard_ms(-1, 8000), "n_samples must be >= 0"),
+        (lambda: heard_ms(10, 0), "rate_hz must be >= 1 Hz"),
+        (lambda: heard_ms(10.0, 8000), "n_samples must be an integer"),
+        (lambda: truncate_event("item_1", True, audio_end_ms=5), "content_index must be an integer"),
+        (lambda: truncate_event("item_1", -1, audio_end_ms=5), "content_index must be >= 0"),
+        (lambda: truncate_event("item_1", 0, audio_end_ms=5.5), "audio_end_ms must be an integer"),
+    ],
+)
+def test_truncation_inputs_are_checked(call, match):
+    with pytest.raises(AudioFormatError, match=match):
+        call()
+    event = truncate_event("item_1", np.int64(1), audio_end_ms=np.int32(5))  # numpy integers become ints
+    assert json.dumps(event) and type(event["content_index"]) is int and type(event["audio_end_ms"]) is int
 
 
 @pytest.mark.parametrize(
@@ -230,13 +250,13 @@ def test_bad_server_events(event, error, match):
 
 def test_bad_encoder_arguments():
     with pytest.raises(AudioFormatError, match="chunk_ms"):
-        InputEncoder(_session("pcm16", "pcm16"), rate=24000, chunk_ms=0)
+        InputEncoder(_session("pcm16", "pcm16"), rate_hz=24000, chunk_ms=0)
     with pytest.raises(AudioFormatError, match="15728640 bytes"):
-        InputEncoder(_session("pcm16", "pcm16"), rate=24000, chunk_ms=300_000)
+        InputEncoder(_session("pcm16", "pcm16"), rate_hz=24000, chunk_ms=300_000)
     with pytest.raises(AudioFormatError, match="shape"):
-        InputEncoder(_session("pcm16", "pcm16"), rate=24000).process(np.zeros((10, 2)))
+        InputEncoder(_session("pcm16", "pcm16"), rate_hz=24000).process(np.zeros((10, 2)))
     with pytest.raises(AudioFormatError, match="rate"):
-        InputEncoder(_session("pcm16", "pcm16"), rate=0)
+        InputEncoder(_session("pcm16", "pcm16"), rate_hz=0)
     with pytest.raises(AudioFormatError, match="dtype"):
         OutputDecoder(_session("pcm16", "pcm16"), dtype="int32")
     assert append_event(b"ab")["audio"] == "YWI=" and commit_event()["type"] == "input_audio_buffer.commit"
@@ -260,7 +280,7 @@ _server_events = st.one_of(
        rate=st.sampled_from([None, 16000]))
 def test_fuzzed_server_events_raise_only_audio_format_errors(events, output_format, rate):
     """About 10,000 events in all (1,400 sequences of 7 on average), fed in sequences to one decoder (so bad events also meet every state)."""
-    decoder = OutputDecoder(_session("pcm16", output_format), rate=rate)
+    decoder = OutputDecoder(_session("pcm16", output_format), rate_hz=rate)
     for event in events:
         try:
             out = decoder.process(event)
@@ -278,7 +298,7 @@ def test_parse_event_accepts_bytes_and_models():
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_input_is_refused_at_every_rate(rate, channels, bad):
     """One rule for NaN/inf: refused whether or not the encoder resamples (it was silence at 24 kHz)."""
-    enc = InputEncoder({"input_audio_format": "pcm16"}, rate=rate, channels=channels)
+    enc = InputEncoder({"input_audio_format": "pcm16"}, rate_hz=rate, channels=channels)
     for dtype in (np.float32, np.float64):
         x = np.full((480, channels) if channels > 1 else 480, 0.1, dtype=dtype)
         x[100] = bad
@@ -288,11 +308,43 @@ def test_non_finite_input_is_refused_at_every_rate(rate, channels, bad):
 
 def test_numpy_integers_and_dtypes_are_accepted_where_python_ones_are():
     """One validation rule (audiofmt._checks): np.int64 channel counts, numpy dtypes, big-endian input."""
-    encoder = InputEncoder(_session("pcm16", "pcm16"), rate=np.int64(24000), channels=np.int64(2), chunk_ms=np.int32(20))
+    encoder = InputEncoder(_session("pcm16", "pcm16"), rate_hz=np.int64(24000), channels=np.int64(2), chunk_ms=np.int32(20))
     assert encoder.channels == 2 and type(encoder.channels) is int
     stereo = np.zeros((480, 2), dtype=">f4")
     assert len(encoder.process(stereo)) == 1  # 20 ms of big-endian float32 stereo: one append event
     for dtype in ("float32", np.float32, np.dtype("float32")):
         assert OutputDecoder(_session("pcm16", "pcm16"), dtype=dtype).dtype is np.dtype(np.float32)
     with pytest.raises(AudioFormatError, match="channels must be from 1 to 256; got 257"):
-        InputEncoder(_session("pcm16", "pcm16"), rate=24000, channels=257)
+        InputEncoder(_session("pcm16", "pcm16"), rate_hz=24000, channels=257)
+
+
+def test_reset_drops_what_is_held_back_and_starts_a_new_stream():
+    session = _session("pcm16", "pcm16")
+    x = np.sin(np.arange(4800) / 7.0) * 0.3
+    reference = InputEncoder(session, 16000)
+    expected = _event_audio(reference.process(x) + reference.flush())
+    encoder = InputEncoder(session, 16000)
+    held = encoder.process(np.full(1000, 0.5))  # held back: the resampler's look-ahead and a partial chunk
+    encoder.reset()
+    assert held == [] and _event_audio(encoder.process(x) + encoder.flush()) == expected
+    assert encoder.samples_sent == reference.samples_sent  # nothing of the dropped audio was sent
+    delta = _delta(audiofmt.encode(np.full(2400, 1000, dtype=np.int16), "pcm16"))
+    decoder = OutputDecoder(session, rate_hz=16000)
+    decoder.process(delta)
+    decoder.reset()  # barge-in: the resampler's tail of the first item is never returned
+    assert decoder.flush().shape == (0,)
+    reference = OutputDecoder(session, rate_hz=16000)
+    assert np.array_equal(decoder.process(delta), reference.process(delta))
+
+
+def test_old_rate_keyword_still_works_with_a_warning():
+    session = _session("pcm16", "pcm16")
+    with pytest.warns(DeprecationWarning, match="rate= is now rate_hz="):
+        encoder = InputEncoder(session, rate=16000)
+    assert encoder.rate_hz == 16000
+    with pytest.warns(DeprecationWarning, match="rate= is now rate_hz="):
+        decoder = OutputDecoder(session, rate=8000)
+    with pytest.warns(DeprecationWarning):
+        assert (decoder.rate, decoder.output_rate) == (8000, 8000)
+    with pytest.raises(TypeError, match="both rate= and rate_hz="):
+        InputEncoder(session, rate=16000, rate_hz=16000)

@@ -374,3 +374,15 @@ def test_threads_work_in_a_forked_child():
     expected = _resample_long(1)  # starts this process's pool
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.map_async(_resample_long, [1]).get(timeout=120) == [expected]
+
+
+def test_reset_starts_a_new_stream_even_after_flush():
+    x = np.sin(np.arange(9000) / 5.0).astype(np.float32)
+    expected = audiofmt.resample(x, 44100, 24000)
+    r = Resampler(44100, 24000)
+    r.process(np.ones(5000, dtype=np.float64))  # another dtype, held back, then dropped
+    r.reset()
+    assert (r.n_in, r.n_out, r.n_clipped) == (0, 0, 0)
+    assert np.array_equal(np.concatenate([r.process(x), r.flush()]), expected)
+    r.reset()  # after flush() too: the same stream again, the same samples
+    assert np.array_equal(np.concatenate([r.process(x[:777]), r.process(x[777:]), r.flush()]), expected)

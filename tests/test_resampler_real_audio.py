@@ -111,7 +111,7 @@ def test_input_encoder_leaves_no_alias_below_nyquist(quality):
     session = {"input_audio_format": "pcm16", "output_audio_format": "pcm16"}
     outputs = []
     for x in (speech + tones, speech):
-        encoder = InputEncoder(session, rate=48000, quality=quality, chunk_ms=20)
+        encoder = InputEncoder(session, rate_hz=48000, quality=quality, chunk_ms=20)
         events = [e for i in range(0, x.shape[0], 960) for e in encoder.process(x[i : i + 960])] + encoder.flush()
         outputs.append(np.frombuffer(b"".join(base64.b64decode(e["audio"]) for e in events), dtype="<i2"))
     _check(_alias_levels(*outputs, 24000), quality, _input_tone_levels(tones, 48000, 12000.0))
@@ -126,7 +126,7 @@ def test_output_decoder_leaves_no_alias_below_nyquist(quality):
     outputs = []
     for x in (speech + tones, speech):
         data = audiofmt.encode(audiofmt.float_to_int16(x)[0], "pcm16")
-        decoder = OutputDecoder(session, rate=8000, quality=quality)
+        decoder = OutputDecoder(session, rate_hz=8000, quality=quality)
         pieces = [decoder.feed(data[i : i + 960]) for i in range(0, len(data), 960)]
         outputs.append(np.concatenate(pieces + [decoder.flush()]))
     _check(_alias_levels(*outputs, 8000), quality, _input_tone_levels(tones, 24000, 4000.0))

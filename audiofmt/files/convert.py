@@ -458,7 +458,7 @@ def decode_file(
         plan_outputs([(str(source), str(destination))], "overwrite" if overwrite else "error")
     if name != "<stdin>" and not os.path.isfile(source):
         raise FileFormatError(f"{name}: no such file" if not os.path.exists(source) else f"{name}: not a regular file")
-    decoder = OutputDecoder({"output_audio_format": fmt.name}, rate=out_rate, quality=quality)
+    decoder = OutputDecoder({"output_audio_format": fmt.name}, rate_hz=out_rate, quality=quality)
     n_samples = n_events = n_appends = 0
     with _input(source) as stream:
         head = stream.peek(4096)[:4096]  # type: ignore[attr-defined]  # a BufferedReader, file or stdin

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._speedups import b64decode_strict, b64encode, loads
-from ..errors import AudioFormatError, EventError, InvalidDataError
+from ..errors import EventError, InvalidDataError
 from ..formats import AudioFormat, get_format
 
 __all__ = [
@@ -100,9 +100,9 @@ def clear_event(event_id: str | None = None) -> dict[str, Any]:
 
 def heard_ms(n_samples: int, rate_hz: int) -> int:
     """Whole milliseconds in `n_samples` at `rate_hz`, rounded down (never more than was heard)."""
-    if n_samples < 0 or rate_hz <= 0:
-        raise AudioFormatError(f"need n_samples >= 0 and rate_hz > 0; got {n_samples}, {rate_hz}")
-    return n_samples * 1000 // rate_hz
+    from .._checks import check_int  # here, so that importing events (and session) loads no numpy
+
+    return check_int("n_samples", n_samples, 0) * 1000 // check_int("rate_hz", rate_hz, 1, unit="Hz")
 
 
 def ms_to_samples(duration_ms: int, format: str | AudioFormat) -> int:
@@ -131,14 +131,15 @@ def truncate_event(
     """
     if not isinstance(item_id, str) or not item_id:
         raise EventError(f"item_id must be a non-empty string; got {item_id!r}")
-    if isinstance(content_index, bool) or not isinstance(content_index, int) or content_index < 0:
-        raise EventError(f"content_index must be an integer >= 0; got {content_index!r}")
+    from .._checks import check_int  # here, so that importing events (and session) loads no numpy
+
+    content_index = check_int("content_index", content_index, 0, error=EventError)
     if audio_end_ms is None:
         if heard_samples is None or rate_hz is None:
             raise EventError("truncate_event needs audio_end_ms, or heard_samples and rate_hz")
         audio_end_ms = heard_ms(heard_samples, rate_hz)
-    elif isinstance(audio_end_ms, bool) or not isinstance(audio_end_ms, int) or audio_end_ms < 0:
-        raise EventError(f"audio_end_ms must be an integer >= 0; got {audio_end_ms!r}")
+    else:
+        audio_end_ms = check_int("audio_end_ms", audio_end_ms, 0, unit="ms", error=EventError)
     event = {
         "type": "conversation.item.truncate",
         "item_id": item_id,

@@ -8,11 +8,14 @@ sample) and round to int16 once, by audiofmt's float rule, at the very end.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import QualityName, check_channels, check_dtype, check_int, check_rate, check_samples
+from .._moved import renamed_keywords
 from .._speedups import first_b64decode
 from ..codecs import decode, encode, int16_to_float, round_to_int16
 from ..errors import AudioFormatError, InvalidSamplesError
@@ -113,7 +116,7 @@ class AppendChunker:
 
 
 class InputEncoder:
-    """Audio at any rate, channel count and dtype → `input_audio_buffer.append` events.
+    """Audio at `rate_hz` (any rate, channel count and dtype) → `input_audio_buffer.append` events.
 
     `process(samples)` takes int16/float32/float64 arrays, 1-D or (frames, channels); channels are
     averaged, the audio is resampled to the session's input rate and encoded to its format.
@@ -123,10 +126,11 @@ class InputEncoder:
     from the Nyquist frequency, 116 dB); `"hq"` rejects more but holds back one FFT block (80-260 ms).
     """
 
+    @renamed_keywords(rate="rate_hz")
     def __init__(
         self,
         session: object,
-        rate: int,
+        rate_hz: int,
         channels: int = 1,
         *,
         chunk_ms: int = 100,
@@ -136,7 +140,7 @@ class InputEncoder:
     ) -> None:
         self.session = Session.parse(session)
         self.format: AudioFormat = self.session.input_format
-        self.rate = check_rate("rate", rate)
+        self.rate_hz = check_rate("rate_hz", rate_hz)
         self.channels = check_channels("channels", channels)
         self._chunks = AppendChunker(self.format, chunk_ms, event_id_prefix, as_json)
         self.chunk_ms = chunk_ms
@@ -147,13 +151,15 @@ class InputEncoder:
         self.n_clipped = 0
 
     @property
+    def rate(self) -> int:
+        """Deprecated: the old name of `rate_hz`."""
+        warnings.warn("InputEncoder.rate is now rate_hz", DeprecationWarning, stacklevel=2)
+        return self.rate_hz
+
+    @property
     def samples_sent(self) -> int:
         """Samples carried by the append events returned so far (the format's own rate)."""
         return self._chunks.samples_sent
-
-    @samples_sent.setter
-    def samples_sent(self, value: int) -> None:
-        self._chunks.samples_sent = value
 
     @property
     def bytes_sent(self) -> int:
@@ -165,9 +171,9 @@ class InputEncoder:
         return heard_ms(self.samples_sent, self.format.rate_hz)
 
     def _new_resampler(self) -> Resampler | None:
-        if self.rate == self.format.rate_hz:
+        if self.rate_hz == self.format.rate_hz:
             return None
-        return Resampler(self.rate, self.format.rate_hz, self.quality, self.channels, downmix=True)
+        return Resampler(self.rate_hz, self.format.rate_hz, self.quality, self.channels, downmix=True)
 
     def process(self, samples: np.ndarray) -> list[Event]:
         """Encode the next piece of audio; returns the append events that are now complete."""
@@ -193,10 +199,15 @@ class InputEncoder:
         """Everything pushed so far (flushed), then `input_audio_buffer.commit`."""
         return [*self.flush(), self._chunks.wrap(commit_event(self._chunks.next_id()))]
 
-    def clear(self) -> list[Event]:
-        """Drop audio not yet sent (pending and inside the resampler); `input_audio_buffer.clear`."""
+    def reset(self) -> None:
+        """Drop audio not yet sent (pending and inside the resampler), without events; the
+        counters keep counting what was sent."""
         self._chunks.drop()
         self._resampler = self._new_resampler()
+
+    def clear(self) -> list[Event]:
+        """reset(), then `input_audio_buffer.clear` (the server drops what it buffered too)."""
+        self.reset()
         return [self._chunks.wrap(clear_event(self._chunks.next_id()))]
 
     def _convert(self, samples: object) -> np.ndarray:
@@ -226,7 +237,7 @@ class InputEncoder:
 
 
 class OutputDecoder:
-    """Server events → audio samples at the caller's rate and dtype.
+    """Server events → audio samples at the caller's `rate_hz` (default: the format's) and dtype.
 
     `process(event)` takes any server event (dict, JSON text, SDK model); audio deltas
     (`response.audio.delta` beta, `response.output_audio.delta` GA) return their samples,
@@ -237,11 +248,12 @@ class OutputDecoder:
     as it arrives); `"hq"` holds back one FFT block (80-260 ms) for more rejection.
     """
 
+    @renamed_keywords(rate="rate_hz")
     def __init__(
-        self, session: object, rate: int | None = None, dtype: str = "int16", *, quality: QualityName = "low_latency"
+        self, session: object, rate_hz: int | None = None, dtype: DTypeLike = "int16", *, quality: QualityName = "low_latency"
     ) -> None:
         self.session = Session.parse(session)
-        self.rate = None if rate is None else check_rate("rate", rate)
+        self.rate_hz = None if rate_hz is None else check_rate("rate_hz", rate_hz)
         self.dtype: np.dtype[Any] = check_dtype("dtype", dtype)  # a name, a numpy type or a dtype
         self.quality = quality
         get_quality(quality)  # an unknown name fails here, not at the first rate change
@@ -256,13 +268,26 @@ class OutputDecoder:
         return self._format
 
     @property
+    def output_rate_hz(self) -> int:
+        """The rate of the samples returned, in Hz: `rate_hz`, or the output format's when not given."""
+        return self.rate_hz or self._format.rate_hz
+
+    @property
+    def rate(self) -> int | None:
+        """Deprecated: the old name of `rate_hz`."""
+        warnings.warn("OutputDecoder.rate is now rate_hz", DeprecationWarning, stacklevel=2)
+        return self.rate_hz
+
+    @property
     def output_rate(self) -> int:
-        return self.rate or self._format.rate_hz
+        """Deprecated: the old name of `output_rate_hz`."""
+        warnings.warn("OutputDecoder.output_rate is now output_rate_hz", DeprecationWarning, stacklevel=2)
+        return self.output_rate_hz
 
     def _switch(self, fmt: AudioFormat) -> None:
         self._format = fmt
-        needs = self.rate is not None and self.rate != fmt.rate_hz
-        self._resampler = Resampler(fmt.rate_hz, self.output_rate, self.quality) if needs else None
+        needs = self.rate_hz is not None and self.rate_hz != fmt.rate_hz
+        self._resampler = Resampler(fmt.rate_hz, self.output_rate_hz, self.quality) if needs else None
 
     def process(self, event: object) -> np.ndarray:
         """The audio samples this event carries (possibly none)."""
@@ -284,6 +309,12 @@ class OutputDecoder:
         tail = self._resampler.flush()
         self._switch(self._format)  # a fresh stream for the next item
         return self._finish(tail)
+
+    def reset(self) -> None:
+        """Drop what the resampler holds back, without output (after a barge-in the rest of the
+        current item is not played); the next delta starts a new stream."""
+        self._stream = None
+        self._switch(self._format)
 
     def feed(self, data: bytes, item_id: str = "", content_index: int = 0) -> np.ndarray:
         """Audio bytes in the session's output format (a delta's payload, base64 already undone)."""

@@ -97,7 +97,8 @@ def downmix(x: np.ndarray) -> np.ndarray:
 
 
 class Resampler:
-    """Streaming sample-rate converter: `process(chunk) -> out` any number of times, then `flush()`.
+    """Streaming sample-rate converter: `process(chunk) -> out` any number of times, then `flush()`
+    (the end of the stream: the held-back output); `reset()` starts a new stream.
 
     `channels` > 1 takes (frames, channels) chunks; `downmix=True` averages them to mono first
     (the cheap order when the target is mono). Attributes `n_in` / `n_out` count frames so far.
@@ -132,6 +133,12 @@ class Resampler:
         elif self.threads > 1:  # each thread's share of a piece stays as long as one thread's piece
             self._piece *= self.threads
         self._mono = self.channels == 1  # eligible for process()'s hot path
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream with the same settings: what is held back is dropped (no output),
+        the counters start from 0, and a flushed Resampler takes input again."""
+        self._engines = []
         self._dtype: np.dtype | None = None  # the stream's dtype, fixed by its first chunk (_set_dtype)
         self._compute: np.dtype = _FLOAT64  # the engines' dtype
         self._int16 = False
@@ -150,7 +157,7 @@ class Resampler:
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Resample the next chunk; returns every output sample that is now complete (maybe none)."""
         if self._flushed:
-            raise StreamStateError("process() called after flush(); create a new Resampler for a new stream")
+            raise StreamStateError("process() called after flush(); call reset() (or create a new Resampler) for a new stream")
         if (  # the hot path of a mono stream in frames: the same checks, fewer Python steps
             self._mono
             and type(chunk) is np.ndarray
@@ -186,7 +193,7 @@ class Resampler:
     def flush(self) -> np.ndarray:
         """End of input: returns the remaining output (the stream then holds output_length(n_in))."""
         if self._flushed:
-            raise StreamStateError("flush() called twice; create a new Resampler for a new stream")
+            raise StreamStateError("flush() called twice; call reset() (or create a new Resampler) for a new stream")
         self._flushed = True
         if self._dtype is None:
             self._set_dtype(_FLOAT64)  # nothing was pushed: an empty float64 stream
