@@ -16,7 +16,7 @@ from numpy.typing import DTypeLike
 from ._checks import QUALITY_NAMES, QualityName, check_samples
 from .errors import ClippingError, ClippingWarning, InvalidDataError, InvalidSamplesError
 from .formats import FORMATS, AudioFormat, get_format
-from .kernels import compiled_entry, g711
+from .kernels import g711
 from .kernels.pcm import float_entry
 from .kernels.pcm import float_to_int16 as _float_to_int16_kernel
 
@@ -40,7 +40,7 @@ _EXPAND_FROM_BYTES: dict[str, Any] = {}
 
 
 def _lut_encoder(read_only: bool) -> Any:
-    _LUT_ENCODE[read_only] = kernel = compiled_entry(g711.lut_encode, int(read_only))
+    _LUT_ENCODE[read_only] = kernel = g711.lut_encode.variant(np.int16, readonly=read_only)
     return kernel
 
 
@@ -50,7 +50,7 @@ def _encode_table(codec: str) -> np.ndarray:
 
 
 def _expander_from_bytes(codec: str) -> Any:
-    _EXPAND_FROM_BYTES[codec] = kernel = compiled_entry(_EXPANDERS[codec], 1)
+    _EXPAND_FROM_BYTES[codec] = kernel = _EXPANDERS[codec].variant(np.uint8, readonly=True)
     return kernel
 _CODE_TABLES = {
     ("ulaw", "alaw"): g711.ULAW_TO_ALAW.tobytes(),

@@ -38,7 +38,6 @@ FORMAT = {"ulaw": "g711_ulaw", "alaw": "g711_alaw"}
 OTHER = {"ulaw": "alaw", "alaw": "ulaw"}
 COMPRESS = {"ulaw": g711.ulaw_compress, "alaw": g711.alaw_compress}
 EXPAND = {"ulaw": g711.ulaw_expand, "alaw": g711.alaw_expand}
-CODE_TABLE = {("ulaw", "alaw"): g711.ULAW_TO_ALAW, ("alaw", "ulaw"): g711.ALAW_TO_ULAW}
 
 LONG = f"{LONG_SECONDS // 60} min @ {RATE_HZ // 1000} kHz"
 
@@ -96,13 +95,6 @@ def test_kernel_expand(benchmark: Any, long_codes: dict[str, np.ndarray], law: s
     kernel, codes = EXPAND[law], long_codes[law]
     out = np.empty(codes.shape[0], dtype=np.int16)
     run(benchmark, f"{LONG}: decode kernels", codes.size, lambda: kernel(codes, out))
-
-
-@pytest.mark.parametrize("src", LAWS)
-def test_kernel_translate(benchmark: Any, long_codes: dict[str, np.ndarray], src: str) -> None:
-    table, codes = CODE_TABLE[(src, OTHER[src])], long_codes[src]
-    out = np.empty(codes.shape[0], dtype=np.uint8)
-    run(benchmark, f"{LONG}: translate kernel", codes.size, lambda: g711.translate(codes, table, out))
 
 
 # ------------------------------------------------------------------ public API, 10 minutes

@@ -6,13 +6,17 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import numpy as np
+from numpy.typing import DTypeLike
+
 
 class LazyKernel:
     """A numba kernel with explicit signatures, each compiled (or loaded from numba's on-disk
     cache) only when first used, not at import: loading one signature from the cache costs
     a few ms, and a conversion needs 2 to 5 of the 20 that G.711 and PCM kernels declare.
 
-    `entry(i)` is the compiled function of signature i alone. Calling the kernel itself
+    `variant(dtype, ..., readonly=...)` is the compiled function of the one signature for those
+    arrays (`entry(i)`: of signature i). Calling the kernel itself
     type-dispatches like a numba dispatcher; the first such call loads every signature.
     """
 
@@ -22,6 +26,7 @@ class LazyKernel:
         self._options = options
         self._dispatcher: Any = None
         self._complete = False
+        self._variants: dict[tuple[tuple[np.dtype[Any], ...], bool], int] = {}
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
 
@@ -41,6 +46,29 @@ class LazyKernel:
             return dispatcher.overloads[signature.args].entry_point
         except (AttributeError, KeyError):  # pragma: no cover - numba without entry points
             return self.dispatcher
+
+    def variant(self, *dtypes: DTypeLike, readonly: bool = False) -> Callable[..., Any]:
+        """The compiled function of the signature whose first array arguments have `dtypes`
+        and whose inputs are read-only (`readonly=True`, e.g. arrays over bytes) or writable.
+
+        Looked up by what the arrays are, never by position in the signature list; only that
+        signature is loaded. An unknown combination is a TypeError naming the kernel.
+        """
+        key = (tuple(np.dtype(d) for d in dtypes), readonly)
+        index = self._variants.get(key)
+        if index is None:
+            from numba import types
+            from numba.np.numpy_support import as_dtype
+
+            for i, signature in enumerate(self.signatures):
+                arrays = [arg for arg in signature.args if isinstance(arg, types.Array)]
+                dtypes_match = len(arrays) >= len(key[0]) and all(as_dtype(a.dtype) == d for a, d in zip(arrays, key[0]))
+                if dtypes_match and any(not a.mutable for a in arrays) == readonly:
+                    index = self._variants[key] = i
+                    break
+            else:
+                raise TypeError(f"{self.__name__} has no variant for {[str(d) for d in key[0]]} (readonly={readonly})")
+        return self.entry(index)
 
     @property
     def dispatcher(self) -> Any:

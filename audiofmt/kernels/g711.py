@@ -37,7 +37,6 @@ __all__ = [
     "lut_encode",
     "ulaw_expand",
     "alaw_expand",
-    "translate",
     "encode_table",
     "ULAW_TO_ALAW",
     "ALAW_TO_ULAW",
@@ -140,18 +139,11 @@ def alaw_expand(codes, out):
         out[i] = np.int16((mag ^ negate) - negate)
 
 
-@lazy_njit(_sigs(_U8, _U8, _U8), nogil=True, boundscheck=False)
-def translate(codes, table, out):
-    """out[i] = table[codes[i]] for a 256-entry code conversion table."""
-    for i in range(codes.shape[0]):
-        out[i] = table[codes[i]]
-
-
 @cache
 def encode_table(law: str) -> np.ndarray:
     """The 65536-entry code table of `law` ("ulaw" or "alaw"), indexed by the int16 bits."""
     every_int16 = np.arange(65536, dtype=np.uint16).view(np.int16)
     table = np.empty(65536, dtype=np.uint8)
-    (ulaw_compress if law == "ulaw" else alaw_compress).entry(0)(every_int16, table)  # writable input
+    (ulaw_compress if law == "ulaw" else alaw_compress).variant(np.int16)(every_int16, table)  # writable input
     table.setflags(write=False)
     return table

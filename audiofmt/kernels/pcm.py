@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numba import types
 
-from . import LazyKernel, compiled_entry, lazy_njit
+from . import LazyKernel, lazy_njit
 
 _SIGS = [
     types.UniTuple(types.int64, 2)(types.Array(dtype, 1, "C", readonly=ro), types.Array(types.int16, 1, "C"))
@@ -72,5 +72,5 @@ def float_entry(kernel: LazyKernel, x: np.ndarray) -> Callable[..., Any]:
     1-D native float32/float64 array: only that signature is loaded. Otherwise the kernel
     itself, which dispatches on the argument types (and refuses types it was not built for)."""
     if x.ndim == 1 and x.flags.c_contiguous and (x.dtype == _F64 or x.dtype == _F32):
-        return compiled_entry(kernel, (0 if x.dtype == _F32 else 2) + (0 if x.flags.writeable else 1))
+        return kernel.variant(x.dtype, readonly=not x.flags.writeable)
     return kernel

@@ -26,7 +26,6 @@ import numpy as np
 from .._checks import MAX_RATE_HZ, MIN_RATE_HZ, QualityName, check_channels, check_rate, check_samples
 from ..codecs import int16_to_float
 from ..errors import InvalidSamplesError, StreamStateError
-from ..kernels import compiled_entry
 from ..kernels.pcm import any_nonfinite, float_entry, float_to_int16
 from .engines import Chain, Engine, make_engine, max_threads, output_length
 from .filters import Quality, get_quality
@@ -42,7 +41,7 @@ _ROUND_TO_INT16: dict[np.dtype, Callable[..., tuple[int, int]]] = {}  # per comp
 
 
 def _round_entry(dtype: np.dtype) -> Callable[..., tuple[int, int]]:
-    _ROUND_TO_INT16[dtype] = kernel = compiled_entry(float_to_int16, 0 if dtype == _FLOAT32 else 2)
+    _ROUND_TO_INT16[dtype] = kernel = float_to_int16.variant(dtype)
     return kernel
 
 
@@ -243,7 +242,7 @@ class Resampler:
             for engine in self._engines:
                 engine.set_threads(self.threads)
         if dtype != np.int16:  # any_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
-            self._nonfinite = compiled_entry(any_nonfinite, 0 if dtype == np.float32 else 2)
+            self._nonfinite = any_nonfinite.variant(dtype)
 
     def _as_compute(self, chunk: np.ndarray) -> np.ndarray:
         """The chunk in the compute dtype, C-contiguous (int16 scaled by 1/32768; a writable
