@@ -348,3 +348,20 @@ def test_old_rate_keyword_still_works_with_a_warning():
         assert (decoder.rate, decoder.output_rate) == (8000, 8000)
     with pytest.raises(TypeError, match="both rate= and rate_hz="):
         InputEncoder(session, rate=16000, rate_hz=16000)
+
+
+def test_stream_objects_count_frames_in_and_out_alike():
+    x = np.sin(np.arange(16000 * 3) / 9.0) * 0.5
+    encoder = InputEncoder(_session("pcm16", "pcm16"), 16000, chunk_ms=20)
+    resampler = audiofmt.Resampler(16000, 24000, "low_latency")
+    for piece in np.array_split(x, 7):
+        encoder.process(piece)
+        resampler.process(piece)
+    encoder.flush()
+    resampler.flush()
+    assert (encoder.n_in, encoder.n_out) == (resampler.n_in, resampler.n_out) == (48000, 72000)
+    assert encoder.n_out == encoder.samples_sent
+    decoder = OutputDecoder(_session("pcm16", "pcm16"), rate_hz=8000)
+    data = audiofmt.encode(np.full(2400, 100, dtype=np.int16), "pcm16")
+    got = sum(decoder.process(_delta(data)).shape[0] for _ in range(5)) + decoder.flush().shape[0]
+    assert (decoder.n_in, decoder.n_out, got) == (12000, 4000, 4000)

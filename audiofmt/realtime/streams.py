@@ -121,7 +121,9 @@ class InputEncoder:
     `process(samples)` takes int16/float32/float64 arrays, 1-D or (frames, channels); channels are
     averaged, the audio is resampled to the session's input rate and encoded to its format.
     Events carry `chunk_ms` of audio each (whole samples); `flush()` sends the rest at the end.
-    Counters are exact integers: `samples_sent`, `bytes_sent`, `ms_sent` (rounded down).
+    Counters are exact integers, as on every stream object: `n_in` frames taken (at `rate_hz`),
+    `n_out` samples sent (at the format's rate; also `samples_sent`, `bytes_sent`, `ms_sent`
+    rounded down), `n_clipped` samples clipped to int16.
     The default `quality="low_latency"` keeps a live stream within 6 ms of its input (alias-free
     from the Nyquist frequency, 116 dB); `"hq"` rejects more but holds back one FFT block (80-260 ms).
     """
@@ -148,7 +150,13 @@ class InputEncoder:
         self.quality = quality
         get_quality(quality)  # an unknown name fails here, not at the first rate change
         self._resampler = self._new_resampler()
+        self.n_in = 0
         self.n_clipped = 0
+
+    @property
+    def n_out(self) -> int:
+        """Samples carried by the append events returned so far (the format's own rate)."""
+        return self._chunks.samples_sent
 
     @property
     def rate(self) -> int:
@@ -184,8 +192,11 @@ class InputEncoder:
             and samples.ndim == 1
             and self.channels == 1
         ):
+            self.n_in += samples.shape[0]
             return self._chunks.push(samples)
-        return self._chunks.push(self._to_int16(self._convert(samples)))
+        converted = self._convert(samples)
+        self.n_in += len(samples)  # after the checks: a refused chunk is not counted
+        return self._chunks.push(self._to_int16(converted))
 
     def flush(self) -> list[Event]:
         """End of input: the resampler's tail and the last partial chunk, as events."""
@@ -243,7 +254,9 @@ class OutputDecoder:
     (`response.audio.delta` beta, `response.output_audio.delta` GA) return their samples,
     other events return an empty array. It follows `session.created` / `session.updated`:
     a change of output format flushes the old stream first, so nothing is lost or doubled.
-    `received[(item_id, content_index)]` counts samples in the output format's own rate.
+    `received[(item_id, content_index)]` counts samples in the output format's own rate; as on
+    every stream object, `n_in` counts samples received (the format's rate), `n_out` samples
+    returned (at `output_rate_hz`) and `n_clipped` samples clipped to int16.
     Resampling defaults to `quality="low_latency"` (at most 6 ms held back, so audio can be played
     as it arrives); `"hq"` holds back one FFT block (80-260 ms) for more rejection.
     """
@@ -258,6 +271,8 @@ class OutputDecoder:
         self.quality = quality
         get_quality(quality)  # an unknown name fails here, not at the first rate change
         self.received: dict[tuple[str, int], int] = {}
+        self.n_in = 0
+        self.n_out = 0
         self.n_clipped = 0
         self._stream: tuple[str, int] | None = None
         self._audio_marked = self.session.audio_output_started
@@ -324,6 +339,7 @@ class OutputDecoder:
             head = self.flush()  # a new item's audio: close the previous stream first
         self._stream = key = (item_id, content_index)
         self.received[key] = self.received.get(key, 0) + samples.shape[0]
+        self.n_in += samples.shape[0]
         if not self._audio_marked:
             self.session.mark_audio_output()
             self._audio_marked = True
@@ -357,7 +373,8 @@ class OutputDecoder:
         return tail
 
     def _finish(self, x: np.ndarray) -> np.ndarray:
-        """int16 (exact) or float64 (resampled) samples → the caller's dtype."""
+        """int16 (exact) or float64 (resampled) samples → the caller's dtype (counted in n_out)."""
+        self.n_out += x.shape[0]
         if x.dtype == np.int16:
             return x if self.dtype == np.int16 else int16_to_float(x, self.dtype)
         if self.dtype != np.int16:
