@@ -386,3 +386,13 @@ def test_reset_starts_a_new_stream_even_after_flush():
     assert np.array_equal(np.concatenate([r.process(x), r.flush()]), expected)
     r.reset()  # after flush() too: the same stream again, the same samples
     assert np.array_equal(np.concatenate([r.process(x[:777]), r.process(x[777:]), r.flush()]), expected)
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">i2"])
+def test_byte_swapped_input_is_taken_like_native(dtype):
+    """One rule with encode() and InputEncoder: any byte order, the same samples."""
+    x = (np.sin(np.arange(4410) / 3.0) * 0.4 * (32767 if dtype == ">i2" else 1)).astype(dtype)
+    native = x.astype(x.dtype.newbyteorder("="))
+    assert np.array_equal(audiofmt.resample(x, 44100, 24000), audiofmt.resample(native, 44100, 24000))
+    stream = Resampler(44100, 24000)
+    assert np.array_equal(np.concatenate([stream.process(x), stream.flush()]), audiofmt.resample(native, 44100, 24000))

@@ -204,6 +204,8 @@ class Resampler:
         (finite=False: the caller checks the samples for NaN/inf itself)."""
         if not isinstance(chunk, np.ndarray):
             raise InvalidSamplesError(f"chunk must be a numpy.ndarray; got {type(chunk).__name__}")
+        if not chunk.dtype.isnative:  # byte-swapped input is taken, as encode() and InputEncoder take it
+            chunk = chunk.astype(chunk.dtype.newbyteorder("="))
         if chunk.dtype not in _DTYPES:
             raise InvalidSamplesError(f"chunk dtype must be one of float32, float64, int16; got {chunk.dtype}")
         if self._dtype is None:
