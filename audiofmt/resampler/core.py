@@ -23,7 +23,7 @@ from math import gcd
 
 import numpy as np
 
-from .._checks import MAX_RATE_HZ, MIN_RATE_HZ, QualityName, check_channels, check_rate, check_samples
+from .._checks import MAX_RATE_HZ, MIN_RATE_HZ, QualityName, check_channels, check_int, check_rate, check_samples
 from ..codecs import int16_to_float
 from ..errors import InvalidSamplesError, StreamStateError
 from ..kernels.pcm import any_nonfinite, float_entry, float_to_int16
@@ -116,9 +116,8 @@ class Resampler:
         threads: int = 1,
     ) -> None:
         self.in_rate = check_rate("in_rate", in_rate)
-        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
-            raise InvalidSamplesError(f"threads must be an integer >= 0 (0: every core); got {threads!r}")
-        self.threads = max_threads() if threads == 0 else int(threads)
+        threads = check_int("threads", threads, 0, error=InvalidSamplesError)  # 0: every core
+        self.threads = max_threads() if threads == 0 else threads
         self.out_rate = check_rate("out_rate", out_rate)
         self.quality = get_quality(quality)
         self.channels = check_channels("channels", channels)
