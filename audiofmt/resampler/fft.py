@@ -161,6 +161,12 @@ class FFTEngine:
         # samples per complex number, with the spectral step in one numba pass.
         self._packed = BACKEND == "numpy" and _POCKETFFT is not None and not (self.n_fft_in | self.n_fft_out) % 2
         self._tables = _packed_tables(l, m, quality, self._dtype.char) if self._packed else ()
+        self._step: Callable[..., None] | None = None
+        if self._packed:  # looked up (loaded or compiled) here, not in a pool thread
+            from ..kernels import compiled_entry
+            from ..kernels.spectrum import resample_spectrum
+
+            self._step = compiled_entry(resample_spectrum, 0 if self._dtype.char == "f" else 1)
         self._one = self._dtype.type(1)
         self._buffer = np.zeros(self.pad, dtype=self._dtype)  # holds input from absolute index self._start
         self._start = -self.pad
@@ -295,10 +301,8 @@ class FFTEngine:
         """_transform_rows with packed transforms: frames[i] is block i as Ni/2 complex pairs;
         a complex FFT of Ni/2 points, kernels.spectrum's step to the other rate's Nyquist with
         the gains, an inverse complex FFT of No/2 points read as No real samples."""
-        from ..kernels import compiled_entry
-        from ..kernels.spectrum import resample_spectrum
-
-        step = compiled_entry(resample_spectrum, 0 if self._dtype.char == "f" else 1)
+        step = self._step
+        assert step is not None
         n_blocks = frames.shape[0]
         n_half_in, n_half_out = self.n_fft_in // 2, self.n_fft_out // 2
         per_batch = min(n_blocks, max(1, _BATCH_POINTS // max(self.n_fft_in, self.n_fft_out)))
