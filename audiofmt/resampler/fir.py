@@ -252,6 +252,29 @@ class PolyphaseEngine(FIRStage):
         self._work_fits = 0  # kernel inputs up to this many samples fit the scratch space as it is
         self._fit_work(4 * self.n_taps + 2048)  # grown when a longer input comes
 
+    def push(self, x: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
+        """FIRStage.push; a short chunk on one thread (a 20 ms frame) takes a shorter path in
+        Python: the same kernel call with the same arguments, so the same samples, with about
+        a dozen fewer method calls (1.5-3 µs of a frame's 6-11)."""
+        if into is not None or x.shape[0] >= _DIRECT or self.threads != 1 or self._reuse is not None:
+            return super().push(x, into)
+        history = self._history
+        history.append(x)
+        lo, hi, start = history.lo, history.hi, history.start
+        l, m, half = self.l, self.m, self.half
+        end = -((half - (start + hi - lo) * l) // m)  # ready(): outputs whose last input has arrived
+        count = end - self._n_out
+        if count <= 0:
+            return np.zeros(0, dtype=self._dtype)
+        out = np.empty(count, dtype=self._dtype)
+        if hi - lo > self._work_fits:
+            self._fit_work(2 * (hi - lo))
+        coefs = self._coefs
+        self._kernel(history.data[lo:hi], start, coefs, self._last_tap, self._unit_tap, m, l, self._n_out, out, self._work)
+        self._n_out = end
+        history.drop_before((end * m + half) // l - coefs.shape[1] + 1)  # first_input(end)
+        return out
+
     def last_input(self, j: int) -> int:
         return (j * self.m + self.half) // self.l
 
