@@ -3,7 +3,8 @@
 - core.py: `resample`, `Resampler`, `downmix`, argument checks and dtype handling;
 - filters.py: Kaiser-windowed sinc design and the quality presets;
 - plan.py: the chain of stages chosen per rate pair, and the output length rule;
-- engines.py / fft.py: the FIR (numba) and overlap-save FFT engines that run a plan.
+- engines.py: the engine for a plan (`make_engine`, `Chain`); fir.py: the direct-form FIR
+  engines (numba kernels); fft.py: the overlap-save FFT engine; threads.py: the thread pool.
 """
 
 from .core import MAX_RATE_HZ, MIN_RATE_HZ, Resampler, channel_mean, downmix, output_length, resample
