@@ -309,6 +309,6 @@ def test_cli_serves_wss_and_checks_the_signature_and_path_token(tmp_path):
     refused, got, code, log_text = asyncio.run(run())
     assert refused == [403, 403, 403] and got == stand_in.reply and code == 0
     assert "wss://" in log_text  # the listening line names the scheme
-    for secret in (KEY, token, signature, auth_token):  # -v -v: DEBUG, websockets' header logs included
+    for secret in (KEY, token, signature, auth_token):  # -v -v: the transport's upgrade-request logs included
         assert secret not in log_text
     assert "Authorization: [redacted]" in log_text
