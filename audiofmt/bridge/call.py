@@ -39,6 +39,7 @@ log = logging.getLogger("audiofmt.bridge")
 _now = time.monotonic
 _TEXT = WSMsgType.TEXT
 _APPEND_OVERHEAD = len('{"type":"input_audio_buffer.append","audio":""}')
+_APPEND_HEAD_LEN = _APPEND_OVERHEAD - 2
 _PER_TURN = 16  # waiting messages handled per loop turn and call
 
 
@@ -75,6 +76,8 @@ class Call:
         self.done = self.loop.create_future()
         self.last_media = (0, 0.0)
         self.outcome = "error"
+        self.phone_send: Any = _ignore_send  # the sockets' send(), once they are open
+        self.model_send: Any = _ignore_send
 
     # -- phone socket ----------------------------------------------------------------------
     def _phone_connected(self, transport: Any) -> None:
@@ -87,6 +90,7 @@ class Call:
             self.done.set_result(None)
             return
         self.slot = True
+        self.phone_send = transport.send
         state.calls.add(self)
         self.metrics.call_started()
         self.timer = self.loop.call_later(self.limits.start_s, self._start_timeout)
@@ -169,6 +173,7 @@ class Call:
                      "response": {"instructions": f"Greet the caller now. Say: {self.config.greeting}"}}
             transport.send(_TEXT, json.dumps(greet))
         self.live = True
+        self.model_send = transport.send
         self.phone.sink = self._phone_message
         self.last_media = (self.core.stats.media_in, self.loop.time())
         self.timer = self.loop.call_later(min(limits.idle_s, 1.0), self._tick)
@@ -180,39 +185,41 @@ class Call:
 
     def _phone_message(self, message: Any) -> None:
         """The hot path: one phone message, now or (over the rate) in order later."""
-        if self.waiting or not self.bucket.spend(1.0):
+        now = _now()
+        if self.waiting or not self.bucket.spend(1.0, now):
             self.waiting.append(message)
             self.metrics.throttled()
             self._schedule()
             return
         outs = self.core.receive_phone(message)
-        if outs:
-            self._route(outs)
+        if not outs:
+            return
+        out = outs[0]
+        if len(outs) == 1 and type(out) is _Append:  # media → one append (the usual message)
+            text = out.text
+            assert text is not None  # an _Append is made from its text
+            if self.audio_budget.spend((len(text) - _APPEND_OVERHEAD) * 3 // 4 / self.bytes_per_ms, now):
+                self.model_send(_TEXT, text)
+            else:
+                self.over_realtime += 1
+            return
+        self._route(outs)
 
     def _route(self, outs: list[Any]) -> None:
-        model = self.model.transport if self.model is not None else None
+        model_send, phone_send = self.model_send, self.phone_send
         for out in outs:
             kind = type(out)
-            if kind is _Append:  # caller audio: within the model's real-time budget, or dropped
-                n_bytes = (len(out.text) - _APPEND_OVERHEAD) * 3 // 4
-                if not self.audio_budget.spend(n_bytes / self.bytes_per_ms):
-                    self.over_realtime += 1
-                    continue
-                if model is not None:
-                    model.send(_TEXT, out.text)
-            elif kind is ToPhone or isinstance(out, ToPhone):
-                transport = self.phone.transport
-                if transport is not None:
-                    transport.send(_TEXT, out.json())
-            elif isinstance(out, ToModel):
-                if out.event.get("type") == "input_audio_buffer.append":
-                    audio = out.event.get("audio")
+            if kind is ToPhone or isinstance(out, ToPhone):
+                phone_send(_TEXT, out.json())
+            elif isinstance(out, ToModel):  # caller audio within the model's real-time budget, or dropped
+                if kind is _Append or out.event.get("type") == "input_audio_buffer.append":
+                    text = out.text
+                    audio = text[_APPEND_HEAD_LEN:-2] if kind is _Append and text is not None else out.event.get("audio")
                     n_bytes = len(audio) * 3 // 4 if isinstance(audio, str) else 0
                     if not self.audio_budget.spend(n_bytes / self.bytes_per_ms):
                         self.over_realtime += 1
                         continue
-                if model is not None:
-                    model.send(_TEXT, out.json())
+                model_send(_TEXT, out.json())
             else:  # Dtmf or CallStopped; the digits a caller keys (PINs, card numbers) are never logged
                 log.debug("call %s: %s", self.call_sid, type(out).__name__, extra={"call_sid": self.call_sid})
                 if self.config.on_event is not None:
@@ -242,8 +249,12 @@ class Call:
                 self._schedule()
             message = pieces[0]
         outs = self.core.receive_model(message)
-        if outs:
-            self._route(outs)
+        if not outs:
+            return
+        if len(outs) == 1 and type(outs[0]) is ToPhone:  # a delta → one 20 ms frame (the usual event)
+            self.phone_send(_TEXT, outs[0].json())
+            return
+        self._route(outs)
 
     def _pieces(self, text: str) -> list[Any]:
         try:
@@ -380,4 +391,8 @@ class Call:
 
 
 def _ignore_any(value: Any = None) -> None:
+    return None
+
+
+def _ignore_send(kind: Any, message: Any) -> None:
     return None
