@@ -183,6 +183,34 @@ def test_barge_in_clears_the_phone_and_truncates_what_was_heard(monkeypatch):
     assert (truncates[0]["item_id"], truncates[0]["content_index"], truncates[0]["audio_end_ms"]) == ("item_1", 0, 300)
 
 
+def test_bridge_call_serves_a_socket_the_app_accepted(monkeypatch):
+    """The embedding API: the app's own websockets server hands each connection to bridge_call."""
+    from audiofmt.bridge.server import bridge_call
+
+    stand_in = StandInRealtime(reply_ms=1000)
+    cores: list = []
+
+    async def run() -> dict:
+        async with Harness(stand_in, monkeypatch) as h:
+            async def handler(ws) -> None:
+                cores.append(await bridge_call(ws, h.config))
+
+            async with ws_serve(handler, "127.0.0.1", 0) as app:
+                port = app.sockets[0].getsockname()[1]
+                async with connect(f"ws://127.0.0.1:{port}") as twilio:
+                    got = await _converse(twilio)
+                for _ in range(50):
+                    if cores:
+                        break
+                    await asyncio.sleep(0.05)
+                return got
+
+    got = asyncio.run(run())
+    assert b"".join(got["media"]) == stand_in.reply and len(got["marks"]) == 1
+    assert got["close"] == (1000, "call ended")
+    assert len(cores) == 1 and cores[0].stats.media_in == 25 and cores[0].stats.frames_out == 50
+
+
 # ---- 1. authentication ---------------------------------------------------------------------------
 
 twilio_rv = pytest.importorskip("twilio.request_validator", reason="the test extra's twilio package is not installed")

@@ -29,7 +29,7 @@ from .metrics import NullMetrics, loop_lag_monitor
 if TYPE_CHECKING:
     from .call import Call
 
-__all__ = ["BridgeConfig", "BridgeServer", "CallSlots", "Limits", "drain", "serve"]
+__all__ = ["BridgeConfig", "BridgeServer", "CallSlots", "Limits", "bridge_call", "drain", "serve"]
 
 log = logging.getLogger("audiofmt.bridge")
 
@@ -243,3 +243,6 @@ async def drain(server: BridgeServer, seconds: float | None = None) -> int:
     server.close(close_connections=True)
     await server.wait_closed()
     return cut
+
+
+from .embed import bridge_call  # noqa: E402  (embed builds on this module's _State)
