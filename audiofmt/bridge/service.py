@@ -133,6 +133,24 @@ async def start_health_server(host: str, port: int, registry: Any, health: Calla
     return await asyncio.start_server(handle, host, port, limit=8192)
 
 
+def raise_fd_limit(limits: Any) -> None:
+    """Raise this process's open-file limit (soft, up to the hard limit) to what its connections
+    can need: every phone connection, a Realtime connection per call, and some spare. Many systems
+    start processes at 1024, which a few hundred calls would exhaust (accept() then fails)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    need = limits.max_connections + min(limits.max_calls, limits.max_connections) + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < need:
+            log.warning("open-file limit %d < %d that --max-connections/--max-calls may need (raise `ulimit -n`)", target, need)
+
+
 def run_loop(main: Any) -> Any:
     """asyncio.run(main) on uvloop when it is installed (the bridge extra brings it on Linux and
     macOS: about half the event loop's cost per message), else on asyncio's own loop.
@@ -182,6 +200,7 @@ def _scheme(opts: ServiceOptions) -> str:
 def run_service(opts: ServiceOptions) -> int:
     """Run until SIGTERM/SIGINT, then drain. Returns the exit code."""
     setup_logging(opts.log_format, opts.log_level)
+    raise_fd_limit(opts.config.limits)
     if opts.workers <= 1:
         registry = metrics = None
         if opts.metrics_port is not None:
@@ -202,6 +221,7 @@ def run_service(opts: ServiceOptions) -> int:
 def _worker_main(opts: ServiceOptions, shared: Any, index: int, reports: Any) -> None:
     """A worker process: the server on the shared port, its own loop, metrics into the shared dir."""
     setup_logging(opts.log_format, opts.log_level)
+    raise_fd_limit(opts.config.limits)
     metrics = BridgeMetrics() if opts.metrics_port is not None else None  # multiprocess mode via the env
     slots = CallSlots(opts.config.limits.max_calls, shared)
     try:
