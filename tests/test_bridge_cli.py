@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("websockets", reason="the optional bridge extra (websockets) is not installed")
+pytest.importorskip("websockets", reason="the test extra's websockets (the simulated peers) is not installed")
+pytest.importorskip("picows", reason="the optional bridge extra (picows, the bridge's transport) is not installed")
 pytest.importorskip("prometheus_client", reason="the optional bridge extra (prometheus-client) is not installed")
 
 from websockets.asyncio.client import connect

@@ -1,4 +1,4 @@
-"""The websockets bridge end to end on loopback: a stand-in Realtime server, a simulated Twilio
+"""The bridge (picows) end to end on loopback: a stand-in Realtime server, a simulated Twilio
 client, authentication, limits, upstream faults, key hygiene, metrics and TLS. Nothing leaves
 127.0.0.1."""
 
@@ -13,7 +13,8 @@ import ssl
 
 import pytest
 
-websockets = pytest.importorskip("websockets", reason="the optional bridge extra (websockets) is not installed")
+websockets = pytest.importorskip("websockets", reason="the test extra's websockets (the simulated peers) is not installed")
+pytest.importorskip("picows", reason="the optional bridge extra (picows, the bridge's transport) is not installed")
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve as ws_serve
@@ -396,6 +397,26 @@ def test_an_oversized_phone_message_closes_the_call_with_1009(monkeypatch):
             return twilio.close_code
 
     assert asyncio.run(run()) == 1009
+
+
+def test_fragmented_messages_are_reassembled_within_the_size_limit(monkeypatch):
+    stand_in = StandInRealtime(reply_ms=0)
+
+    async def run() -> tuple[int | None, int]:
+        async with Harness(stand_in, monkeypatch) as h, connect(h.url(), max_size=None) as twilio:
+            await twilio.send(CONNECTED)
+            await twilio.send(_start())
+            text = _media(0)
+            await twilio.send(iter([text[:50], text[50:120], text[120:]]))  # one message in three frames
+            await asyncio.sleep(0.3)
+            appends = sum(e["type"] == "input_audio_buffer.append" for e in stand_in.received)
+            piece = "x" * 6000  # each frame under 16 KiB, the message over it
+            await twilio.send(iter([piece, piece, piece]))
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(twilio.recv(), 5)
+            return twilio.close_code, appends
+
+    assert asyncio.run(run()) == (1009, 1)
 
 
 def test_idle_call_is_closed_on_both_sides(monkeypatch, caplog):
@@ -807,6 +828,28 @@ def test_greeting_and_a_profile_picked_by_a_custom_parameter(monkeypatch):
     assert update["session"]["temperature"] == 0.7
     assert greet["type"] == "response.create" and "Hello from audiofmt!" in greet["response"]["instructions"]
     assert seen == [("CA1", {"profile": "sales", "vip": "yes"})]
+
+
+def test_an_app_hook_that_raises_ends_only_that_call(monkeypatch):
+    stand_in = StandInRealtime()
+
+    def hook(started, session):
+        raise RuntimeError("the app's bug")
+
+    async def run() -> tuple[int | None, dict]:
+        async with Harness(stand_in, monkeypatch, on_call_start=hook) as h:
+            async with connect(h.url()) as twilio:
+                await twilio.send(CONNECTED)
+                await twilio.send(_start())
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(twilio.recv(), 5)
+                code = twilio.close_code
+            h.config.on_call_start = None  # the server lives on: the next call works
+            async with connect(h.url()) as twilio:
+                return code, await _converse(twilio)
+
+    code, got = asyncio.run(run())
+    assert code == 1011 and b"".join(got["media"]) == stand_in.reply and stand_in.connections == 1
 
 
 # ---- 14 (in process). drain --------------------------------------------------------------------------------

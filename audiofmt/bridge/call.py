@@ -113,7 +113,12 @@ class Call:
             self.timer = None
         config = self.config
         self.call_sid = _safe_sid(started.call_sid or started.stream_sid)
-        session = _call_session(started, config, self.base)
+        try:
+            session = _call_session(started, config, self.base)
+        except Exception as exc:  # the app's on_call_start hook, or the session it asked for
+            log.exception("call %s: no session for this call", self.call_sid, extra={"call_sid": self.call_sid})
+            self.end("error", f"{type(exc).__name__}: {exc}")
+            return
         if session is not self.base:  # formats may differ: a fresh core sees the same first messages
             self.drops_before = dict(self.core.stats.dropped)
             self.core = TwilioMediaStream(session)
@@ -125,8 +130,8 @@ class Call:
         stream_sid = _safe_sid(started.stream_sid)
         log.info("call %s: started (stream %s)", self.call_sid, stream_sid,
                  extra={"call_sid": self.call_sid, "stream_sid": stream_sid})
-        if config.on_event is not None:
-            config.on_event(started)
+        if not self._tell_app(started):
+            return
         self.phone.sink = self._held_message  # until the model is up, phone messages wait
         self.state.tasks.add(task := self.loop.create_task(self._connect()))
         task.add_done_callback(self.state.tasks.discard)
@@ -222,11 +227,23 @@ class Call:
                 model_send(_TEXT, out.json())
             else:  # Dtmf or CallStopped; the digits a caller keys (PINs, card numbers) are never logged
                 log.debug("call %s: %s", self.call_sid, type(out).__name__, extra={"call_sid": self.call_sid})
-                if self.config.on_event is not None:
-                    self.config.on_event(out)
+                if not self._tell_app(out):
+                    return
                 if isinstance(out, CallStopped):
                     self.end("stopped", "Twilio sent stop")
                     return
+
+    def _tell_app(self, event: object) -> bool:
+        """config.on_event(event); an exception there ends this call (outcome "error"), never the server."""
+        if self.config.on_event is None:
+            return True
+        try:
+            self.config.on_event(event)
+        except Exception as exc:
+            log.exception("call %s: on_event raised", self.call_sid, extra={"call_sid": self.call_sid})
+            self.end("error", f"on_event raised {type(exc).__name__}")
+            return False
+        return True
 
     def _phone_gone(self) -> None:
         transport = self.phone.transport
