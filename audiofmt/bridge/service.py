@@ -165,6 +165,17 @@ def run_loop(main: Any) -> Any:
     return asyncio.run(main)
 
 
+def _loop_name() -> str:
+    """The event loop the bridge's calls run on (the workers use the same rule as run_loop)."""
+    if os.environ.get("AUDIOFMT_NO_UVLOOP"):
+        return "asyncio loop"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio loop"
+    return "uvloop"
+
+
 def _install_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -212,7 +223,7 @@ def run_service(opts: ServiceOptions) -> int:
         def ready(where: str) -> None:
             if opts.announce:
                 health = f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if registry is not None else ""
-                opts.announce(f"bridge listening on {_scheme(opts)}://{where} (1 process){health}")
+                opts.announce(f"bridge listening on {_scheme(opts)}://{where} (1 process, {_loop_name()}){health}")
 
         return int(run_loop(_serve_until_signalled(opts, None, metrics, registry, ready)))
     return _Supervisor(opts).run()
@@ -306,7 +317,7 @@ class _Supervisor:
             health = await start_health_server(opts.metrics_host or "127.0.0.1", opts.metrics_port, registry, healthy)
         if opts.announce:
             opts.announce(
-                f"bridge listening on {_scheme(opts)}://{where} ({opts.workers} processes, SO_REUSEPORT)"
+                f"bridge listening on {_scheme(opts)}://{where} ({opts.workers} processes, SO_REUSEPORT, {_loop_name()})"
                 + (f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if health else "")
             )
         restarts: list[float] = []
