@@ -497,6 +497,34 @@ def test_a_phone_flood_is_throttled_to_the_rate_losing_nothing(monkeypatch):
     assert registry.get_sample_value("audiofmt_bridge_frames_in_total") == 200
 
 
+def test_messages_before_start_are_throttled_too_and_the_call_still_starts(monkeypatch):
+    from prometheus_client import CollectorRegistry
+
+    from audiofmt.bridge.metrics import BridgeMetrics
+
+    registry = CollectorRegistry()
+    stand_in = StandInRealtime(reply_ms=0)
+
+    async def run() -> None:
+        limits = Limits(phone_rate_per_s=200, phone_burst=5)
+        async with Harness(stand_in, monkeypatch, limits=limits, metrics=BridgeMetrics(registry)) as h, connect(h.url()) as twilio:
+            for _ in range(40):  # strays before start: each handled (dropped) at the rate, not at once
+                await twilio.send(json.dumps({"event": "x"}))
+            await twilio.send(CONNECTED)
+            await twilio.send(_start())
+            for i in range(5):
+                await twilio.send(_media(i))
+            await twilio.send(STOP)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(twilio.recv(), 10)
+
+    asyncio.run(run())
+    assert sum(e["type"] == "input_audio_buffer.append" for e in stand_in.received) == 5
+    # 40 strays sent at once against a burst of 5: most of them waited (only 6 messages follow start)
+    assert registry.get_sample_value("audiofmt_bridge_throttled_total") >= 20
+    assert registry.get_sample_value("audiofmt_bridge_calls_total", {"outcome": "stopped"}) == 1
+
+
 def _send_media_and_count(monkeypatch, messages: list[str]) -> tuple[float, float, float | None]:
     """Send `messages` as one call's media; (ms of audio the model received, seconds taken, drops counted)."""
     from prometheus_client import CollectorRegistry

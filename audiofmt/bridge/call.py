@@ -66,7 +66,7 @@ class Call:
         self.over_realtime = 0
         self.drops_before: dict[str, int] = {}
         self.reported = [0, 0]
-        self.live = self.ended = self.slot = False
+        self.live = self.ended = self.slot = self.started = False
         self.pressed = 0  # sides whose write buffer is over the limit (1 phone, 2 model)
         self.held = [False, False]  # reading paused: phone, model
         self.timer: asyncio.TimerHandle | None = None
@@ -96,7 +96,16 @@ class Call:
         self.timer = self.loop.call_later(self.limits.start_s, self._start_timeout)
 
     def _first_message(self, message: Any) -> None:
-        """Before `start`: feed the core until it says the call started."""
+        """Before `start`: the same rate limit as later (a flood waits, the socket is not read)."""
+        if self.waiting or not self.bucket.spend(1.0):
+            self.waiting.append(message)
+            self.metrics.throttled()
+            self._schedule()
+            return
+        self._before_start(message)
+
+    def _before_start(self, message: Any) -> None:
+        """Feed the core until it says the call started."""
         if len(self.first) < 8:  # connected, start, and a few strays are all a real call sends first
             self.first.append(message)
         for out in self.core.receive_phone(message):
@@ -108,6 +117,7 @@ class Call:
         self.end("start_timeout", f"no Twilio start message within {self.limits.start_s:g} s")
 
     def _started(self, started: CallStarted) -> None:
+        self.started = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -306,6 +316,14 @@ class Call:
 
     def _drain(self) -> None:
         self.pump = None
+        if not self.started and not self.ended and not self.pressed:  # before start: in order, at the rate
+            for _ in range(_PER_TURN):
+                if not self.waiting or self.started or self.ended or not self.bucket.spend(1.0):
+                    break
+                self._before_start(self.waiting.popleft())
+            if not self.started and not self.ended:
+                self._schedule()
+                return
         if self.ended or not self.live or self.pressed:
             self._sync_reading()
             return
