@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 import time
@@ -88,6 +89,17 @@ def _slices(event: dict[str, Any], slice_chars: int, bytes_per_sample: int) -> l
     return [{**event, "delta": delta[i : i + step]} for i in range(0, len(delta), step)]
 
 
+def _pieces(text: str, slice_chars: int, bytes_per_sample: int) -> list[Any]:
+    """A model message over slice_chars as the events to hand the core, one per loop turn."""
+    try:
+        event = json.loads(text)
+    except (ValueError, RecursionError):
+        return [text]  # the core counts it as a bad event
+    if not isinstance(event, dict):
+        return [event]
+    return _slices(event, slice_chars, bytes_per_sample)
+
+
 def _safe_sid(sid: str) -> str:
     """A peer-given SID fit for a log line: letters, digits, '_' and '-', at most 64 characters."""
     kept = "".join(c for c in sid[:64] if c.isascii() and (c.isalnum() or c in "_-"))
@@ -124,3 +136,11 @@ def _call_session(started: CallStarted, config: Any, base: Session) -> Session:
         elif chosen is not None:
             session = session.update(chosen)
     return session
+
+
+def _ignore_any(value: Any = None) -> None:
+    return None
+
+
+def _ignore_send(kind: Any, message: Any) -> None:
+    return None

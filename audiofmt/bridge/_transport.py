@@ -21,7 +21,7 @@ from typing import Any
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
-__all__ = ["CountingProtocol", "Peer", "close_peer", "log_adapter"]
+__all__ = ["CountingProtocol", "Peer", "close_detail", "close_peer", "log_adapter"]
 
 _GAVE_UP = frozenset({1002, 1007, 1009})  # close codes after which a peer's input is not read
 _TEXT, _BINARY, _CONT, _CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
@@ -131,6 +131,18 @@ def close_peer(transport: WSTransport | None, code: int, reason: str, close_s: f
         transport.disconnect()
         return
     asyncio.get_running_loop().call_later(close_s, _abort, transport)
+
+
+def close_detail(transport: WSTransport | None) -> str:
+    """How a connection ended, for the log: the peer's close code and reason, or ours, or none."""
+    handshake = transport.close_handshake if transport is not None else None
+    if handshake is not None and handshake.recv is not None:
+        return f"({handshake.recv.code.value} {handshake.recv.reason})".replace(" )", ")")
+    if handshake is not None and handshake.sent is not None:
+        sent = handshake.sent
+        why = "a message over the size limit" if sent.code.value == 1009 else sent.reason
+        return f"(the bridge closed it with {sent.code.value}: {why})"
+    return "(no close frame)"
 
 
 def _abort(transport: WSTransport) -> None:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from picows import WSMsgType
 
 from ..realtime.session import Session
-from ._parts import _call_session, _close_reason, _RateLimit, _safe_sid, _slices, _timeout
-from ._transport import Peer, close_peer, log_adapter
+from ._parts import _call_session, _close_reason, _ignore_any, _ignore_send, _pieces, _RateLimit, _safe_sid, _slices, _timeout
+from ._transport import Peer, close_detail, close_peer, log_adapter
 from .auth import redact_url, redacting_logger
 from .twilio import CallStarted, CallStopped, ToModel, ToPhone, TwilioMediaStream, _Append
 
@@ -256,13 +256,7 @@ class Call:
         return True
 
     def _phone_gone(self) -> None:
-        transport = self.phone.transport
-        handshake = transport.close_handshake if transport is not None else None
-        if handshake is not None and handshake.sent is not None and handshake.sent.code.value == 1009 and handshake.recv is None:
-            self.end("phone_closed", "Twilio sent a message over the size limit (closed with 1009)")
-            return
-        received = handshake.recv.code.value if handshake is not None and handshake.recv is not None else "no close frame"
-        self.end("phone_closed", f"Twilio closed the WebSocket ({received})")
+        self.end("phone_closed", f"Twilio closed the WebSocket {close_detail(self.phone.transport)}")
 
     # -- model socket ----------------------------------------------------------------------
     def _model_message(self, message: Any) -> None:
@@ -270,7 +264,7 @@ class Call:
             self.model_waiting.append(message)
             return
         if type(message) is str and len(message) > self.limits.model_slice_chars:
-            pieces = self._pieces(message)
+            pieces = _pieces(message, self.limits.model_slice_chars, self.core.session.output_format.bytes_per_sample)
             if len(pieces) > 1:
                 self.model_waiting.extend(pieces[1:])
                 self._schedule()
@@ -283,25 +277,9 @@ class Call:
             return
         self._route(outs)
 
-    def _pieces(self, text: str) -> list[Any]:
-        try:
-            event = json.loads(text)
-        except (ValueError, RecursionError):
-            return [text]  # the core counts it as a bad event
-        if not isinstance(event, dict):
-            return [event]
-        return _slices(event, self.limits.model_slice_chars, self.core.session.output_format.bytes_per_sample)
-
     def _model_gone(self) -> None:
         transport = self.model.transport if self.model is not None else None
-        handshake = transport.close_handshake if transport is not None else None
-        if handshake is not None and handshake.recv is not None:
-            detail = f"({handshake.recv.code.value} {handshake.recv.reason})".replace(" )", ")")
-        elif handshake is not None and handshake.sent is not None:
-            detail = f"(the bridge closed it with {handshake.sent.code.value} {handshake.sent.reason})"
-        else:
-            detail = "(no close frame)"
-        self.end("upstream_closed", f"the Realtime server closed the connection {detail}")
+        self.end("upstream_closed", f"the Realtime server closed the connection {close_detail(transport)}")
 
     # -- waiting messages, flow control, timers ----------------------------------------------
     def _schedule(self) -> None:
@@ -423,11 +401,3 @@ class Call:
         if not self.done.done():
             self.done.set_result(None)
         self.state.call_ended()
-
-
-def _ignore_any(value: Any = None) -> None:
-    return None
-
-
-def _ignore_send(kind: Any, message: Any) -> None:
-    return None
