@@ -457,7 +457,7 @@ def _bridge_options(args: argparse.Namespace) -> object:
     from .realtime.session import Session
 
     try:
-        import websockets  # noqa: F401
+        import picows  # noqa: F401
     except ImportError:
         raise UsageError('the bridge needs the optional extra: pip install "audiofmt[bridge]"') from None
     if not os.environ.get(args.api_key_env):

@@ -29,6 +29,10 @@ def _group(filename: str, name: str) -> str:
     if filename == "~":  # a C function: name looks like "<method 'send' of '_socket.socket' objects>"
         if "_socket.socket" in name:
             return "socket syscalls (send/recv: kernel loopback TCP)"
+        if "picows" in name:
+            return "picows (C: framing, send)"
+        if "uvloop" in name:
+            return "uvloop (C)"
         if "select.epoll" in name:
             return "epoll"
         if "json" in name or "_json" in name:

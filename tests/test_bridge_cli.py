@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("websockets", reason="the optional bridge extra (websockets) is not installed")
+pytest.importorskip("websockets", reason="the test extra's websockets (the simulated peers) is not installed")
+pytest.importorskip("picows", reason="the optional bridge extra (picows, the bridge's transport) is not installed")
 pytest.importorskip("prometheus_client", reason="the optional bridge extra (prometheus-client) is not installed")
 
 from websockets.asyncio.client import connect
@@ -309,6 +310,6 @@ def test_cli_serves_wss_and_checks_the_signature_and_path_token(tmp_path):
     refused, got, code, log_text = asyncio.run(run())
     assert refused == [403, 403, 403] and got == stand_in.reply and code == 0
     assert "wss://" in log_text  # the listening line names the scheme
-    for secret in (KEY, token, signature, auth_token):  # -v -v: DEBUG, websockets' header logs included
+    for secret in (KEY, token, signature, auth_token):  # -v -v: the transport's upgrade-request logs included
         assert secret not in log_text
     assert "Authorization: [redacted]" in log_text

@@ -1,4 +1,4 @@
-"""The websockets bridge end to end on loopback: a stand-in Realtime server, a simulated Twilio
+"""The bridge (picows) end to end on loopback: a stand-in Realtime server, a simulated Twilio
 client, authentication, limits, upstream faults, key hygiene, metrics and TLS. Nothing leaves
 127.0.0.1."""
 
@@ -13,7 +13,8 @@ import ssl
 
 import pytest
 
-websockets = pytest.importorskip("websockets", reason="the optional bridge extra (websockets) is not installed")
+websockets = pytest.importorskip("websockets", reason="the test extra's websockets (the simulated peers) is not installed")
+pytest.importorskip("picows", reason="the optional bridge extra (picows, the bridge's transport) is not installed")
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve as ws_serve
@@ -181,6 +182,34 @@ def test_barge_in_clears_the_phone_and_truncates_what_was_heard(monkeypatch):
     assert len(truncates) == 1
     # the reply started when the call clock was at 200 ms; 15 more 20 ms frames = 300 ms heard
     assert (truncates[0]["item_id"], truncates[0]["content_index"], truncates[0]["audio_end_ms"]) == ("item_1", 0, 300)
+
+
+def test_bridge_call_serves_a_socket_the_app_accepted(monkeypatch):
+    """The embedding API: the app's own websockets server hands each connection to bridge_call."""
+    from audiofmt.bridge.server import bridge_call
+
+    stand_in = StandInRealtime(reply_ms=1000)
+    cores: list = []
+
+    async def run() -> dict:
+        async with Harness(stand_in, monkeypatch) as h:
+            async def handler(ws) -> None:
+                cores.append(await bridge_call(ws, h.config))
+
+            async with ws_serve(handler, "127.0.0.1", 0) as app:
+                port = app.sockets[0].getsockname()[1]
+                async with connect(f"ws://127.0.0.1:{port}") as twilio:
+                    got = await _converse(twilio)
+                for _ in range(50):
+                    if cores:
+                        break
+                    await asyncio.sleep(0.05)
+                return got
+
+    got = asyncio.run(run())
+    assert b"".join(got["media"]) == stand_in.reply and len(got["marks"]) == 1
+    assert got["close"] == (1000, "call ended")
+    assert len(cores) == 1 and cores[0].stats.media_in == 25 and cores[0].stats.frames_out == 50
 
 
 # ---- 1. authentication ---------------------------------------------------------------------------
@@ -370,6 +399,26 @@ def test_an_oversized_phone_message_closes_the_call_with_1009(monkeypatch):
     assert asyncio.run(run()) == 1009
 
 
+def test_fragmented_messages_are_reassembled_within_the_size_limit(monkeypatch):
+    stand_in = StandInRealtime(reply_ms=0)
+
+    async def run() -> tuple[int | None, int]:
+        async with Harness(stand_in, monkeypatch) as h, connect(h.url(), max_size=None) as twilio:
+            await twilio.send(CONNECTED)
+            await twilio.send(_start())
+            text = _media(0)
+            await twilio.send(iter([text[:50], text[50:120], text[120:]]))  # one message in three frames
+            await asyncio.sleep(0.3)
+            appends = sum(e["type"] == "input_audio_buffer.append" for e in stand_in.received)
+            piece = "x" * 6000  # each frame under 16 KiB, the message over it
+            await twilio.send(iter([piece, piece, piece]))
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(twilio.recv(), 5)
+            return twilio.close_code, appends
+
+    assert asyncio.run(run()) == (1009, 1)
+
+
 def test_idle_call_is_closed_on_both_sides(monkeypatch, caplog):
     stand_in = StandInRealtime()
 
@@ -446,6 +495,34 @@ def test_a_phone_flood_is_throttled_to_the_rate_losing_nothing(monkeypatch):
     throttled = registry.get_sample_value("audiofmt_bridge_throttled_total")
     assert appends == 200 and throttled is not None and throttled > 0
     assert registry.get_sample_value("audiofmt_bridge_frames_in_total") == 200
+
+
+def test_messages_before_start_are_throttled_too_and_the_call_still_starts(monkeypatch):
+    from prometheus_client import CollectorRegistry
+
+    from audiofmt.bridge.metrics import BridgeMetrics
+
+    registry = CollectorRegistry()
+    stand_in = StandInRealtime(reply_ms=0)
+
+    async def run() -> None:
+        limits = Limits(phone_rate_per_s=200, phone_burst=5)
+        async with Harness(stand_in, monkeypatch, limits=limits, metrics=BridgeMetrics(registry)) as h, connect(h.url()) as twilio:
+            for _ in range(40):  # strays before start: each handled (dropped) at the rate, not at once
+                await twilio.send(json.dumps({"event": "x"}))
+            await twilio.send(CONNECTED)
+            await twilio.send(_start())
+            for i in range(5):
+                await twilio.send(_media(i))
+            await twilio.send(STOP)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(twilio.recv(), 10)
+
+    asyncio.run(run())
+    assert sum(e["type"] == "input_audio_buffer.append" for e in stand_in.received) == 5
+    # 40 strays sent at once against a burst of 5: most of them waited (only 6 messages follow start)
+    assert registry.get_sample_value("audiofmt_bridge_throttled_total") >= 20
+    assert registry.get_sample_value("audiofmt_bridge_calls_total", {"outcome": "stopped"}) == 1
 
 
 def _send_media_and_count(monkeypatch, messages: list[str]) -> tuple[float, float, float | None]:
@@ -717,12 +794,12 @@ def test_debug_logging_never_prints_the_key_the_token_or_the_signature(monkeypat
                 connect(h.url(f"/twilio/{token}"), additional_headers={"X-Twilio-Signature": signature}) as twilio:
             await _converse(twilio)
 
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(1):  # below DEBUG: picows logs the upgrade requests at its own level 9
         asyncio.run(run())
     ours = [r for r in caplog.records if r.name.startswith("audiofmt.bridge")]
     text = "\n".join(r.getMessage() for r in ours)
-    assert "Authorization: [redacted]" in text  # websockets' DEBUG request log, seen and redacted
-    assert "X-Twilio-Signature: [redacted]" in text
+    assert "Authorization: [redacted]" in text  # the client's upgrade request to the model, seen and redacted
+    assert "X-Twilio-Signature: [redacted]" in text  # the phone's upgrade request, seen and redacted
     for secret in (KEY, token, signature, AUTH_TOKEN):
         assert secret not in text
 
@@ -742,12 +819,12 @@ def test_dtmf_reaches_the_app_but_never_the_log(monkeypatch, caplog):
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(twilio.recv(), 5)
 
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(1):  # every level picows logs at, its own level 9 included
         asyncio.run(run())
     assert [e for e in events if isinstance(e, Dtmf)] == [Dtmf(d) for d in "4729"]
     text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("audiofmt"))
-    assert "Dtmf" in text and "digit" not in text  # nor in websockets' DEBUG frame lines
-    assert "< TEXT [contents not logged] [" in text
+    assert "Dtmf" in text and "digit" not in text and "4729" not in text  # nor in the transport's lines
+    assert "buffer_updated(" in text  # picows' lowest-level read lines were recorded: none shows a frame
 
 
 # ---- 12. instructions, greeting, per-call profiles ------------------------------------------------------
@@ -779,6 +856,28 @@ def test_greeting_and_a_profile_picked_by_a_custom_parameter(monkeypatch):
     assert update["session"]["temperature"] == 0.7
     assert greet["type"] == "response.create" and "Hello from audiofmt!" in greet["response"]["instructions"]
     assert seen == [("CA1", {"profile": "sales", "vip": "yes"})]
+
+
+def test_an_app_hook_that_raises_ends_only_that_call(monkeypatch):
+    stand_in = StandInRealtime()
+
+    def hook(started, session):
+        raise RuntimeError("the app's bug")
+
+    async def run() -> tuple[int | None, dict]:
+        async with Harness(stand_in, monkeypatch, on_call_start=hook) as h:
+            async with connect(h.url()) as twilio:
+                await twilio.send(CONNECTED)
+                await twilio.send(_start())
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(twilio.recv(), 5)
+                code = twilio.close_code
+            h.config.on_call_start = None  # the server lives on: the next call works
+            async with connect(h.url()) as twilio:
+                return code, await _converse(twilio)
+
+    code, got = asyncio.run(run())
+    assert code == 1011 and b"".join(got["media"]) == stand_in.reply and stand_in.connections == 1
 
 
 # ---- 14 (in process). drain --------------------------------------------------------------------------------

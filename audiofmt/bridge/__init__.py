@@ -4,7 +4,8 @@
 - RTP (rtp.py, jitter.py, udp.py): RFC 3550 packets and statistics, a jitter buffer that gives one
   20 ms frame per tick, and an asyncio UDP endpoint paced at 20 ms.
 - `Concealer` (plc.py): ITU-T G.711 Appendix I packet loss concealment.
-- server.py: the websockets server (`serve`, `drain`), call.py: one bridged call (`bridge_call`),
+- server.py: the picows server (`serve`, `drain`), call.py: one bridged call, embed.py: `bridge_call`
+  for a socket an app accepted itself,
   config.py: `Limits` and `BridgeConfig` (optional extra `audiofmt[bridge]`), with auth.py
   (Twilio signature, path token, log redaction), metrics.py (Prometheus) and service.py
   (workers, drain, /healthz, /metrics: `audiofmt bridge`); imported on their own. See docs/bridge.md.

@@ -64,7 +64,8 @@ class FusedPath:
         self._y = self._work = np.zeros(0, dtype=np.float64)
         self._out = np.zeros(0, dtype=np.uint8)
         kernel = codes_to_pcm16_step if self._to_pcm16 else pcm16_to_codes_step
-        self._args_types = tuple(typeof(a) for a in self._args(np.zeros(2, dtype=np.uint8)))  # type: ignore[no-untyped-call]
+        # the kernel reads the message's bytes in place (no np.frombuffer per message)
+        self._args_types = tuple(typeof(a) for a in self._args(b"\x00\x00"))  # type: ignore[no-untyped-call]
         self._kernel: Callable[..., int] = compiled_step(kernel, self._args_types)
 
     def _fit(self, n_in: int) -> None:
@@ -80,18 +81,19 @@ class FusedPath:
             self._hist = hist
         self._work = np.empty(self._polyphase_work(self._hist.shape[0], self._m), dtype=np.float64)
 
-    def _args(self, data: np.ndarray) -> tuple[Any, ...]:
+    def _args(self, data: bytes) -> tuple[Any, ...]:
         return (data, self._table, self._hist, self._state, self._coefs, self._last_tap, self._unit_tap,
                 self._m, self._l, self._half, self._out, self._y, self._work)
 
     def process(self, data: bytes) -> bytes:
         """The next message's audio (bytes of the input format) → the output bytes now complete."""
-        codes = np.frombuffer(data, dtype=np.uint8)
-        count = self._kernel(codes, self._table, self._hist, self._state, self._coefs, self._last_tap, self._unit_tap,
+        if type(data) is not bytes:
+            data = bytes(data)
+        count = self._kernel(data, self._table, self._hist, self._state, self._coefs, self._last_tap, self._unit_tap,
                              self._m, self._l, self._half, self._out, self._y, self._work)
         if count < 0:  # a longer message than the buffers were sized for
-            self._fit(max(_MIN_FIT, codes.shape[0] if self._to_pcm16 else codes.shape[0] // 2))
-            count = self._kernel(*self._args(codes))
+            self._fit(max(_MIN_FIT, len(data) if self._to_pcm16 else len(data) // 2))
+            count = self._kernel(*self._args(data))
             assert count >= 0, "fused path buffers too small after _fit"
         return self._out[: 2 * count if self._to_pcm16 else count].tobytes()
 

@@ -7,7 +7,7 @@
   one Twilio connects to; behind a TLS proxy it differs from the local address) and/or a secret
   path token, in constant time.
 - `redact_url`, `RedactingFilter`: keep keys, tokens and signatures out of logs, including the
-  `Authorization` header that websockets prints at DEBUG.
+  `Authorization` header that WebSocket libraries print at debug levels.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class RedactingFilter(logging.Filter):
     (API key, path token), credential headers, bearer tokens, sk-… keys and secret URL query values.
 
     Attach it to a logger that records are *created* on (filters on a logger do not see records
-    propagated from its children): the bridge passes such loggers to websockets, and attaches one
+    propagated from its children): the bridge passes such loggers to picows, and attaches one
     to "audiofmt.bridge" itself."""
 
     def __init__(self, secrets: tuple[str, ...] = (), frames: bool = False) -> None:
@@ -152,6 +152,9 @@ class RedactingFilter(logging.Filter):
     def redact(self, text: str) -> str:
         if self.frames:
             text = _FRAME.sub(r"\1 [contents not logged] \2", text)
+        # picows logs HTTP requests as a bytes repr: "...\\r\\nAuthorization: Bearer ..." (no word
+        # boundary before the header name); as real line breaks the header rules below apply
+        text = text.replace("\\r\\n", "\r\n")
         for secret in self.secrets:
             text = text.replace(secret, "[redacted]")
         text = _HEADER_SECRETS.sub(lambda m: m.group(1) + m.group(2) + "[redacted]", text)
@@ -174,7 +177,7 @@ class RedactingFilter(logging.Filter):
 
 def redacting_logger(name: str, secrets: tuple[str, ...], frames: bool = False) -> logging.Logger:
     """The logger `name` with a RedactingFilter for `secrets` (replacing an earlier one); `frames`
-    also hides WebSocket frame contents (for the loggers handed to websockets)."""
+    also hides WebSocket frame contents (websockets-style frame lines)."""
     logger = logging.getLogger(name)
     for old in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
         logger.removeFilter(old)

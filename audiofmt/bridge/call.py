@@ -1,372 +1,403 @@
-"""One bridged call: wait for Twilio's start, open the Realtime connection, and move messages
-through the sans-IO core until either side ends, with every wait and send bounded (`Limits`)."""
+"""One bridged call on picows: the phone's WebSocket, the Realtime WebSocket opened after Twilio's
+`start`, and the sans-IO core between them, driven from picows' frame callbacks.
+
+Each message is handled in the callback that received it (no task, queue or await per message):
+phone text → `TwilioMediaStream.receive_phone` → sends; model text → `receive_model` → sends.
+Every bound of the old task-per-direction shell holds:
+- the phone's messages are rate-limited (`Limits.phone_rate_per_s`, `phone_burst`): beyond the
+  rate they wait in order and the phone socket stops being read (TCP pushes back), nothing lost;
+- caller audio reaches the model at most at `audio_speedup` × real time plus `audio_burst_ms`;
+- a model delta over `model_slice_chars` is handled in slices, one per loop turn;
+- a peer whose write buffer passes `write_limit_bytes` stops the reading of both sockets; if it
+  has not made room within `send_timeout_s`, the call ends;
+- start, idle and connect timeouts end the call; closing waits `close_s` for the peer's answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import sys
 import time
-from collections.abc import Awaitable
-from typing import Any
+from collections import deque
+from typing import TYPE_CHECKING, Any
 
-from ..errors import AudioFormatError
-from ..realtime.events import AUDIO_DELTA_TYPES, decode_audio
+from picows import WSMsgType
+
 from ..realtime.session import Session
+from ._parts import _call_session, _close_reason, _ignore_any, _ignore_send, _pieces, _RateLimit, _safe_sid, _slices, _timeout
+from ._transport import Peer, close_detail, close_peer, log_adapter
 from .auth import redact_url, redacting_logger
-from .config import BridgeConfig, Limits, _require_websockets
-from .metrics import NullMetrics
-from .twilio import CallStarted, CallStopped, ToModel, ToPhone, TwilioMediaStream
+from .twilio import CallStarted, CallStopped, ToModel, ToPhone, TwilioMediaStream, _Append
 
-__all__ = ["bridge_call"]
+if TYPE_CHECKING:
+    from .server import _State
+
+__all__ = ["Call", "_close_reason", "_safe_sid", "_slices", "_timeout"]
 
 log = logging.getLogger("audiofmt.bridge")
+_now = time.monotonic
+_TEXT = WSMsgType.TEXT
+_APPEND_OVERHEAD = len('{"type":"input_audio_buffer.append","audio":""}')
+_APPEND_HEAD_LEN = _APPEND_OVERHEAD - 2
+_PER_TURN = 16  # waiting messages handled per loop turn and call
 
-if sys.version_info >= (3, 11):
-    _timeout = asyncio.timeout
-else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
-    @contextlib.asynccontextmanager
-    async def _timeout(delay: float | None) -> Any:
-        task = asyncio.current_task()
-        fired = False
 
-        def fire() -> None:
-            nonlocal fired
-            fired = True
-            if task is not None:
-                task.cancel()
+class Call:
+    """One call: made when the phone's upgrade is accepted, ended once (`end`)."""
 
-        handle = asyncio.get_running_loop().call_later(delay, fire) if delay is not None else None
+    def __init__(self, state: _State, peer: str) -> None:
+        config = state.config
+        self.state, self.config, self.limits, self.metrics = state, config, config.limits, state.metrics
+        self.base = Session.parse(config.session)
+        self.core = TwilioMediaStream(self.base)
+        self.phone = Peer(self.limits.phone_max_bytes)
+        self.phone.sink, self.phone.gone = self._first_message, self._phone_gone
+        self.phone.pressure = lambda paused: self._pressure(1, paused)
+        self.phone.on_connected = self._phone_connected
+        self.model: Peer | None = None
+        self.peer, self.call_sid = peer, "-"
+        self.first: list[Any] = []  # the first phone messages, replayed into a per-call core
+        self.waiting: deque[Any] = deque()  # phone messages held back (rate, model not up yet)
+        self.model_waiting: deque[Any] = deque()  # slices of a large model delta
+        self.bucket = _RateLimit(self.limits.phone_rate_per_s, self.limits.phone_burst)
+        self.audio_budget = _RateLimit(1000.0 * self.limits.audio_speedup, self.limits.audio_burst_ms)
+        self.bytes_per_ms = float(self.core.session.input_format.bytes_per_ms)
+        self.over_realtime = 0
+        self.drops_before: dict[str, int] = {}
+        self.reported = [0, 0]
+        self.live = self.ended = self.slot = self.started = False
+        self.pressed = 0  # sides whose write buffer is over the limit (1 phone, 2 model)
+        self.held = [False, False]  # reading paused: phone, model
+        self.timer: asyncio.TimerHandle | None = None
+        self.send_timer: asyncio.TimerHandle | None = None
+        self.pump: asyncio.Handle | None = None
+        self.loop = asyncio.get_running_loop()
+        self.done = self.loop.create_future()
+        self.last_media = (0, 0.0)
+        self.outcome = "error"
+        self.phone_send: Any = _ignore_send  # the sockets' send(), once they are open
+        self.model_send: Any = _ignore_send
+
+    # -- phone socket ----------------------------------------------------------------------
+    def _phone_connected(self, transport: Any) -> None:
+        state = self.state
+        transport.underlying_transport.set_write_buffer_limits(high=self.limits.write_limit_bytes)
+        if not state.slots.acquire():  # lost a race with another upgrade since the check
+            state.metrics.reject("capacity")
+            close_peer(transport, 1013, "busy", self.limits.close_s)
+            self.phone.gone = self.phone.sink = _ignore_any
+            self.done.set_result(None)
+            return
+        self.slot = True
+        self.phone_send = transport.send
+        state.calls.add(self)
+        self.metrics.call_started()
+        self.timer = self.loop.call_later(self.limits.start_s, self._start_timeout)
+
+    def _first_message(self, message: Any) -> None:
+        """Before `start`: the same rate limit as later (a flood waits, the socket is not read)."""
+        if self.waiting or not self.bucket.spend(1.0):
+            self.waiting.append(message)
+            self.metrics.throttled()
+            self._schedule()
+            return
+        self._before_start(message)
+
+    def _before_start(self, message: Any) -> None:
+        """Feed the core until it says the call started."""
+        if len(self.first) < 8:  # connected, start, and a few strays are all a real call sends first
+            self.first.append(message)
+        for out in self.core.receive_phone(message):
+            if isinstance(out, CallStarted):
+                self._started(out)
+                return
+
+    def _start_timeout(self) -> None:
+        self.end("start_timeout", f"no Twilio start message within {self.limits.start_s:g} s")
+
+    def _started(self, started: CallStarted) -> None:
+        self.started = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        config = self.config
+        self.call_sid = _safe_sid(started.call_sid or started.stream_sid)
         try:
-            yield
-        except asyncio.CancelledError:
-            if fired:
-                raise TimeoutError from None
-            raise
-        finally:
-            if handle is not None:
-                handle.cancel()
+            session = _call_session(started, config, self.base)
+        except Exception as exc:  # the app's on_call_start hook, or the session it asked for
+            log.exception("call %s: no session for this call", self.call_sid, extra={"call_sid": self.call_sid})
+            self.end("error", f"{type(exc).__name__}: {exc}")
+            return
+        if session is not self.base:  # formats may differ: a fresh core sees the same first messages
+            self.drops_before = dict(self.core.stats.dropped)
+            self.core = TwilioMediaStream(session)
+            for message in self.first:
+                self.core.receive_phone(message)
+            self.bytes_per_ms = float(session.input_format.bytes_per_ms)
+        self.first = []
+        self.session = session
+        stream_sid = _safe_sid(started.stream_sid)
+        log.info("call %s: started (stream %s)", self.call_sid, stream_sid,
+                 extra={"call_sid": self.call_sid, "stream_sid": stream_sid})
+        if not self._tell_app(started):
+            return
+        self.phone.sink = self._held_message  # until the model is up, phone messages wait
+        self.state.tasks.add(task := self.loop.create_task(self._connect()))
+        task.add_done_callback(self.state.tasks.discard)
 
+    async def _connect(self) -> None:
+        from picows import ws_connect
 
-class _CallEnded(Exception):
-    """Ends a call's tasks; `outcome` is one of metrics.CALL_OUTCOMES, `detail` says why."""
+        config, limits = self.config, self.limits
+        secrets = config.secrets()
+        model = Peer(limits.model_max_bytes)
+        model.sink, model.gone = self._model_message, self._model_gone
+        model.pressure = lambda paused: self._pressure(2, paused)
+        model.on_connected = self._model_connected
+        self.model = model
+        t0 = _now()
+        try:
+            async with _timeout(limits.upstream_connect_s):
+                await ws_connect(
+                    lambda: model, config.realtime_url, extra_headers=config.headers(), max_frame_size=limits.model_max_bytes,
+                    websocket_handshake_timeout=limits.upstream_connect_s, max_redirects=0,  # never the key to another host
+                    logger_name=log_adapter(redacting_logger("audiofmt.bridge.upstream", secrets)), enable_auto_ping=False)
+        except Exception as exc:
+            if self.ended:
+                return
+            self.metrics.upstream_failed()
+            reason = f"cannot open {redact_url(config.realtime_url)}: {type(exc).__name__}: {exc}"
+            self.end("upstream_failed", reason)
+            return
+        if self.ended:  # the phone left while the model connection opened
+            close_peer(model.transport, 1000, "call ended", limits.close_s)
+            return
+        self.metrics.upstream_connected(_now() - t0)
 
-    def __init__(self, outcome: str, detail: str = "") -> None:
-        super().__init__(f"{outcome}: {detail}" if detail else outcome)
-        self.outcome, self.detail = outcome, detail
+    def _model_connected(self, transport: Any) -> None:
+        """The Realtime socket is open: session.update goes first, then what the phone sent meanwhile."""
+        if self.ended:
+            return
+        limits = self.limits
+        transport.underlying_transport.set_write_buffer_limits(high=limits.write_limit_bytes)
+        shape = "beta" if self.config.beta_header else "ga"
+        transport.send(_TEXT, json.dumps(self.session.update_event(shape)))
+        if self.config.greeting:
+            greet = {"type": "response.create",
+                     "response": {"instructions": f"Greet the caller now. Say: {self.config.greeting}"}}
+            transport.send(_TEXT, json.dumps(greet))
+        self.live = True
+        self.model_send = transport.send
+        self.phone.sink = self._phone_message
+        self.last_media = (self.core.stats.media_in, self.loop.time())
+        self.timer = self.loop.call_later(min(limits.idle_s, 1.0), self._tick)
+        self._schedule()
 
+    def _held_message(self, message: Any) -> None:
+        self.waiting.append(message)
+        self._sync_reading()
 
-class _RateLimit:
-    """A token bucket: `rate_per_s` tokens a second, at most `burst` saved; a debt is waited out."""
+    def _phone_message(self, message: Any) -> None:
+        """The hot path: one phone message, now or (over the rate) in order later."""
+        now = _now()
+        if self.waiting or not self.bucket.spend(1.0, now):
+            self.waiting.append(message)
+            self.metrics.throttled()
+            self._schedule()
+            return
+        outs = self.core.receive_phone(message)
+        if not outs:
+            return
+        out = outs[0]
+        if len(outs) == 1 and type(out) is _Append:  # media → one append (the usual message)
+            text = out.text
+            assert text is not None  # an _Append is made from its text
+            if self.audio_budget.spend((len(text) - _APPEND_OVERHEAD) * 3 // 4 / self.bytes_per_ms, now):
+                self.model_send(_TEXT, text)
+            else:
+                self.over_realtime += 1
+            return
+        self._route(outs)
 
-    def __init__(self, rate_per_s: float, burst: int) -> None:
-        self.rate, self.burst, self.tokens, self.last = rate_per_s, float(burst), float(burst), time.monotonic()
+    def _route(self, outs: list[Any]) -> None:
+        model_send, phone_send = self.model_send, self.phone_send
+        for out in outs:
+            kind = type(out)
+            if kind is ToPhone or isinstance(out, ToPhone):
+                phone_send(_TEXT, out.json())
+            elif isinstance(out, ToModel):  # caller audio within the model's real-time budget, or dropped
+                if kind is _Append or out.event.get("type") == "input_audio_buffer.append":
+                    text = out.text
+                    audio = text[_APPEND_HEAD_LEN:-2] if kind is _Append and text is not None else out.event.get("audio")
+                    n_bytes = len(audio) * 3 // 4 if isinstance(audio, str) else 0
+                    if not self.audio_budget.spend(n_bytes / self.bytes_per_ms):
+                        self.over_realtime += 1
+                        continue
+                model_send(_TEXT, out.json())
+            else:  # Dtmf or CallStopped; the digits a caller keys (PINs, card numbers) are never logged
+                log.debug("call %s: %s", self.call_sid, type(out).__name__, extra={"call_sid": self.call_sid})
+                if not self._tell_app(out):
+                    return
+                if isinstance(out, CallStopped):
+                    self.end("stopped", "Twilio sent stop")
+                    return
 
-    def spend(self, amount: float) -> bool:
-        """Take `amount` tokens if there are that many (True), else take none (False)."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= amount:
-            self.tokens -= amount
+    def _tell_app(self, event: object) -> bool:
+        """config.on_event(event); an exception there ends this call (outcome "error"), never the server."""
+        if self.config.on_event is None:
             return True
-        return False
+        try:
+            self.config.on_event(event)
+        except Exception as exc:
+            log.exception("call %s: on_event raised", self.call_sid, extra={"call_sid": self.call_sid})
+            self.end("error", f"on_event raised {type(exc).__name__}")
+            return False
+        return True
 
-    def wait_s(self) -> float:
-        """Take a token: 0.0 when one was saved, else how long to wait for it (it is then owed)."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate) - 1
-        self.last = now
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+    def _phone_gone(self) -> None:
+        self.end("phone_closed", f"Twilio closed the WebSocket {close_detail(self.phone.transport)}")
 
+    # -- model socket ----------------------------------------------------------------------
+    def _model_message(self, message: Any) -> None:
+        if self.model_waiting:
+            self.model_waiting.append(message)
+            return
+        if type(message) is str and len(message) > self.limits.model_slice_chars:
+            pieces = _pieces(message, self.limits.model_slice_chars, self.core.session.output_format.bytes_per_sample)
+            if len(pieces) > 1:
+                self.model_waiting.extend(pieces[1:])
+                self._schedule()
+            message = pieces[0]
+        outs = self.core.receive_model(message)
+        if not outs:
+            return
+        if len(outs) == 1 and type(outs[0]) is ToPhone:  # a delta → one 20 ms frame (the usual event)
+            self.phone_send(_TEXT, outs[0].json())
+            return
+        self._route(outs)
 
-async def _send(ws: Any, text: str, timeout_s: float, who: str, high_water: int) -> None:
-    """ws.send(text), ending the call when the peer has not made room for it within timeout_s.
-    websockets only waits when the socket's write buffer is above its high-water mark: below it
-    (almost always) the message goes out without the cost of a timeout."""
-    transport = ws.transport
-    if transport is not None and transport.get_write_buffer_size() + 4 * len(text) + 16 < high_water:
-        await ws.send(text)
-        return
-    try:
-        async with _timeout(timeout_s):
-            await ws.send(text)
-    except TimeoutError:
-        raise _CallEnded("send_timeout", f"the {who} did not read for {timeout_s:g} s") from None
+    def _model_gone(self) -> None:
+        transport = self.model.transport if self.model is not None else None
+        self.end("upstream_closed", f"the Realtime server closed the connection {close_detail(transport)}")
 
+    # -- waiting messages, flow control, timers ----------------------------------------------
+    def _schedule(self) -> None:
+        """Handle waiting messages on a later loop turn (now, or when the rate allows)."""
+        self._sync_reading()
+        if self.pump is not None or self.ended:
+            return
+        if self.model_waiting or (self.waiting and self.bucket.wait_s() == 0.0):
+            self.pump = self.loop.call_soon(self._drain)
+        elif self.waiting:
+            self.pump = self.loop.call_later(self.bucket.wait_s(), self._drain)
 
-def _slices(event: dict[str, Any], slice_chars: int, bytes_per_sample: int) -> list[dict[str, Any]]:
-    """A large audio delta as several smaller ones, cut at whole samples, so that no single loop
-    turn decodes, resamples and frames more than `slice_chars` of base64. Other events, and deltas
-    the core would drop whole (bad base64, a pcm16 delta of odd length), stay whole."""
-    delta = event.get("delta")
-    if event.get("type") not in AUDIO_DELTA_TYPES or not isinstance(delta, str) or len(delta) <= slice_chars:
-        return [event]
-    try:
-        n_bytes = len(decode_audio(delta))  # the core's own rule: what it would drop, stays whole
-    except AudioFormatError:
-        return [event]
-    if n_bytes % bytes_per_sample:
-        return [event]
-    step = slice_chars - slice_chars % 8  # 8 base64 chars = 6 bytes: whole samples of 1 or 2 bytes
-    return [{**event, "delta": delta[i : i + step]} for i in range(0, len(delta), step)]
-
-
-def _safe_sid(sid: str) -> str:
-    """A peer-given SID fit for a log line: letters, digits, '_' and '-', at most 64 characters."""
-    kept = "".join(c for c in sid[:64] if c.isascii() and (c.isalnum() or c in "_-"))
-    return kept or "-"
-
-
-def _call_session(started: CallStarted, config: BridgeConfig, base: Session) -> Session:
-    session = base
-    params = started.custom_parameters
-    profile = params.get("profile") if isinstance(params, dict) else None
-    if isinstance(profile, str) and profile:
-        if profile in config.profiles:
-            session = session.update(config.profiles[profile])
-        else:
-            log.warning("call %s: unknown profile %r, using the default session", _safe_sid(started.call_sid), profile[:40])
-    if config.on_call_start is not None:
-        chosen = config.on_call_start(started, session)
-        if isinstance(chosen, Session):
-            session = chosen
-        elif chosen is not None:
-            session = session.update(chosen)
-    return session
-
-
-async def _wait_for_start(phone: Any, core: TwilioMediaStream, limits: Limits) -> tuple[CallStarted, list[Any]]:
-    """Feed the phone's first messages to the core until `start`; return it and the raw messages."""
-    seen: list[Any] = []
-    try:
-        async with _timeout(limits.start_s):
-            while True:
-                message = await phone.recv()
-                if len(seen) < 8:  # connected, start, and a few strays are all a real call sends first
-                    seen.append(message)
-                for out in core.receive_phone(message):
-                    if isinstance(out, CallStarted):
-                        return out, seen
-                if core.state != "new":  # pragma: no cover - start is the only way out of "new"
+    def _drain(self) -> None:
+        self.pump = None
+        if not self.started and not self.ended and not self.pressed:  # before start: in order, at the rate
+            for _ in range(_PER_TURN):
+                if not self.waiting or self.started or self.ended or not self.bucket.spend(1.0):
                     break
-                await asyncio.sleep(0)
-    except TimeoutError:
-        raise _CallEnded("start_timeout", f"no Twilio start message within {limits.start_s:g} s") from None
-    raise _CallEnded("error", "the call left the new state without a start message")  # pragma: no cover
+                self._before_start(self.waiting.popleft())
+            if not self.started and not self.ended:
+                self._schedule()
+                return
+        if self.ended or not self.live or self.pressed:
+            self._sync_reading()
+            return
+        if self.model_waiting:  # one slice of a large delta per turn
+            outs = self.core.receive_model(self.model_waiting.popleft())
+            if outs:
+                self._route(outs)
+        for _ in range(_PER_TURN):
+            if not self.waiting or self.ended or not self.bucket.spend(1.0):
+                break
+            outs = self.core.receive_phone(self.waiting.popleft())
+            if outs:
+                self._route(outs)
+        if not self.ended:
+            self._schedule()
 
+    def _sync_reading(self) -> None:
+        """Read a socket only while nothing of its own waits and no peer is slow to read."""
+        want = (bool(self.waiting) or self.pressed != 0, bool(self.model_waiting) or self.pressed != 0)
+        for side, peer in ((0, self.phone), (1, self.model)):
+            transport = peer.transport if peer is not None else None
+            if transport is None or transport.is_disconnected or want[side] == self.held[side]:
+                continue
+            self.held[side] = want[side]
+            underlying = transport.underlying_transport
+            (underlying.pause_reading if want[side] else underlying.resume_reading)()
 
-async def bridge_call(phone: Any, config: BridgeConfig, metrics: Any = None) -> TwilioMediaStream:
-    """Bridge one Twilio WebSocket (`phone`: a websockets server connection, or anything with its
-    `recv()`, `send(text)` and `close(code, reason)`) to a new Realtime connection until either
-    side ends.
+    def _pressure(self, side: int, paused: bool) -> None:
+        """A write buffer crossed its limit: stop reading both sides until it drains, or end the call."""
+        self.pressed = self.pressed | side if paused else self.pressed & ~side
+        if self.pressed and self.send_timer is None:
+            self.send_timer = self.loop.call_later(self.limits.send_timeout_s, self._send_timeout)
+        elif not self.pressed and self.send_timer is not None:
+            self.send_timer.cancel()
+            self.send_timer = None
+        if not self.ended:
+            self._schedule()
 
-    The Realtime connection opens only after Twilio's `start`; when either side closes, fails, or
-    goes quiet past the limits, both are closed and the log says why. Returns the call's core
-    (its `stats`, `stream_sid`). Authentication is the server's job (`serve`), not this one's."""
-    return (await _bridge_call(phone, config, metrics))[0]
+    def _send_timeout(self) -> None:
+        self.end("send_timeout", f"a peer did not read for {self.limits.send_timeout_s:g} s")
 
+    def _tick(self) -> None:
+        """Once a second: the idle check, and the frame counts into the metrics."""
+        self.timer = None
+        if self.ended:
+            return
+        now, media_in = self.loop.time(), self.core.stats.media_in
+        if media_in != self.last_media[0]:
+            self.last_media = (media_in, now)
+        self._flush_counts()
+        left = self.last_media[1] + self.limits.idle_s - now
+        if left <= 0:
+            self.end("idle", f"no media from the phone for {self.limits.idle_s:g} s")
+            return
+        self.timer = self.loop.call_later(min(left, 1.0), self._tick)
 
-async def _bridge_call(phone: Any, config: BridgeConfig, metrics: Any) -> tuple[TwilioMediaStream, str]:
-    _require_websockets()
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    metrics = metrics if metrics is not None else NullMetrics()
-    limits = config.limits
-    secrets = config.secrets()
-    upstream_log = redacting_logger("audiofmt.bridge.upstream", secrets, frames=True)
-    base = Session.parse(config.session)
-    core = TwilioMediaStream(base)
-    call_sid = "-"
-    outcome, detail = "phone_closed", ""
-    model: Any = None
-    reported = [0, 0]  # media_in, frames_out already counted in the metrics
-    over_realtime = [0]  # appends dropped by the audio budget
-    drops_before: dict[str, int] = {}
-
-    def flush_counts() -> None:
-        stats = core.stats
-        metrics.frames(stats.media_in - reported[0], stats.frames_out - reported[1])
+    def _flush_counts(self) -> None:
+        stats, reported = self.core.stats, self.reported
+        self.metrics.frames(stats.media_in - reported[0], stats.frames_out - reported[1])
         reported[0], reported[1] = stats.media_in, stats.frames_out
 
-    try:
-        started, first = await _wait_for_start(phone, core, limits)
-        call_sid = _safe_sid(started.call_sid or started.stream_sid)
-        session = _call_session(started, config, base)
-        if session is not base:  # formats may differ: a fresh core sees the same first messages
-            drops_before = dict(core.stats.dropped)
-            core = TwilioMediaStream(session)
-            for message in first:
-                core.receive_phone(message)
-        stream_sid = _safe_sid(started.stream_sid)
-        log.info("call %s: started (stream %s)", call_sid, stream_sid, extra={"call_sid": call_sid, "stream_sid": stream_sid})
-        if config.on_event is not None:
-            config.on_event(started)
-
-        t0 = time.monotonic()
-        try:
-            model = await connect(
-                config.realtime_url, additional_headers=config.headers(), max_size=limits.model_max_bytes,
-                max_queue=limits.model_max_queue, write_limit=limits.write_limit_bytes,
-                open_timeout=limits.upstream_connect_s, close_timeout=limits.close_s, logger=upstream_log,
-                compression=None)
-        except Exception as exc:
-            metrics.upstream_failed()
-            reason = f"cannot open {redact_url(config.realtime_url)}: {type(exc).__name__}: {exc}"
-            raise _CallEnded("upstream_failed", reason) from None
-        metrics.upstream_connected(time.monotonic() - t0)
-        shape = "beta" if config.beta_header else "ga"
-        await _send(model, json.dumps(session.update_event(shape)), limits.send_timeout_s, "model", limits.write_limit_bytes)
-        if config.greeting:
-            greet = {"type": "response.create", "response": {"instructions": f"Greet the caller now. Say: {config.greeting}"}}
-            await _send(model, json.dumps(greet), limits.send_timeout_s, "model", limits.write_limit_bytes)
-
-        # the model bills by audio: never send it more than real time allows, whatever the
-        # phone's timestamps say (defence in depth over the core's own gap-filling bounds)
-        audio_budget = _RateLimit(1000.0 * limits.audio_speedup, limits.audio_burst_ms)
-
-        async def deliver(outputs: list[Any]) -> None:
-            for out in outputs:
-                if isinstance(out, ToPhone):
-                    await _send(phone, out.json(), limits.send_timeout_s, "phone", limits.write_limit_bytes)
-                elif isinstance(out, ToModel):
-                    if out.event.get("type") == "input_audio_buffer.append":
-                        audio = out.event.get("audio")
-                        n_bytes = len(audio) * 3 // 4 if isinstance(audio, str) else 0
-                        if not audio_budget.spend(n_bytes / core.session.input_format.bytes_per_ms):
-                            over_realtime[0] += 1
-                            continue
-                    await _send(model, out.json(), limits.send_timeout_s, "model", limits.write_limit_bytes)
-                else:  # Dtmf or CallStopped; the digits a caller keys (PINs, card numbers) are never logged
-                    log.debug("call %s: %s", call_sid, type(out).__name__, extra={"call_sid": call_sid})
-                    if config.on_event is not None:
-                        config.on_event(out)
-                    if isinstance(out, CallStopped):
-                        raise _CallEnded("stopped", "Twilio sent stop")
-
-        loop = asyncio.get_running_loop()
-        last_media = [core.stats.media_in, loop.time()]  # media count, when it last grew
-
-        async def idle_watch() -> None:
-            """Ends the call once no media has come for idle_s (checked at least once a second,
-            so it ends between idle_s and idle_s + 1 s after the last media)."""
-            while True:
-                now = loop.time()
-                if core.stats.media_in != last_media[0]:
-                    last_media[:] = [core.stats.media_in, now]
-                left = last_media[1] + limits.idle_s - now
-                if left <= 0:
-                    raise _CallEnded("idle", f"no media from the phone for {limits.idle_s:g} s")
-                await asyncio.sleep(min(left, 1.0))
-
-        async def phone_to_model() -> None:
-            bucket = _RateLimit(limits.phone_rate_per_s, limits.phone_burst)
-            last_flush = loop.time()
-            while True:
-                try:
-                    message = await phone.recv()
-                except ConnectionClosed as exc:
-                    if exc.sent is not None and exc.sent.code == 1001:  # drain() cut this call
-                        raise _CallEnded("shutdown", "the server is shutting down") from None
-                    raise _CallEnded(
-                        "phone_closed", f"Twilio closed the WebSocket ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
-                    ) from None
-                wait = bucket.wait_s()
-                if wait > 0:  # too fast: read no more for a while (TCP pushes back), lose nothing
-                    metrics.throttled()
-                    await asyncio.sleep(wait)
-                await deliver(core.receive_phone(message))
-                now = loop.time()
-                if now - last_flush >= 1.0:
-                    flush_counts()
-                    last_flush = now
-                await asyncio.sleep(0)  # one message per turn: a busy caller cannot starve the others
-
-        async def model_to_phone() -> None:
-            out_format = core.session.output_format
-            while True:
-                try:
-                    message = await model.recv()
-                except ConnectionClosed as exc:
-                    code = exc.rcvd.code if exc.rcvd else "no close frame"
-                    reason = exc.rcvd.reason if exc.rcvd else ""
-                    raise _CallEnded(
-                        "upstream_closed", f"the Realtime server closed the connection ({code} {reason})".rstrip()
-                    ) from None
-                try:
-                    event = json.loads(message)
-                except (ValueError, RecursionError):
-                    event = message  # the core counts it as a bad event
-                pieces = (
-                    _slices(event, limits.model_slice_chars, out_format.bytes_per_sample) if isinstance(event, dict) else [event]
-                )
-                for piece in pieces:
-                    await deliver(core.receive_model(piece))
-                    await asyncio.sleep(0)
-                out_format = core.session.output_format
-
-        tasks = [asyncio.create_task(phone_to_model()), asyncio.create_task(model_to_phone()), asyncio.create_task(idle_watch())]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # raises the _CallEnded that ended the call
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    except _CallEnded as end:
-        outcome, detail = end.outcome, end.detail
-    except ConnectionClosed as exc:
-        outcome, detail = "phone_closed", f"a socket closed ({exc})"
-    except asyncio.CancelledError:
-        outcome, detail = "shutdown", "the server stopped"
-        raise
-    except Exception as exc:  # one call's failure must not take the server down
-        outcome, detail = "error", f"{type(exc).__name__}: {exc}"
-        log.exception("call %s: unexpected error", call_sid, extra={"call_sid": call_sid})
-    finally:
+    # -- the end -------------------------------------------------------------------------------
+    def end(self, outcome: str, detail: str = "") -> None:
+        """End the call once: close both sockets (with the outcome's code), count, log."""
+        if self.ended:
+            return
+        self.ended, self.outcome = True, outcome
+        for handle in (self.timer, self.send_timer, self.pump):
+            if handle is not None:
+                handle.cancel()
+        self.waiting.clear()
+        self.model_waiting.clear()
+        limits = self.limits
         code, why = _close_reason(outcome)
-        closers: list[Awaitable[Any]] = [phone.close(code, why)]
-        if model is not None:
-            closers.append(model.close(1000, "call ended"))
-        with contextlib.suppress(Exception):
-            async with _timeout(limits.close_s + 1):
-                await asyncio.gather(*closers, return_exceptions=True)
-        flush_counts()
-        drops = dict(core.stats.dropped)
-        for reason, n in drops_before.items():
-            drops[reason] = drops.get(reason, 0) + n
-        if over_realtime[0]:
-            drops["audio over real time"] = over_realtime[0]
-        metrics.drops(drops)
-        level = logging.INFO if outcome in ("stopped", "phone_closed") else logging.WARNING
-        log.log(
-            level,
-            "call %s: ended (%s) %s; media in %d, frames out %d, barge-ins %d, dropped %s",
-            call_sid,
-            outcome,
-            detail,
-            core.stats.media_in,
-            core.stats.frames_out,
-            core.stats.barge_ins,
-            drops or "none",
-            extra={"call_sid": call_sid, "outcome": outcome},
-        )
-    return core, outcome
-
-
-def _close_reason(outcome: str) -> tuple[int, str]:
-    """The close code and reason the phone socket gets for each way a call ends."""
-    return {
-        "stopped": (1000, "call ended"),
-        "phone_closed": (1000, ""),
-        "upstream_closed": (1011, "model connection closed"),
-        "upstream_failed": (1011, "model unavailable"),
-        "idle": (1000, "idle"),
-        "start_timeout": (1008, "no start message"),
-        "send_timeout": (1011, "peer too slow"),
-        "shutdown": (1001, "server shutting down"),
-    }.get(outcome, (1011, "internal error"))
+        self.phone.sink = _ignore_any  # what the phone sends while the close completes is not handled
+        close_peer(self.phone.transport, code, why, limits.close_s)
+        if self.model is not None:
+            self.model.sink = _ignore_any
+            close_peer(self.model.transport, 1000, "call ended", limits.close_s)
+        if self.slot:
+            self.slot = False
+            self.state.slots.release()
+            self.state.calls.discard(self)
+            self._flush_counts()
+            drops = dict(self.core.stats.dropped)
+            for reason, n in self.drops_before.items():
+                drops[reason] = drops.get(reason, 0) + n
+            if self.over_realtime:
+                drops["audio over real time"] = self.over_realtime
+            self.metrics.drops(drops)
+            self.metrics.call_ended(outcome)
+            stats = self.core.stats
+            level = logging.INFO if outcome in ("stopped", "phone_closed") else logging.WARNING
+            log.log(level, "call %s: ended (%s) %s; media in %d, frames out %d, barge-ins %d, dropped %s", self.call_sid, outcome,
+                    detail, stats.media_in, stats.frames_out, stats.barge_ins, drops or "none",
+                    extra={"call_sid": self.call_sid, "outcome": outcome})
+        if not self.done.done():
+            self.done.set_result(None)
+        self.state.call_ended()

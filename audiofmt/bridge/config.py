@@ -23,9 +23,11 @@ class Limits:
     Twilio's messages are small (a 20 ms media message is ~330 bytes of JSON; `start` carries at
     most a few custom parameters of < 500 characters each), so 16 KiB per phone message leaves room
     for any real one. Realtime events are bigger (audio deltas, `session.updated` echoing long
-    instructions, `response.done` with a transcript): 1 MiB. Received-but-unread messages are capped
-    by `*_max_queue` (so one call holds at most 32 × 16 KiB + 8 × 1 MiB of input), unsent output by
-    the socket's write limit plus `send_timeout_s`.
+    instructions, `response.done` with a transcript): 1 MiB. A socket stops being read as soon as
+    one of its messages has to wait (over the phone's rate, a large delta's later slices, a peer
+    slow to read), so received-but-unhandled input is at most one read buffer per socket; unsent
+    output is bounded by the socket's write limit plus `send_timeout_s`. `phone_max_queue` and
+    `model_max_queue` are kept for compatibility and no longer used (the websockets shell's queues).
     """
 
     phone_max_bytes: int = 16 * 1024
@@ -100,9 +102,10 @@ class BridgeConfig:
         return tuple(s for s in (self.api_key(), auth.path_token, auth.twilio_auth_token) if s)
 
 
-def _require_websockets() -> Any:
+def _require_transport() -> Any:
+    """picows, the bridge's WebSocket stack (the optional extra), or a clear error."""
     try:
-        import websockets
+        import picows
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         raise AudioFormatError('the bridge needs the optional extra: pip install "audiofmt[bridge]"') from exc
-    return websockets
+    return picows

@@ -36,6 +36,7 @@ __all__ = ["JsonFormatter", "ServiceOptions", "run_service", "setup_logging", "s
 
 log = logging.getLogger("audiofmt.bridge")
 _EXTRA_FIELDS = ("call_sid", "stream_sid", "outcome", "peer")
+_TRANSPORT_DEBUG = 9  # picows.PICOWS_DEBUG_LL: the upgrade requests and reads are logged there
 
 
 @dataclass
@@ -85,9 +86,9 @@ def setup_logging(log_format: str, level: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("audiofmt").setLevel(level)
-    # websockets' own lines (every connection opened and closed) only with -v -v
+    # picows' own lines (connections, upgrade requests: redacted) only with -v -v, at picows' level 9
     for name in ("audiofmt.bridge.websocket", "audiofmt.bridge.upstream"):
-        logging.getLogger(name).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
+        logging.getLogger(name).setLevel(_TRANSPORT_DEBUG if level <= logging.DEBUG else logging.WARNING)
 
 
 def ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
@@ -132,6 +133,49 @@ async def start_health_server(host: str, port: int, registry: Any, health: Calla
     return await asyncio.start_server(handle, host, port, limit=8192)
 
 
+def raise_fd_limit(limits: Any) -> None:
+    """Raise this process's open-file limit (soft, up to the hard limit) to what its connections
+    can need: every phone connection, a Realtime connection per call, and some spare. Many systems
+    start processes at 1024, which a few hundred calls would exhaust (accept() then fails)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    need = limits.max_connections + min(limits.max_calls, limits.max_connections) + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < need:
+            log.warning("open-file limit %d < %d that --max-connections/--max-calls may need (raise `ulimit -n`)", target, need)
+
+
+def run_loop(main: Any) -> Any:
+    """asyncio.run(main) on uvloop when it is installed (the bridge extra brings it on Linux and
+    macOS: about half the event loop's cost per message), else on asyncio's own loop.
+    AUDIOFMT_NO_UVLOOP=1 keeps asyncio's loop."""
+    if not os.environ.get("AUDIOFMT_NO_UVLOOP"):
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
+
+
+def _loop_name() -> str:
+    """The event loop the bridge's calls run on (the workers use the same rule as run_loop)."""
+    if os.environ.get("AUDIOFMT_NO_UVLOOP"):
+        return "asyncio loop"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio loop"
+    return "uvloop"
+
+
 def _install_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -167,6 +211,7 @@ def _scheme(opts: ServiceOptions) -> str:
 def run_service(opts: ServiceOptions) -> int:
     """Run until SIGTERM/SIGINT, then drain. Returns the exit code."""
     setup_logging(opts.log_format, opts.log_level)
+    raise_fd_limit(opts.config.limits)
     if opts.workers <= 1:
         registry = metrics = None
         if opts.metrics_port is not None:
@@ -178,19 +223,20 @@ def run_service(opts: ServiceOptions) -> int:
         def ready(where: str) -> None:
             if opts.announce:
                 health = f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if registry is not None else ""
-                opts.announce(f"bridge listening on {_scheme(opts)}://{where} (1 process){health}")
+                opts.announce(f"bridge listening on {_scheme(opts)}://{where} (1 process, {_loop_name()}){health}")
 
-        return asyncio.run(_serve_until_signalled(opts, None, metrics, registry, ready))
+        return int(run_loop(_serve_until_signalled(opts, None, metrics, registry, ready)))
     return _Supervisor(opts).run()
 
 
 def _worker_main(opts: ServiceOptions, shared: Any, index: int, reports: Any) -> None:
     """A worker process: the server on the shared port, its own loop, metrics into the shared dir."""
     setup_logging(opts.log_format, opts.log_level)
+    raise_fd_limit(opts.config.limits)
     metrics = BridgeMetrics() if opts.metrics_port is not None else None  # multiprocess mode via the env
     slots = CallSlots(opts.config.limits.max_calls, shared)
     try:
-        code = asyncio.run(
+        code = run_loop(
             _serve_until_signalled(opts, slots, metrics, None, lambda where: reports.put((index, os.getpid(), "ready", where)))
         )
     except OSError as exc:
@@ -271,7 +317,7 @@ class _Supervisor:
             health = await start_health_server(opts.metrics_host or "127.0.0.1", opts.metrics_port, registry, healthy)
         if opts.announce:
             opts.announce(
-                f"bridge listening on {_scheme(opts)}://{where} ({opts.workers} processes, SO_REUSEPORT)"
+                f"bridge listening on {_scheme(opts)}://{where} ({opts.workers} processes, SO_REUSEPORT, {_loop_name()})"
                 + (f", health and metrics on http://{opts.metrics_host}:{opts.metrics_port}" if health else "")
             )
         restarts: list[float] = []

@@ -342,7 +342,7 @@ def _round_int16(v):
 def codes_to_pcm16_step(codes, table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work):
     """G.711 codes → float64 by `table` (each code's sample / 32768) → polyphase → int16 →
     little-endian pcm16 bytes in out[: 2 * count]."""
-    n_new = codes.shape[0]
+    n_new = len(codes)  # a uint8 array or the message's bytes as they are
     if not _make_room(hist, state, n_new) or out.shape[0] < 2 * y.shape[0]:
         return -1
     hi = state[1]
@@ -359,7 +359,7 @@ def codes_to_pcm16_step(codes, table, hist, state, coefs, last_tap, unit_tap, m,
 def pcm16_to_codes_step(pcm, encode_table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work):
     """little-endian pcm16 bytes → float64 (/ 32768) → polyphase → int16 → codes by the
     65536-entry `encode_table`, in out[:count]."""
-    n_new = pcm.shape[0] // 2
+    n_new = len(pcm) // 2  # a uint8 array or the message's bytes as they are
     if not _make_room(hist, state, n_new) or out.shape[0] < y.shape[0]:
         return -1
     hi = state[1]
