@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 
+from .._checks import check_int, check_rate
 from ..errors import AudioFormatError
 from .rtp import RtpPacket, RtpSource, RtpStats, ts_delta
 
@@ -51,8 +52,8 @@ class JitterBuffer:
     def __init__(self, frame_samples: int = 160, clock_rate: int = 8000, target_ms: float = 40,
                  min_ms: float = 20, max_ms: float = 200, adaptive: bool = True,
                  frame_bytes: int | None = None) -> None:
-        if type(frame_samples) is not int or type(clock_rate) is not int or frame_samples <= 0 or clock_rate <= 0:
-            raise AudioFormatError(f"frame_samples and clock_rate must be positive ints; got {frame_samples!r}, {clock_rate!r}")
+        frame_samples = check_int("frame_samples", frame_samples, 1)
+        clock_rate = check_rate("clock_rate", clock_rate)
         if not 0 < min_ms <= target_ms <= max_ms:
             raise AudioFormatError(f"need 0 < min_ms <= target_ms <= max_ms; got {min_ms}, {target_ms}, {max_ms} ms")
         self.frame_samples, self.clock_rate, self.adaptive = frame_samples, clock_rate, adaptive

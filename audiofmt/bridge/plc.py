@@ -46,6 +46,7 @@ from types import ModuleType
 
 import numpy as np
 
+from .._checks import check_int
 from ..errors import InvalidDataError, InvalidRateError, InvalidSamplesError
 
 __all__ = ["Concealer", "ConcealerStats", "conceal", "read_g192"]
@@ -100,20 +101,12 @@ class Concealer:
     delay_ms: float = OVERLAP_MAX / (RATE_HZ / 1000)  # 3.75
 
     def __init__(self, frame_samples: int = 160, rate_hz: int = 8000) -> None:
-        if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, np.integer)) or rate_hz != RATE_HZ:
-            raise InvalidRateError(
-                f"rate_hz={rate_hz!r}: G.711 Appendix I concealment is defined at 8000 Hz only"
-            )
-        if (
-            isinstance(frame_samples, bool)
-            or not isinstance(frame_samples, (int, np.integer))
-            or frame_samples <= 0
-            or frame_samples % UNIT
-        ):
-            raise InvalidSamplesError(
-                f"frame_samples={frame_samples!r}: expected a positive multiple of {UNIT} (10 ms at 8000 Hz)"
-            )
-        self.frame_samples = int(frame_samples)
+        if check_int("rate_hz", rate_hz, unit="Hz", error=InvalidRateError) != RATE_HZ:
+            raise InvalidRateError(f"rate_hz must be {RATE_HZ} Hz (G.711 Appendix I is defined at that rate only); got {rate_hz}")
+        frame_samples = check_int("frame_samples", frame_samples, UNIT, error=InvalidSamplesError)
+        if frame_samples % UNIT:
+            raise InvalidSamplesError(f"frame_samples must be a multiple of {UNIT} (10 ms at 8000 Hz); got {frame_samples}")
+        self.frame_samples = frame_samples
         self.rate_hz = RATE_HZ
         self.stats = ConcealerStats()
         self._k = _kernels()
