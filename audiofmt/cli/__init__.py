@@ -1,0 +1,73 @@
+"""audiofmt's command line: argument handling and printing only; the work is in the library.
+
+One module per command group: convert (cli.convert), decode / info / roundtrip (cli.files),
+bridge (cli.bridge); what they share is in cli.common. `main` is the console script.
+
+Exit codes: 0 all good, 1 some inputs failed (the others were still converted), 2 usage error
+(nothing was done), 128+N ended by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+Errors print as one line; -v adds the traceback. Outputs follow audiofmt.files.outputs' rules: never
+over an input, never two jobs onto one file, an existing file only with -y.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import AudioFormatError, UsageError
+from . import bridge, convert, files
+from .common import Progress, kernel_cache_cold, parse_duration
+from .convert import _jobs as _jobs  # tests plan jobs without running them
+
+__all__ = ["main", "build_parser", "parse_duration", "kernel_cache_cold", "Progress"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors' exit code")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more detail (and tracebacks)")
+    parser = argparse.ArgumentParser(prog="audiofmt", description="Audio for realtime voice APIs: convert, decode, inspect.")
+    parser.add_argument("--version", action="version", version=f"audiofmt {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    convert.add_parser(commands, common)
+    files.add_decode_info_parsers(commands, common)
+    bridge.add_parser(commands, common)
+    files.add_roundtrip_parser(commands, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..files.outputs import Terminated, signals_raise
+
+    try:
+        if getattr(args, "signals", False):
+            with signals_raise():  # SIGTERM/SIGHUP end the command like Ctrl-C: temp files removed
+                return int(args.run(args))
+        return int(args.run(args))
+    except AudioFormatError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"audiofmt: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+    except BrokenPipeError:  # stdout's reader is gone (`| head`): stop quietly, as a pipe expects
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
+    except OSError as exc:  # the file system said no (permissions, a vanished file, ...): one line
+        if args.verbose:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"audiofmt: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("audiofmt: interrupted", file=sys.stderr)
+        return 130
+    except Terminated as exc:
+        print(f"audiofmt: {exc}", file=sys.stderr)
+        return 128 + exc.signum
