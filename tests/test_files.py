@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 import soundfile
 
 import audiofmt
-from audiofmt.files import FileFormatError, RawSpec, convert_file, decode_file, open_source, probe
+from audiofmt.files import AudioSource, FileFormatError, RawSpec, convert_file, decode_file, open_source, probe
 
 from .conftest import REPO
 
@@ -166,9 +167,12 @@ def test_failure_midway_leaves_no_output(tmp_path):
 
 def test_probe():
     info = probe(FIXTURES / "tone_1k_48k_stereo.wav")
-    assert (info["container"], info["subtype"], info["rate_hz"], info["channels"], info["frames"]) == ("WAV", "PCM_16", 48000, 2, 48000)
-    assert info["duration_s"] == 1.0 and -6.1 < info["peak_dbfs"] < -5.9
-    assert probe(FIXTURES / "silence_16k.wav")["peak_dbfs"] == float("-inf")
+    assert (info.container, info.subtype, info.rate_hz, info.channels, info.frames) == ("WAV", "PCM_16", 48000, 2, 48000)
+    assert info.duration_s == 1.0 and -6.1 < info.peak_dbfs < -5.9
+    assert probe(FIXTURES / "silence_16k.wav").peak_dbfs == float("-inf")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.frames = 0  # type: ignore[misc]
+    assert info.to_dict()["frames"] == 48000 and info.to_dict()["warnings"] == []
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -236,7 +240,7 @@ def test_g711_wavs_from_sox_and_ffmpeg_read_like_libsndfile(law, sox_enc, ffmpeg
 def test_jsonl_events_read_back_as_input(tmp_path):
     events = tmp_path / "speech.jsonl"
     convert_file(FIXTURES / "speech_48k_stereo.flac", events, "pcm16")
-    assert probe(events, RawSpec("pcm16"))["frames"] == 48000
+    assert probe(events, RawSpec("pcm16")).frames == 48000
     again = tmp_path / "again.pcm"
     convert_file(events, again, "pcm16", raw=RawSpec("pcm16"))
     assert again.read_bytes() == _payload(events, "jsonl")
@@ -275,3 +279,45 @@ def test_memory_stays_bounded_whatever_the_length(tmp_path):
     growth_mib = (peak_kib(long) - peak_kib(short)) / 1024
     assert long.stat().st_size > 30 * 2**20  # the input alone would be 33 MiB in memory, 66 MiB as float64
     assert growth_mib < 16, f"peak memory grew by {growth_mib:.1f} MiB for 180x more audio"
+
+
+@pytest.mark.parametrize(
+    "name", ["tone_1k_48k_stereo.wav", "speech_48k_stereo.flac", "speech_8k_mono_alaw.wav", "speech_16k_stereo_pcm16.wav"]
+)
+def test_int16_blocks_are_the_float_blocks_times_32768(name):
+    """Sources of 16-bit samples are read as int16 by conversions: exactly the float64 samples."""
+    with open_source(FIXTURES / name) as src:
+        assert src.int16_exact
+        floats, ints = np.concatenate(list(src.blocks())), np.concatenate(list(src.blocks(int16=True)))
+    assert ints.dtype == np.int16 and np.array_equal(ints * (1 / 32768), floats)
+
+
+def test_int16_blocks_from_ffmpeg_and_raw(tmp_path):
+    raw = tmp_path / "x.s16"
+    raw.write_bytes(np.arange(-3000, 3000, dtype="<i2").tobytes())
+    with open_source(raw, RawSpec("s16le", 16000, 2)) as src:
+        assert src.int16_exact and np.array_equal(np.concatenate(list(src.blocks(int16=True))) / 32768, np.concatenate(list(src.blocks())))
+    with open_source(raw, RawSpec("f32le", 16000)) as src:
+        assert not src.int16_exact
+        with pytest.raises(audiofmt.AudioFormatError, match="not 16-bit integers"):
+            src.blocks(int16=True)
+    with open(FIXTURES / "speech_48k_stereo.flac", "rb") as stream, open_source(stream) as src:  # a stream: FFmpeg reads it
+        assert src.int16_exact and src.blocks(int16=True).__next__().dtype == np.int16
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5, 8, 9])
+def test_the_mean_of_int16_blocks_is_the_mean_of_their_floats(channels):
+    from audiofmt.files.pipeline import Pipeline
+    from audiofmt.formats import FORMATS
+    from audiofmt.resampler.core import channel_mean
+
+    rng = np.random.default_rng(channels)
+    block = rng.integers(-32768, 32768, size=(5000, channels), dtype=np.int16)
+    block[:3] = -32768
+    block[3:6] = 32767
+    src = AudioSource("x", 24000, channels, None, "RAW", "s16le", lambda *_: iter([block]), int16_exact=True)
+    for channel in (None, channels - 1):
+        pipe = Pipeline(src, FORMATS["pcm16"], "hq", channel, None)
+        expected = channel_mean(block * (1 / 32768)) if channel is None else block[:, channel] * (1 / 32768)
+        got = pipe._mono_of_int16(block)
+        assert got.dtype == np.float64 and got.flags.c_contiguous and np.array_equal(got, expected)

@@ -15,7 +15,7 @@ _RAW_BY_EXTENSION = {".ulaw": "g711_ulaw", ".mulaw": "g711_ulaw", ".alaw": "g711
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from ..files.convert import decode_file
+    from ..files.decode import decode_file
     from ..files.outputs import plan_outputs
 
     if args.output is None:
@@ -38,7 +38,8 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ..files.convert import RawSpec, probe
+    from ..files.probe import probe
+    from ..files.sources import RawSpec
 
     explicit = RawSpec(args.raw_format, args.raw_rate, args.raw_channels) if args.raw_format else None
     reports: list[dict[str, Any]] = []
@@ -48,7 +49,7 @@ def _info(args: argparse.Namespace) -> int:
         if raw is None and Path(path).suffix.lower() in _RAW_BY_EXTENSION:  # what convert writes raw
             raw = RawSpec(_RAW_BY_EXTENSION[Path(path).suffix.lower()])
         try:
-            reports.append(probe(path, raw))
+            reports.append(probe(path, raw).to_dict())
         except AudioFormatError as exc:
             failed += 1
             reports.append({"path": path, "error": str(exc)})
@@ -69,8 +70,8 @@ def _roundtrip(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .. import codecs
-    from ..files.convert import open_source
     from ..files.outputs import atomic_output, plan_outputs
+    from ..files.sources import open_source
     from ..resampler.core import channel_mean, resample
 
     fmt = FORMATS[args.format]
