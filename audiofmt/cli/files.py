@@ -38,7 +38,7 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ..files.probe import probe
+    from ..files.info import probe
     from ..files.sources import RawSpec
 
     explicit = RawSpec(args.raw_format, args.raw_rate, args.raw_channels) if args.raw_format else None

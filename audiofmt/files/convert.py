@@ -52,8 +52,8 @@ __all__ = [
 ]
 
 # names that lived here before decode_file and probe got modules of their own (files.decode,
-# files.probe): still importable from here, loaded on first use
-_MOVED = {"DecodeResult": "decode", "decode_file": "decode", "probe": "probe", "ProbeResult": "probe"}
+# files.info): still importable from here, loaded on first use
+_MOVED = {"DecodeResult": "decode", "decode_file": "decode", "probe": "info", "ProbeResult": "info"}
 
 
 def __getattr__(name: str) -> Any:

@@ -30,12 +30,15 @@ class Pipeline:
     A source of 16-bit samples (`AudioSource.int16_exact`: PCM_16 WAV/FLAC, G.711, s16 raw or
     decoders) is read as int16 and its mean taken from the integers: the same float64 samples
     as the mean of its float64 blocks, bit for bit, for less decoding and memory traffic.
-    `threads` is the resampler's (0: every core; the samples do not depend on it).
+    `threads` is the resampler's (the samples do not depend on it); None: the cores this process
+    may use, less one for the read-ahead thread's decoding when there is one. Measured on 2 cores,
+    10 min of 44.1 kHz stereo FLAC → 24 kHz: 0.75 s with 1 resampler thread beside the reader,
+    0.86 s with 2 (which also cost 25% more CPU time).
     """
 
     def __init__(self, src: AudioSource, fmt: AudioFormat, quality: QualityName, channel: int | None,
                  max_frames: int | None, progress: Callable[[int, int | None], object] | None = None,
-                 total_frames: int | None = None, read_ahead: bool = False, threads: int = 0) -> None:
+                 total_frames: int | None = None, read_ahead: bool = False, threads: int | None = None) -> None:
         if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int)
                                     or not 0 <= channel < src.channels):
             raise AudioFormatError(
@@ -51,6 +54,8 @@ class Pipeline:
         if src.rate != fmt.rate_hz:
             from ..resampler.core import Resampler
 
+            if threads is None:
+                threads = max(1, usable_cores() - (1 if read_ahead else 0))
             self.resampler = Resampler(src.rate, fmt.rate_hz, quality, threads=threads)
         self.frames_in = 0
         self.read_ahead = read_ahead
@@ -125,6 +130,14 @@ class Pipeline:
 
 
 _INV_32768 = 1 / 32768  # a power of two: multiplying by it is exact
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def is_regular_file(source: object) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DamagedFileError, FileFormatError
-from .sources import AudioSource, Unreadable
+from .sources import AudioSource, _Unreadable
 
 # libsndfile codings read as 16-bit integers, whose float reads are those integers / 32768 exactly
 INT16_SUBTYPES = frozenset({"PCM_16", "ULAW", "ALAW"})
@@ -26,7 +26,7 @@ def open_libsndfile(name: str, path: str, block_frames: int, ignore_errors: bool
     try:
         handle = soundfile.SoundFile(path)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise Unreadable(f"libsndfile: {_libsndfile_message(exc)}") from None
+        raise _Unreadable(f"libsndfile: {_libsndfile_message(exc)}") from None
     if handle.frames <= 0:
         handle.close()
         raise FileFormatError(f"{name}: no audio frames (truncated or empty {handle.format} file)")

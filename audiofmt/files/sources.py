@@ -125,7 +125,7 @@ class AudioSource:
         self.close()
 
 
-class Unreadable(FileFormatError):
+class _Unreadable(FileFormatError):
     """A reader could not open the file at all (another reader may). Internal: open_source
     turns it into a FileFormatError naming every reader's reason."""
 
@@ -161,7 +161,7 @@ def open_source(
             raise FileFormatError(events_message(name))
         try:
             return _open_av(name, stream, block_frames, ignore_errors, head)
-        except (Unreadable, DamagedFileError) as exc:
+        except (_Unreadable, DamagedFileError) as exc:
             seekable = getattr(stream, "seekable", lambda: False)()
             if kind == "MP4" and not seekable:
                 raise FileFormatError(
@@ -200,7 +200,7 @@ def open_source(
     for reader in readers:
         try:
             return reader(name, os.fspath(path), block_frames, ignore_errors, head)  # type: ignore[arg-type]
-        except Unreadable as exc:
+        except _Unreadable as exc:
             failures.append(str(exc))
     raise FileFormatError(f"{name}: not a readable audio file ({failures[0]}; {failures[1]})")
 
@@ -212,7 +212,7 @@ def _open_av(name: str, target: str | BinaryIO, block_frames: int, ignore_errors
     try:
         info, make_blocks, close = open_av(name, target, block_frames, ignore_errors=ignore_errors, head=head)
     except _AvUnreadable as exc:
-        raise Unreadable(f"FFmpeg: {exc}") from None
+        raise _Unreadable(f"FFmpeg: {exc}") from None
     return AudioSource(
         name,
         info["rate"],

@@ -1,4 +1,4 @@
-"""probe: what an audio file holds, read through to the end (frames counted, not taken from the header)."""
+"""probe: what an audio file holds (the `info` command), read to the end: frames counted, not taken from a header."""
 
 from __future__ import annotations
 
