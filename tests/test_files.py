@@ -7,6 +7,7 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -321,3 +322,44 @@ def test_the_mean_of_int16_blocks_is_the_mean_of_their_floats(channels):
         expected = channel_mean(block * (1 / 32768)) if channel is None else block[:, channel] * (1 / 32768)
         got = pipe._mono_of_int16(block)
         assert got.dtype == np.float64 and got.flags.c_contiguous and np.array_equal(got, expected)
+
+
+def test_numpy_twins_match_the_kernels_on_every_input():
+    """Conversions without a resampler round and encode in numpy (numba never loads): the same
+    codes and samples as the kernels, for all 65536 int16 inputs and the float rule's edges."""
+    from audiofmt.files.numpy_codec import encode, encode_table, round_to_int16
+    from audiofmt.formats import FORMATS
+    from audiofmt.kernels import g711
+
+    every = np.arange(65536, dtype=np.uint16).view(np.int16)
+    for codec, fmt in (("ulaw", "g711_ulaw"), ("alaw", "g711_alaw")):
+        assert np.array_equal(encode_table(codec), g711.encode_table(codec))
+        assert encode(every, FORMATS[fmt]) == audiofmt.encode(every, fmt)
+    assert encode(every, FORMATS["pcm16"]) == audiofmt.encode(every, "pcm16")
+    rng = np.random.default_rng(7)
+    halves = (np.arange(-33000, 33000) + 0.5) / 32768  # every tie, and past both ends
+    x = np.concatenate([rng.uniform(-1.5, 1.5, 100_000), halves, [1.0, -1.0, 0.0, -0.0, 32767.5 / 32768, -32768.5 / 32768]])
+    got, expected = round_to_int16(x), audiofmt.float_to_int16(x, clip="ignore")
+    assert np.array_equal(got[0], expected[0]) and got[1] == expected[1] > 0
+    bad = x.copy()
+    bad[[5, 9]] = [np.nan, np.inf]
+    with pytest.raises(audiofmt.InvalidSamplesError) as numpy_error:
+        round_to_int16(bad)
+    with pytest.raises(audiofmt.InvalidSamplesError) as kernel_error:
+        audiofmt.float_to_int16(bad, clip="ignore")
+    assert str(numpy_error.value) == str(kernel_error.value)
+
+
+@pytest.mark.parametrize(("rate", "to"), [(8000, "g711_ulaw"), (8000, "g711_alaw"), (24000, "pcm16")])
+def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
+    t = np.arange(rate) / rate
+    stereo = np.stack([0.7 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 1000 * t + 0.3)], axis=1)
+    source = tmp_path / "in.wav"
+    soundfile.write(source, stereo, rate, subtype="PCM_16")
+    code = (f"import sys; from audiofmt.cli import main; rc = main(['convert', {str(source)!r}, '-o', {str(tmp_path / 'out.raw')!r}, "
+            f"'--to', {to!r}, '-q']); print(rc, 'numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    ints = soundfile.read(source, dtype="int16")[0]
+    mean, _ = audiofmt.float_to_int16((ints[:, 0] / 32768 + ints[:, 1] / 32768) / 2, clip="ignore")
+    assert (tmp_path / "out.raw").read_bytes() == audiofmt.encode(mean, to)

@@ -24,7 +24,7 @@ from .._checks import QualityName
 from ..errors import AudioFormatError
 from ..formats import FORMATS, AudioFormat, get_format
 from .outputs import SpaceGuard, atomic_output, plan_outputs
-from .pipeline import Pipeline, gain_factor, is_regular_file, to_int16
+from .pipeline import Pipeline, gain_factor, is_regular_file
 from .sinks import CONTAINER_EXTENSIONS, SINKS
 from .sources import (
     _RAW_PCM,
@@ -196,7 +196,7 @@ def convert_file(
                 guard.check(pipe.output_length(pipe.total) * bytes_per_sample)
             sink = SINKS[kind](out, fmt, chunk_ms=chunk_ms, event_id_prefix=event_id_prefix)
             for y in pipe:
-                ints, clipped = to_int16(y if gain == 1.0 else y * gain)
+                ints, clipped = pipe.round(y if gain == 1.0 else y * gain)
                 guard.check(ints.shape[0] * bytes_per_sample)
                 sink.write(ints)
                 samples_out += ints.shape[0]

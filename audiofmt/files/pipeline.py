@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from .._checks import QualityName
-from ..codecs import float_to_int16
 from ..errors import AudioFormatError, FileFormatError
 from ..formats import AudioFormat
+from .numpy_codec import round_to_int16
 from .sources import AudioSource
 
 __all__ = ["Pipeline", "gain_factor", "is_regular_file", "read_ahead", "to_int16"]
@@ -59,6 +59,11 @@ class Pipeline:
             self.resampler = Resampler(src.rate, fmt.rate_hz, quality, threads=threads)
         self.frames_in = 0
         self.read_ahead = read_ahead
+
+    def round(self, y: np.ndarray) -> tuple[np.ndarray, int]:
+        """(int16 samples, number clipped) of output samples, by the one float rule: numba's
+        kernel when the resampler has loaded it, else its numpy twin (numba stays unloaded)."""
+        return to_int16(y, kernel=self.resampler is not None)
 
     def output_length(self, n_frames: int) -> int:
         """Output samples that `n_frames` input frames give (the resampler's length rule)."""
@@ -204,8 +209,14 @@ def read_ahead(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndar
             close()
 
 
-def to_int16(x: np.ndarray) -> tuple[np.ndarray, int]:
+def to_int16(x: np.ndarray, kernel: bool = True) -> tuple[np.ndarray, int]:
+    """(int16 samples, number clipped) by codecs.float_to_int16's rule: with its numba kernel, or
+    (kernel=False, for a conversion that has not loaded numba) its numpy twin."""
     if x.shape[0] == 0:
         return np.zeros(0, dtype=np.int16), 0
+    if not kernel:
+        return round_to_int16(x)
+    from ..codecs import float_to_int16
+
     return float_to_int16(np.ascontiguousarray(x, dtype=np.float64), clip="ignore")
 
