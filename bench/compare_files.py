@@ -1,6 +1,7 @@
 """File conversion with the `audiofmt` command against ffmpeg: wall and CPU time, peak memory, start-up, batch.
 
     python bench/compare_files.py [--minutes 10] [--long-minutes 60] [--skip-long] [--repeat 3] [--json OUT]
+                                  [--audiofmt PATH]   # another version's command, for before/after
 
 Every input is generated into a temporary directory (deleted at the end) from the bundled speech
 fixtures, looped with a different gain per loop. Every measurement is a fresh subprocess, timed
@@ -335,7 +336,11 @@ def main() -> None:
     parser.add_argument("--skip-long", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    parser.add_argument("--audiofmt", metavar="PATH", help="the audiofmt command to measure (default: this venv's)")
     args = parser.parse_args()
+    if args.audiofmt:
+        global AUDIOFMT
+        AUDIOFMT = args.audiofmt
     results: dict = {"audiofmt": AUDIOFMT, "cpus": os.cpu_count(),
                      "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]}
     results["rss_floor_mib"] = run(["true"])[1] / 1024
