@@ -43,34 +43,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_NUMBA_SCIPY_PROBES = frozenset({"numba", "numba.np.linalg"})  # modules whose scipy imports are hidden
+# what numba imports only for features audiofmt's kernels do not use: module -> the numba modules
+# whose imports of it are hidden
+_HIDDEN_FROM_NUMBA = {
+    "scipy": frozenset({"numba", "numba.np.linalg"}),  # its version check; its BLAS probe
+    "cffi.cparser": frozenset({"numba.core.typing.cffi_utils"}),  # cffi.FFI() for typing cffi functions
+}
 
 
-class _NoScipyForNumbaBlas(importlib.abc.MetaPathFinder):
-    """Hides SciPy from numba's own checks, and from nothing else.
+class _HideFromNumba(importlib.abc.MetaPathFinder):
+    """Hides SciPy and cffi's C parser from numba's own checks, and from nothing else.
 
     While numba initialises its CPU target (the first kernel load), numba.np.arraymath imports
-    scipy.linalg.cython_blas only to learn whether np.dot & co. may be compiled: with SciPy
-    installed that costs ~0.35 s and ~20 MB, a third of a short conversion. audiofmt's kernels
-    use no BLAS. (`import numba` also imports scipy, to check its version: ~25 ms.) Any other
-    import of SciPy in the process goes through as usual.
+    scipy.linalg.cython_blas only to learn whether np.dot & co. may be compiled (with SciPy
+    installed: ~0.35 s and ~20 MB, a third of a short conversion), and numba's cffi support
+    builds a cffi.FFI(), which imports pycparser (~40 ms). audiofmt's kernels use neither BLAS
+    nor cffi functions. (`import numba` also imports scipy to check its version: ~25 ms.) Any
+    other import of these modules in the process goes through as usual.
     """
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        if fullname == "scipy" or fullname.startswith("scipy."):
+        hidden_from = _HIDDEN_FROM_NUMBA.get(fullname.partition(".")[0]) or _HIDDEN_FROM_NUMBA.get(fullname)
+        if hidden_from is not None:
             frame: Any = sys._getframe(1)
             for _ in range(40):  # e.g. numba.np.linalg.ensure_blas -> the import machinery -> here
                 if frame is None:
                     break
-                if frame.f_globals.get("__name__") in _NUMBA_SCIPY_PROBES:
-                    raise ModuleNotFoundError("SciPy is not used by audiofmt's kernels (hidden from numba's checks)")
+                if frame.f_globals.get("__name__") in hidden_from:
+                    raise ModuleNotFoundError(f"{fullname} is not used by audiofmt's kernels (hidden from numba's checks)")
                 frame = frame.f_back
         return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    hide = None if "numba.np.arraymath" in sys.modules else _NoScipyForNumbaBlas()  # numba initialised: too late
+    hide = None if "numba.np.arraymath" in sys.modules else _HideFromNumba()  # numba initialised: too late
     if hide is not None:
         sys.meta_path.insert(0, hide)
     from ..files.outputs import Terminated, signals_raise
