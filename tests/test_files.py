@@ -373,3 +373,17 @@ def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
     ints = soundfile.read(source, dtype="int16")[0]
     mean, _ = audiofmt.float_to_int16((ints[:, 0] / 32768 + ints[:, 1] / 32768) / 2, clip="ignore")
     assert (tmp_path / "out.raw").read_bytes() == audiofmt.encode(mean, to)
+
+
+@pytest.mark.parametrize("raw_args", [["--raw-format", "s16le", "--raw-rate", "24000", "--raw-channels", "2"], ["--raw-format", "pcm16"]])
+def test_raw_pcm_at_the_formats_rate_loads_no_numba(raw_args, tmp_path):
+    source = tmp_path / "in.raw"
+    ints = (np.sin(np.arange(48000) / 7) * 20000).astype("<i2")
+    source.write_bytes(ints.tobytes())
+    code = (f"import sys; from audiofmt.cli import main; rc = main(['convert', {str(source)!r}, *{raw_args!r}, "
+            f"'-o', {str(tmp_path / 'out.pcm')!r}, '--to', 'pcm16', '-q']); print(rc, 'numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    x = ints.astype(np.int64)
+    expected = x if "pcm16" in raw_args else np.rint((x[0::2] + x[1::2]) / 2).astype(np.int16)  # the mean, ties to even
+    assert (tmp_path / "out.pcm").read_bytes() == expected.astype("<i2").tobytes()

@@ -7,7 +7,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..codecs import decode, int16_to_float
 from ..errors import FileFormatError, StreamStateError
 from ..formats import FORMATS
 from .content import not_raw_message, peek, raw_chunks, sniff
@@ -88,8 +87,14 @@ def open_raw(name: str, stream: BinaryIO, spec: RawSpec, block_frames: int, rewi
 
 
 def _raw_samples(data: bytes, fmt_name: str, channels: int, int16: bool) -> np.ndarray:
-    """(frames, channels) float64 at full scale ±1.0, or with `int16` the 16-bit samples themselves."""
-    if fmt_name in FORMATS:
+    """(frames, channels) float64 at full scale ±1.0, or with `int16` the 16-bit samples themselves.
+    (codecs, and with it numba, loads only for G.711 codes or float output.)"""
+    samples: np.ndarray
+    if fmt_name == "pcm16" and int16:
+        samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
+    elif fmt_name in FORMATS:
+        from ..codecs import decode, int16_to_float
+
         ints = decode(data, fmt_name)
         samples = ints if int16 else int16_to_float(ints)
     elif int16:
