@@ -141,6 +141,15 @@ def _known_frames(src: AudioSource, source: object, raw: RawSpec | None) -> int 
     return size // frame_bytes or None
 
 
+def _parallelism(source: object, known_frames: int | None, block_frames: int) -> tuple[bool, int | None]:
+    """(read ahead in a thread?, resampler threads or None for the Pipeline's choice). A file of
+    at most two blocks gets neither: starting threads and handing over one or two blocks costs
+    more than they overlap (200 files of 2 s, in one process: 1.9 s with them, 0.8 s without)."""
+    if known_frames is not None and known_frames <= 2 * block_frames:
+        return False, 1
+    return is_regular_file(source), None
+
+
 def convert_file(
     source: PathLike,
     destination: PathLike,
@@ -185,9 +194,9 @@ def convert_file(
         gain = _normalizing_gain(source, fmt, quality, raw, block_frames, channel, max_duration_s, normalize_dbfs, ignore_errors)
     with open_source(source, raw, block_frames, ignore_errors=ignore_errors) as src:
         max_frames = None if max_duration_s is None else max_frames_for(max_duration_s, src.rate)
-        pipe = Pipeline(
-            src, fmt, quality, channel, max_frames, progress, _known_frames(src, source, raw), read_ahead=is_regular_file(source)
-        )
+        known = _known_frames(src, source, raw)
+        ahead, threads = _parallelism(source, known, block_frames)
+        pipe = Pipeline(src, fmt, quality, channel, max_frames, progress, known, read_ahead=ahead, threads=threads)
         samples_out = n_clipped = 0
         bytes_per_sample = fmt.bytes_per_sample * (2 if kind == "jsonl" else 1)  # base64 and JSON: < 2x
         with atomic_output(destination, overwrite=overwrite) as out:
@@ -240,7 +249,8 @@ def _normalizing_gain(
     with open_source(source, raw, block_frames, ignore_errors=ignore_errors) as src:
         max_frames = None if max_duration_s is None else max_frames_for(max_duration_s, src.rate)
         peak = 0.0
-        for y in Pipeline(src, fmt, quality, channel, max_frames, read_ahead=is_regular_file(source)):
+        ahead, threads = _parallelism(source, _known_frames(src, source, raw), block_frames)
+        for y in Pipeline(src, fmt, quality, channel, max_frames, read_ahead=ahead, threads=threads):
             if y.shape[0]:
                 peak = max(peak, float(np.max(np.abs(y))))
     return target / peak if peak > 0 else 1.0
