@@ -69,7 +69,7 @@ def main() -> None:
         path_8k = os.path.join(tmp, "one_second_8k.wav")
         t = np.arange(8000) / 8000
         soundfile.write(path_8k, np.stack([0.5 * np.sin(2 * np.pi * 440 * t)] * 2, axis=1), 8000, subtype="PCM_16")
-        run = [sys.executable, "-c", prefix + "from audiofmt.cli import main; import sys; sys.exit(main(sys.argv[1:]))"]
+        run = [sys.executable, "-c", prefix + "from audiofmt.cli import main; import sys; sys.exit(main())"]
         subprocess.run([*run, "convert", path, "-o", "/dev/null", "--container", "raw", "--to", "g711_ulaw", "-q"], check=True)  # warm
         print(f"best of {args.repeat} fresh processes{' (SciPy hidden)' if args.no_scipy else ''}; load average {os.getloadavg()[0]:.1f}")
         for name, code in STAGES.items():
