@@ -235,6 +235,8 @@ def first_sample(args: list[str], fifo: Path) -> tuple[float, float, float]:
                 n_bytes += len(data)
                 if not data and first is not None:
                     break  # the writer closed the FIFO
+                if not data:  # no writer yet (a FIFO then reads as at its end): wait, not spin on a CPU
+                    time.sleep(0.001)
             if proc.poll() is not None and not ready:
                 break
     finally:
