@@ -94,7 +94,10 @@ def kernel_cache_cold(modules: Sequence[str] = ("pcm",)) -> bool:
 
 
 def note_compiling(args: argparse.Namespace) -> None:
-    modules = ("pcm", "g711") if FORMATS[args.to].codec != "pcm_s16le" else ("pcm",)
+    # the resampler loads the PCM kernels; G.711 output is encoded with numpy tables, G.711 raw
+    # input is decoded with the G.711 kernels
+    raw_g711 = args.raw_format in FORMATS and FORMATS[args.raw_format].codec != "pcm_s16le"
+    modules = ("pcm", "g711") if raw_g711 else ("pcm",)
     if not args.quiet and sys.stderr.isatty() and kernel_cache_cold(modules):
         print("audiofmt: compiling kernels, once…", file=sys.stderr, flush=True)
 
