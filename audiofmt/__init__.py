@@ -47,7 +47,7 @@ _LAZY = {
     "InputEncoder": "realtime.streams",
     "OutputDecoder": "realtime.streams",
     "convert_file": "files.convert",
-    "decode_file": "files.convert",
+    "decode_file": "files.decode",
     "RawSpec": "files.sources",
 }
 
@@ -92,7 +92,8 @@ install_aliases()
 
 if TYPE_CHECKING:
     from .codecs import decode, encode, float_to_int16, int16_to_float, transcode
-    from .files.convert import RawSpec, convert_file, decode_file
+    from .files.convert import RawSpec, convert_file
+    from .files.decode import decode_file
     from .realtime.session import Session
     from .realtime.streams import InputEncoder, OutputDecoder
     from .resampler.core import Resampler, downmix, output_length, resample

@@ -1,6 +1,7 @@
-"""File conversion with the `audiofmt` command against ffmpeg: wall time, peak memory, start-up, batch.
+"""File conversion with the `audiofmt` command against ffmpeg: wall and CPU time, peak memory, start-up, batch.
 
     python bench/compare_files.py [--minutes 10] [--long-minutes 60] [--skip-long] [--repeat 3] [--json OUT]
+                                  [--audiofmt PATH]   # another version's command, for before/after
 
 Every input is generated into a temporary directory (deleted at the end) from the bundled speech
 fixtures, looped with a different gain per loop. Every measurement is a fresh subprocess, timed
@@ -9,13 +10,18 @@ the child and the descendants it reaped, e.g. the worker processes of `-j 2`, no
 Linux also carries the parent's peak RSS into a child's ru_maxrss at exec (a child of a process
 that once held 400 MB reports >= 400 MB), so children are started by a small launcher process
 (plain Python, no numpy) and the floor this leaves (`true` through the launcher) is printed.
+CPU time is the child's user + system time (rusage): on a shared machine it is disturbed far
+less than wall time by other processes, so it is printed beside it.
 The numba cache is warmed by short conversions of every kind before anything is timed.
 
   1. --minutes of 44.1 kHz stereo FLAC (PCM_16) -> 24 kHz pcm16 WAV and -> 8 kHz μ-law raw:
      audiofmt vs ffmpeg (default swresample) vs ffmpeg with aresample=resampler=soxr, best of
-     --repeat; target audiofmt <= 1.0x each ffmpeg variant.
+     --repeat; target audiofmt <= 1.5x ffmpeg (issue 12 item 13; 1.0x later).
   2. --long-minutes of 48 kHz stereo WAV -> pcm16 WAV: wall time and peak RSS; target <= 150 MB.
-  3. Start-up: a 1 s WAV -> pcm16, best and median of 5 whole processes; target <= 1.5 s.
+  3. Start-up, warm numba cache, best and median of 5 processes: the time before the first
+     output sample (the command writes raw samples into a FIFO; the first byte's arrival is
+     timed from the start of the process) for a 1 s 48 kHz stereo WAV and for the FLAC of part 1,
+     and the whole command on the 1 s file; target <= 0.5 s to the first sample.
   4. Batch: 200 two-second files -> g711_ulaw with -j 1 and -j 2; target speed-up >= 1.7x;
      the two output directories must be byte-identical.
 Output lengths are checked against the length rule round_half_up(frames * out_rate / in_rate).
@@ -27,6 +33,7 @@ import argparse
 import hashlib
 import json
 import os
+import select
 import shutil
 import statistics
 import subprocess
@@ -54,29 +61,34 @@ for line in sys.stdin:
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    print(json.dumps([wall, usage.ru_maxrss, proc.returncode, err.decode(errors="replace")[-2000:]]), flush=True)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(json.dumps([wall, usage.ru_maxrss, proc.returncode, err.decode(errors="replace")[-2000:], cpu]), flush=True)
 """
 _launcher: subprocess.Popen | None = None
 
 
-def run(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child process; raises if it fails."""
+def run(cmd: list[str], cpu: list[float] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one child process (its CPU seconds appended to `cpu`
+    if given); raises if it fails."""
     global _launcher
     if _launcher is None:
         _launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
     _launcher.stdin.write(json.dumps(cmd) + "\n")
     _launcher.stdin.flush()
-    wall, maxrss, code, err = json.loads(_launcher.stdout.readline())
+    wall, maxrss, code, err, cpu_s = json.loads(_launcher.stdout.readline())
     if code != 0:
         raise RuntimeError(f"{' '.join(cmd[:6])} ... exited {code}: {err.strip()}")
+    if cpu is not None:
+        cpu.append(cpu_s)
     return wall, maxrss
 
 
 def best_of(cmd: list[str], repeat: int) -> dict[str, float]:
-    runs = [run(cmd) for _ in range(repeat)]
+    cpu: list[float] = []
+    runs = [run(cmd, cpu) for _ in range(repeat)]
     return {"s": min(w for w, _ in runs), "median_s": statistics.median(w for w, _ in runs),
-            "rss_mib": max(r for _, r in runs) / 1024}
+            "cpu_s": min(cpu), "rss_mib": max(r for _, r in runs) / 1024}
 
 
 def length_rule(n: int, rate_in: int, rate_out: int) -> int:
@@ -160,11 +172,12 @@ def bench_flac(tmp: Path, minutes: float, repeat: int, results: dict) -> None:
         for name, t in timed.items():
             ratios = [f"{timed['audiofmt']['s'] / timed[p]['s']:.2f}×" for p in ("ffmpeg", "ffmpeg soxr")] \
                 if name == "audiofmt" else ["", ""]
-            ok = "✓" if all(timed["audiofmt"]["s"] <= timed[p]["s"] for p in ("ffmpeg", "ffmpeg soxr")) else "misses"
+            cpu_ratio = f"{timed['audiofmt']['cpu_s'] / timed['ffmpeg']['cpu_s']:.2f}×" if name == "audiofmt" else ""
+            ok = "✓" if timed["audiofmt"]["s"] <= 1.5 * timed["ffmpeg"]["s"] else "misses"
             rows.append([target, name, f"{t['s']:.2f} s", f"{seconds / t['s']:.0f}×", *ratios,
-                         ok if name == "audiofmt" else "", f"{t['rss_mib']:.0f} MiB"])
+                         ok if name == "audiofmt" else "", f"{t['cpu_s']:.2f} s", cpu_ratio, f"{t['rss_mib']:.0f} MiB"])
     table(["output", "tool", "wall (best)", "× realtime", "audiofmt / ffmpeg", "audiofmt / ffmpeg soxr",
-           "≤ 1.0× both", "peak RSS"], rows)
+           "≤ 1.5× ffmpeg", "CPU (best)", "CPU audiofmt / ffmpeg", "peak RSS"], rows)
 
     # sanity: lengths by the rule, and agreement with ffmpeg+soxr (ffmpeg's -ac 1 also averages L and R)
     want_24k, want_8k = length_rule(frames, 44100, 24000), length_rule(frames, 44100, 8000)
@@ -201,24 +214,80 @@ def bench_long(tmp: Path, minutes: float, results: dict) -> None:
     results["long"] = {"minutes": minutes, "s": wall, "rss_mib": rss / 1024, "samples_out": n_out}
 
 
+def first_sample(args: list[str], fifo: Path) -> tuple[float, float, float]:
+    """`audiofmt convert ARGS -o FIFO`: seconds from the start of the process to the first byte of
+    output in the FIFO, to its exit, and its CPU seconds."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([AUDIOFMT, "convert", *args, "-o", str(fifo), "--container", "raw", "-q", "-y"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # no writer yet: poll until the command writes
+    first, n_bytes = None, 0
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.002)
+            if ready:
+                try:
+                    data = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if data and first is None:
+                    first = time.perf_counter() - start
+                n_bytes += len(data)
+                if not data and first is not None:
+                    break  # the writer closed the FIFO
+                if not data:  # no writer yet (a FIFO then reads as at its end): wait, not spin on a CPU
+                    time.sleep(0.001)
+            if proc.poll() is not None and not ready:
+                break
+    finally:
+        os.close(fd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    total = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0 or first is None or not n_bytes:
+        raise RuntimeError(f"audiofmt convert {' '.join(args)} -o FIFO failed: {err.strip()}")
+    return first, total, usage.ru_utime + usage.ru_stime
+
+
 def bench_startup(tmp: Path, results: dict) -> None:
     one = tmp / "one_second.wav"
     sf.write(one, speech(48000)[:48000], 48000, subtype="PCM_16")
-    cli = [run([AUDIOFMT, "convert", str(one), "-o", str(tmp / "x.pcm"), "--to", "pcm16", "-q", "-y"]) for _ in range(5)]
+    fifo = tmp / "out.fifo"
+    os.mkfifo(fifo)
+    cases = {"1 s 48 kHz stereo WAV → pcm16": [str(one), "--to", "pcm16"],
+             "1 s 48 kHz stereo WAV → g711_ulaw": [str(one), "--to", "g711_ulaw"]}
+    if (tmp / "in.flac").exists():
+        minutes = sf.info(tmp / "in.flac").frames / 44100 / 60
+        cases[f"{minutes:g} min 44.1 kHz stereo FLAC → pcm16"] = [str(tmp / "in.flac"), "--to", "pcm16"]
+    print("## Start-up: time before the first output sample, warm numba cache, 5 processes\n")
+    rows = []
+    for name, args in cases.items():
+        runs = [first_sample(args, fifo) for _ in range(5)]
+        firsts = [f for f, _, _ in runs]
+        rows.append([name, f"{min(firsts):.3f} s", f"{statistics.median(firsts):.3f} s",
+                     "✓" if min(firsts) <= 0.5 else "misses", f"{min(t for _, t, _ in runs):.3f} s",
+                     f"{min(c for _, _, c in runs):.3f} s"])
+        results.setdefault("first_sample", {})[name] = {"best_s": min(firsts), "median_s": statistics.median(firsts),
+                                                       "exit_best_s": min(t for _, t, _ in runs),
+                                                       "cpu_best_s": min(c for _, _, c in runs)}
+    table(["conversion", "first sample (best)", "median", "≤ 0.5 s", "exit (best)", "CPU (best)"], rows)
+
+    cli_cpu: list[float] = []
+    cli = [run([AUDIOFMT, "convert", str(one), "-o", str(tmp / "x.pcm"), "--to", "pcm16", "-q", "-y"], cli_cpu) for _ in range(5)]
     imp = [run([sys.executable, "-c", "import audiofmt"]) for _ in range(5)]
     nb = [run([sys.executable, "-c", "import numpy, numba"]) for _ in range(5)]
     bare = [run([sys.executable, "-c", "pass"]) for _ in range(5)]
     assert (tmp / "x.pcm").stat().st_size == 2 * 24000
-    print("## Start-up: 1 s 48 kHz stereo WAV → pcm16 raw, warm numba cache, 5 processes\n")
+    print("Whole processes (1 s 48 kHz stereo WAV → pcm16 raw), for comparison:\n")
     rows = []
     for name, runs in (("audiofmt convert", cli), ("python -c 'import audiofmt'", imp),
                        ("python -c 'import numpy, numba'", nb), ("python -c pass", bare)):
         walls = [w for w, _ in runs]
-        mark = ("✓" if min(walls) <= 1.5 else "misses") if name == "audiofmt convert" else ""
-        rows.append([name, f"{min(walls):.3f} s", f"{statistics.median(walls):.3f} s", mark,
+        rows.append([name, f"{min(walls):.3f} s", f"{statistics.median(walls):.3f} s",
+                     f"{min(cli_cpu):.3f} s" if name == "audiofmt convert" else "",
                      f"{max(r for _, r in runs) / 1024:.0f} MiB"])
         results.setdefault("startup", {})[name] = {"best_s": min(walls), "median_s": statistics.median(walls)}
-    table(["process", "best", "median", "≤ 1.5 s", "peak RSS"], rows)
+    table(["process", "best", "median", "CPU (best)", "peak RSS"], rows)
 
 
 def bench_batch(tmp: Path, repeat: int, results: dict) -> None:
@@ -269,7 +338,11 @@ def main() -> None:
     parser.add_argument("--skip-long", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    parser.add_argument("--audiofmt", metavar="PATH", help="the audiofmt command to measure (default: this venv's)")
     args = parser.parse_args()
+    if args.audiofmt:
+        global AUDIOFMT
+        AUDIOFMT = args.audiofmt
     results: dict = {"audiofmt": AUDIOFMT, "cpus": os.cpu_count(),
                      "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]}
     results["rss_floor_mib"] = run(["true"])[1] / 1024

@@ -114,3 +114,17 @@ def test_dask_cluster_matches_single_process(tmp_path):
     assert "not_audio.wav" in outcomes[2].error
     for a, b in zip(sorted(serial.iterdir()), sorted(on_cluster.iterdir())):
         assert a.name == b.name and a.read_bytes() == b.read_bytes()
+
+
+def test_numba_does_not_load_scipy_or_pycparser_for_the_command_line(tmp_path):
+    """numba imports SciPy (BLAS probe) and pycparser (cffi support) while it initialises; the
+    command line hides them from numba only: a conversion loads neither, later imports work."""
+    pytest.importorskip("scipy")
+    code = (
+        "import sys; from audiofmt.cli import main\n"
+        f"rc = main(['convert', {str(FIXTURES / 'speech_48k_stereo.flac')!r}, '-o', {str(tmp_path / 'x.pcm')!r}, '--to', 'pcm16', '-q'])\n"
+        "print(rc, 'numba' in sys.modules, 'scipy' in sys.modules, 'pycparser' in sys.modules)\n"
+        "import scipy.linalg, cffi; cffi.FFI(); print('later imports work')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[:2] == ["0 True False False", "later imports work"], done.stderr

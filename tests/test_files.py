@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 import soundfile
 
 import audiofmt
-from audiofmt.files import FileFormatError, RawSpec, convert_file, decode_file, open_source, probe
+from audiofmt.files import AudioSource, FileFormatError, RawSpec, convert_file, decode_file, open_source, probe
 
 from .conftest import REPO
 
@@ -166,9 +168,12 @@ def test_failure_midway_leaves_no_output(tmp_path):
 
 def test_probe():
     info = probe(FIXTURES / "tone_1k_48k_stereo.wav")
-    assert (info["container"], info["subtype"], info["rate_hz"], info["channels"], info["frames"]) == ("WAV", "PCM_16", 48000, 2, 48000)
-    assert info["duration_s"] == 1.0 and -6.1 < info["peak_dbfs"] < -5.9
-    assert probe(FIXTURES / "silence_16k.wav")["peak_dbfs"] == float("-inf")
+    assert (info.container, info.subtype, info.rate_hz, info.channels, info.frames) == ("WAV", "PCM_16", 48000, 2, 48000)
+    assert info.duration_s == 1.0 and -6.1 < info.peak_dbfs < -5.9
+    assert probe(FIXTURES / "silence_16k.wav").peak_dbfs == float("-inf")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.frames = 0  # type: ignore[misc]
+    assert info.to_dict()["frames"] == 48000 and info.to_dict()["warnings"] == []
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -236,7 +241,7 @@ def test_g711_wavs_from_sox_and_ffmpeg_read_like_libsndfile(law, sox_enc, ffmpeg
 def test_jsonl_events_read_back_as_input(tmp_path):
     events = tmp_path / "speech.jsonl"
     convert_file(FIXTURES / "speech_48k_stereo.flac", events, "pcm16")
-    assert probe(events, RawSpec("pcm16"))["frames"] == 48000
+    assert probe(events, RawSpec("pcm16")).frames == 48000
     again = tmp_path / "again.pcm"
     convert_file(events, again, "pcm16", raw=RawSpec("pcm16"))
     assert again.read_bytes() == _payload(events, "jsonl")
@@ -275,3 +280,110 @@ def test_memory_stays_bounded_whatever_the_length(tmp_path):
     growth_mib = (peak_kib(long) - peak_kib(short)) / 1024
     assert long.stat().st_size > 30 * 2**20  # the input alone would be 33 MiB in memory, 66 MiB as float64
     assert growth_mib < 16, f"peak memory grew by {growth_mib:.1f} MiB for 180x more audio"
+
+
+_INT16_FIXTURES = ["tone_1k_48k_stereo.wav", "speech_48k_stereo.flac", "speech_8k_mono_alaw.wav", "speech_8k_mono_ulaw.wav",
+                   "speech_16k_stereo_pcm16.wav", "speech_22k.caf", "speech_22k.w64", "speech_22k_rf64.wav",
+                   "speech_8k_stereo_pcm16.aiff", "noise_44k.flac", "speech_16k.wav"]
+_OTHER_FIXTURES = ["speech_16k_mono_float32.wav", "speech_44k_mono_pcm24.wav", "speech_44k_mono.mp3", "speech_48k_stereo.opus",
+                   "speech_44k_mono.m4a", "speech_8k.amr", "speech_22k_mono.wma", "speech_44k_stereo.ogg"]
+
+
+@pytest.mark.parametrize("name", _INT16_FIXTURES + _OTHER_FIXTURES)
+def test_int16_blocks_are_the_float_blocks_times_32768(name):
+    """Sources of 16-bit samples are read as int16 by conversions: exactly the float64 samples.
+    Others (24-bit, float, lossy decoders' float output) are read as float64 only."""
+    with open_source(FIXTURES / name) as src:
+        if name in _OTHER_FIXTURES and not src.int16_exact:
+            with pytest.raises(audiofmt.AudioFormatError, match="not 16-bit integers"):
+                src.blocks(int16=True)
+            return
+        assert src.int16_exact, name
+        floats, ints = np.concatenate(list(src.blocks())), np.concatenate(list(src.blocks(int16=True)))
+    assert ints.dtype == np.int16 and np.array_equal(ints * (1 / 32768), floats)
+
+
+def test_int16_blocks_from_ffmpeg_and_raw(tmp_path):
+    raw = tmp_path / "x.s16"
+    raw.write_bytes(np.arange(-3000, 3000, dtype="<i2").tobytes())
+    with open_source(raw, RawSpec("s16le", 16000, 2)) as src:
+        assert src.int16_exact and np.array_equal(np.concatenate(list(src.blocks(int16=True))) / 32768, np.concatenate(list(src.blocks())))
+    with open_source(raw, RawSpec("f32le", 16000)) as src:
+        assert not src.int16_exact
+        with pytest.raises(audiofmt.AudioFormatError, match="not 16-bit integers"):
+            src.blocks(int16=True)
+    with open(FIXTURES / "speech_48k_stereo.flac", "rb") as stream, open_source(stream) as src:  # a stream: FFmpeg reads it
+        assert src.int16_exact and src.blocks(int16=True).__next__().dtype == np.int16
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5, 8, 9])
+def test_the_mean_of_int16_blocks_is_the_mean_of_their_floats(channels):
+    from audiofmt.files.pipeline import Pipeline
+    from audiofmt.formats import FORMATS
+    from audiofmt.resampler.core import channel_mean
+
+    rng = np.random.default_rng(channels)
+    block = rng.integers(-32768, 32768, size=(5000, channels), dtype=np.int16)
+    block[:3] = -32768
+    block[3:6] = 32767
+    src = AudioSource("x", 24000, channels, None, "RAW", "s16le", lambda *_: iter([block]), int16_exact=True)
+    for channel in (None, channels - 1):
+        pipe = Pipeline(src, FORMATS["pcm16"], "hq", channel, None)
+        expected = channel_mean(block * (1 / 32768)) if channel is None else block[:, channel] * (1 / 32768)
+        got = pipe._mono_of_int16(block)
+        assert got.dtype == np.float64 and got.flags.c_contiguous and np.array_equal(got, expected)
+
+
+def test_numpy_twins_match_the_kernels_on_every_input():
+    """Conversions without a resampler round and encode in numpy (numba never loads): the same
+    codes and samples as the kernels, for all 65536 int16 inputs and the float rule's edges."""
+    from audiofmt.files.numpy_codec import encode, encode_table, round_to_int16
+    from audiofmt.formats import FORMATS
+    from audiofmt.kernels import g711
+
+    every = np.arange(65536, dtype=np.uint16).view(np.int16)
+    for codec, fmt in (("ulaw", "g711_ulaw"), ("alaw", "g711_alaw")):
+        assert np.array_equal(encode_table(codec), g711.encode_table(codec))
+        assert encode(every, FORMATS[fmt]) == audiofmt.encode(every, fmt)
+    assert encode(every, FORMATS["pcm16"]) == audiofmt.encode(every, "pcm16")
+    rng = np.random.default_rng(7)
+    halves = (np.arange(-33000, 33000) + 0.5) / 32768  # every tie, and past both ends
+    x = np.concatenate([rng.uniform(-1.5, 1.5, 100_000), halves, [1.0, -1.0, 0.0, -0.0, 32767.5 / 32768, -32768.5 / 32768]])
+    got, expected = round_to_int16(x), audiofmt.float_to_int16(x, clip="ignore")
+    assert np.array_equal(got[0], expected[0]) and got[1] == expected[1] > 0
+    bad = x.copy()
+    bad[[5, 9]] = [np.nan, np.inf]
+    with pytest.raises(audiofmt.InvalidSamplesError) as numpy_error:
+        round_to_int16(bad)
+    with pytest.raises(audiofmt.InvalidSamplesError) as kernel_error:
+        audiofmt.float_to_int16(bad, clip="ignore")
+    assert str(numpy_error.value) == str(kernel_error.value)
+
+
+@pytest.mark.parametrize(("rate", "to"), [(8000, "g711_ulaw"), (8000, "g711_alaw"), (24000, "pcm16")])
+def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
+    t = np.arange(rate) / rate
+    stereo = np.stack([0.7 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 1000 * t + 0.3)], axis=1)
+    source = tmp_path / "in.wav"
+    soundfile.write(source, stereo, rate, subtype="PCM_16")
+    code = (f"import sys; from audiofmt.cli import main; rc = main(['convert', {str(source)!r}, '-o', {str(tmp_path / 'out.raw')!r}, "
+            f"'--to', {to!r}, '-q']); print(rc, 'numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    ints = soundfile.read(source, dtype="int16")[0]
+    mean, _ = audiofmt.float_to_int16((ints[:, 0] / 32768 + ints[:, 1] / 32768) / 2, clip="ignore")
+    assert (tmp_path / "out.raw").read_bytes() == audiofmt.encode(mean, to)
+
+
+@pytest.mark.parametrize("raw_args", [["--raw-format", "s16le", "--raw-rate", "24000", "--raw-channels", "2"], ["--raw-format", "pcm16"]])
+def test_raw_pcm_at_the_formats_rate_loads_no_numba(raw_args, tmp_path):
+    source = tmp_path / "in.raw"
+    ints = (np.sin(np.arange(48000) / 7) * 20000).astype("<i2")
+    source.write_bytes(ints.tobytes())
+    code = (f"import sys; from audiofmt.cli import main; rc = main(['convert', {str(source)!r}, *{raw_args!r}, "
+            f"'-o', {str(tmp_path / 'out.pcm')!r}, '--to', 'pcm16', '-q']); print(rc, 'numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    x = ints.astype(np.int64)
+    expected = x if "pcm16" in raw_args else np.rint((x[0::2] + x[1::2]) / 2).astype(np.int16)  # the mean, ties to even
+    assert (tmp_path / "out.pcm").read_bytes() == expected.astype("<i2").tobytes()

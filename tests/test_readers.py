@@ -258,7 +258,7 @@ def test_a_long_delta_line_decodes_like_small_ones(tmp_path):
         assert result.events == 1
     appended = tmp_path / "append.jsonl"
     appended.write_text(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()}))  # no newline
-    assert probe(appended, RawSpec("pcm16"))["frames"] == len(audio) // 2
+    assert probe(appended, RawSpec("pcm16")).frames == len(audio) // 2
 
 
 @pytest.mark.parametrize(

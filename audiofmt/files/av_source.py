@@ -110,12 +110,17 @@ def wav_declared_frames(head: bytes) -> int | None:
     return None
 
 
-def _frame_to_float(frame: Any) -> np.ndarray:
-    """One decoded frame as float64 (samples, channels), full scale ±1.0."""
+def _frame_samples(frame: Any, int16: bool) -> np.ndarray:
+    """One decoded frame as float64 (samples, channels), full scale ±1.0; with `int16` (an s16 or
+    s16p frame) its int16 samples as they are."""
     channels = frame.layout.nb_channels
     data = frame.to_ndarray()
     fmt = frame.format.name.rstrip("p")
     data = data.T if frame.format.is_planar else data.reshape(-1, channels)
+    if int16:
+        if fmt != "s16":
+            raise FileFormatError(f"the decoder's sample format changed from s16 to {frame.format.name}")
+        return data
     if fmt in ("flt", "dbl"):
         return data.astype(np.float64)
     scale, offset = _INT_SCALE[fmt]
@@ -154,7 +159,7 @@ def open_av(
         raise
     state = {"container": container, "first": first, "used": False}
 
-    def make_blocks(warnings: list[str]) -> Iterator[np.ndarray]:
+    def make_blocks(warnings: list[str], int16: bool) -> Iterator[np.ndarray]:
         if state["used"]:
             if keeper is not None:
                 raise StreamStateError(f"{name}: a stream can be read only once")
@@ -164,7 +169,9 @@ def open_av(
             state["container"] = open_container(target)
             state["first"] = None
         state["used"] = True
-        return _blocks(name, state["container"], info, block_frames, ignore_errors, warnings, target, keeper, state["first"])
+        return _blocks(
+            name, state["container"], info, block_frames, ignore_errors, warnings, target, keeper, state["first"], int16
+        )
 
     def close() -> None:
         state["container"].close()
@@ -211,6 +218,7 @@ def _describe(name: str, container: Any, head: bytes, ignore_errors: bool) -> tu
         "subtype": _DECODER_NAMES.get(codec, codec.upper()),
         "format": fmt_name,
         "frame_size": stream.codec_context.frame_size or 0,
+        "int16_exact": first.format.name.rstrip("p") == "s16",
         "iter": frames_iter,
         "errors": errors,
     }
@@ -256,6 +264,7 @@ def _blocks(
     target: str | BinaryIO,
     keeper: _TailKeeper | None,
     first: Any,
+    int16: bool = False,
 ) -> Iterator[np.ndarray]:
     rate, channels = info["rate"], info["channels"]
     errors: list[str] = [] if first is None else info["errors"]
@@ -273,7 +282,7 @@ def _blocks(
                     f"{name}: the audio changes from {rate} Hz, {channels} ch to {frame.sample_rate} Hz, "
                     f"{frame.layout.nb_channels} ch after {n_frames / rate:.3f} s; one rate and layout per file is supported"
                 )
-            block = _frame_to_float(frame)
+            block = _frame_samples(frame, int16)
             pending.append(block)
             n_pending += block.shape[0]
             n_frames += block.shape[0]

@@ -7,21 +7,22 @@ fails on its own: a failing file is reported in its Outcome, the others go on.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AudioFormatError
 from .convert import ConvertResult, RawSpec, convert_file
 from .outputs import TERMINATING_SIGNALS, Terminated
+
+if TYPE_CHECKING:  # the pool's modules load only for a pool
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 __all__ = ["Job", "Outcome", "run_dask", "run_local"]
 
@@ -163,6 +164,9 @@ def run_local(
             if on_done:
                 on_done(outcomes[-1])
         return outcomes
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     queue: Any = multiprocessing.SimpleQueue() if on_progress else None
     by_index: dict[int, Outcome] = {}
     pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_worker_init, initargs=(queue, os.getpid()))

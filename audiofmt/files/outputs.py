@@ -75,6 +75,24 @@ def _same(a: _Identity, b: _Identity) -> bool:
     return a[0] == b[0] or (a[1] is not None and a[1] == b[1])
 
 
+class _IdentityIndex:
+    """The first of many identities that is _same as a given one, by dict lookups."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, int] = {}
+        self.by_inode: dict[tuple[int, int], int] = {}
+
+    def add(self, ident: _Identity, index: int) -> None:
+        self.by_path.setdefault(ident[0], index)
+        if ident[1] is not None:
+            self.by_inode.setdefault(ident[1], index)
+
+    def first(self, ident: _Identity) -> int | None:
+        hits = [self.by_path.get(ident[0]), None if ident[1] is None else self.by_inode.get(ident[1])]
+        found = [h for h in hits if h is not None]
+        return min(found) if found else None
+
+
 def same_file(a: PathLike, b: PathLike) -> bool:
     """Whether two paths name one file: resolved paths equal, or the same inode (hard links)."""
     return _same(_identity(os.fspath(a)), _identity(os.fspath(b)))
@@ -125,7 +143,11 @@ def plan_outputs(pairs: Sequence[tuple[str, str]], overwrite: OverwritePolicy = 
     if overwrite not in OVERWRITE_POLICIES:
         raise OutputError(f"overwrite must be one of {', '.join(OVERWRITE_POLICIES)}; got {overwrite!r}")
     inputs = [(src, _identity(src)) for src, _ in pairs if src != "-"]
+    input_index = _IdentityIndex()
+    for i, (_, ident) in enumerate(inputs):
+        input_index.add(ident, i)
     claimed: list[tuple[_Identity, str]] = []
+    claimed_index = _IdentityIndex()  # in linear time for any number of pairs
     run = []
     for src, dst in pairs:
         if dst == "-":
@@ -135,15 +157,17 @@ def plan_outputs(pairs: Sequence[tuple[str, str]], overwrite: OverwritePolicy = 
         if problem:
             raise OutputError(f"{dst}: {problem}")
         ident = _identity(dst)
-        for other, other_ident in inputs:
-            if _same(ident, other_ident):
-                whose = "" if other == src else f" (the output of {src})"
-                raise OutputError(f"{dst}{whose} would replace the input {other}; choose another output name or directory")
-        for earlier_ident, earlier_src in claimed:
-            if _same(ident, earlier_ident):
-                raise OutputError(
-                    f"{earlier_src} and {src} would both be written to {dst}; convert them with separate -o names"
-                )
+        hit = input_index.first(ident)
+        if hit is not None:
+            other = inputs[hit][0]
+            whose = "" if other == src else f" (the output of {src})"
+            raise OutputError(f"{dst}{whose} would replace the input {other}; choose another output name or directory")
+        hit = claimed_index.first(ident)
+        if hit is not None:
+            raise OutputError(
+                f"{claimed[hit][1]} and {src} would both be written to {dst}; convert them with separate -o names"
+            )
+        claimed_index.add(ident, len(claimed))
         claimed.append((ident, src))
         if os.path.lexists(dst) and not _is_stream(dst):
             if overwrite == "error":

@@ -13,8 +13,8 @@ from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
-from ..codecs import encode
 from ..formats import AudioFormat
+from .numpy_codec import encode  # the codes of codecs.encode, without loading numba
 
 __all__ = ["Sink", "RawSink", "WavSink", "JsonlSink", "SINKS", "CONTAINER_EXTENSIONS"]
 
