@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import DTypeLike
 
+from . import g711 as g711_tables
 from ._checks import QUALITY_NAMES, QualityName, check_samples
 from .errors import ClippingError, ClippingWarning, InvalidDataError, InvalidSamplesError
 from .formats import FORMATS, AudioFormat, get_format
@@ -45,7 +46,7 @@ def _lut_encoder(read_only: bool) -> Any:
 
 
 def _encode_table(codec: str) -> np.ndarray:
-    _ENCODE_TABLES[codec] = table = g711.encode_table(codec)
+    _ENCODE_TABLES[codec] = table = g711_tables.encode_table(codec)
     return table
 
 

@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:  # make the in-repo `audiofmt` importable without 
 import numba
 
 import audiofmt
+from audiofmt.g711 import encode_table
 from audiofmt.kernels import g711
 
 with warnings.catch_warnings():  # stdlib audioop is deprecated (3.11, 3.12); audioop-lts from 3.13
@@ -114,7 +115,7 @@ def build_cases(x: np.ndarray) -> list[tuple[Row, Callable[[], object]]]:
     add(Row("memcpy", "numpy memcpy: x.copy()", n), lambda: x.copy())
     code_arrays: dict[str, np.ndarray] = {}
     for law in ("ulaw", "alaw"):
-        fmt, op, table = FORMAT[law], f"{LAW_NAME[law]} encode", g711.encode_table(law)
+        fmt, op, table = FORMAT[law], f"{LAW_NAME[law]} encode", encode_table(law)
         codes_out = np.empty(n, dtype=np.uint8)
         enc_audioop = AUDIOOP_ENCODE[law]
         add(Row(op, "audiofmt kernel g711.lut_encode", n, target="encode",

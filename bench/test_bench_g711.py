@@ -28,6 +28,7 @@ import pytest
 from signals import speech_like
 
 import audiofmt
+from audiofmt.g711 import encode_table
 from audiofmt.kernels import g711
 
 RATE_HZ = 24_000
@@ -36,7 +37,6 @@ FRAME_SIZES = (160, 480)
 LAWS = ("ulaw", "alaw")
 FORMAT = {"ulaw": "g711_ulaw", "alaw": "g711_alaw"}
 OTHER = {"ulaw": "alaw", "alaw": "ulaw"}
-COMPRESS = {"ulaw": g711.ulaw_compress, "alaw": g711.alaw_compress}
 EXPAND = {"ulaw": g711.ulaw_expand, "alaw": g711.alaw_expand}
 
 LONG = f"{LONG_SECONDS // 60} min @ {RATE_HZ // 1000} kHz"
@@ -64,7 +64,7 @@ def long_codes(long_pcm: np.ndarray) -> dict[str, np.ndarray]:
     codes = {}
     for law in LAWS:
         codes[law] = np.empty(long_pcm.shape[0], dtype=np.uint8)
-        g711.lut_encode(long_pcm, g711.encode_table(law), codes[law])
+        g711.lut_encode(long_pcm, encode_table(law), codes[law])
     return codes
 
 
@@ -78,16 +78,9 @@ def frame_bytes(n: int) -> bytes:
 
 @pytest.mark.parametrize("law", LAWS)
 def test_kernel_lut_encode(benchmark: Any, long_pcm: np.ndarray, law: str) -> None:
-    table = g711.encode_table(law)
+    table = encode_table(law)
     out = np.empty(long_pcm.shape[0], dtype=np.uint8)
     run(benchmark, f"{LONG}: encode kernels", long_pcm.size, lambda: g711.lut_encode(long_pcm, table, out))
-
-
-@pytest.mark.parametrize("law", LAWS)
-def test_kernel_compress_reference(benchmark: Any, long_pcm: np.ndarray, law: str) -> None:
-    kernel = COMPRESS[law]
-    out = np.empty(long_pcm.shape[0], dtype=np.uint8)
-    run(benchmark, f"{LONG}: encode kernels", long_pcm.size, lambda: kernel(long_pcm, out))
 
 
 @pytest.mark.parametrize("law", LAWS)

@@ -31,12 +31,15 @@ def test_encode_matches_reference_for_all_65536_inputs(sweep, fmt, law):
 
 
 @pytest.mark.parametrize("fmt,law", LAWS)
-def test_algorithmic_encoder_matches_reference(sweep, fmt, law):
-    """The algorithm that fills the lookup table is itself exact, not just the table."""
+def test_the_encode_table_is_the_reference_for_every_input(sweep, fmt, law):
+    """The one G.711 compression (a table every encoder looks codes up in) is exact on its own,
+    for every int16 input, read-only and cached."""
+    from audiofmt.g711 import encode_table
+
     expected = read_reference(f"sweep-r.{law}").astype(np.uint8)
-    out = np.empty(65536, dtype=np.uint8)
-    (g711.ulaw_compress if law == "u" else g711.alaw_compress)(sweep, out)
-    assert np.array_equal(out, expected)
+    table = encode_table("ulaw" if law == "u" else "alaw")
+    assert np.array_equal(table[sweep.view(np.uint16)], expected)
+    assert not table.flags.writeable and table is encode_table("ulaw" if law == "u" else "alaw")
 
 
 @pytest.mark.parametrize("fmt,law", LAWS)
@@ -113,3 +116,19 @@ def test_kernel_variants_are_found_by_what_the_arrays_are():
     assert out.tolist() == audiofmt.decode(bytes([0, 255]), "g711_ulaw").tolist()
     with pytest.raises(TypeError, match="float_to_int16 has no variant for"):
         pcm.float_to_int16.variant(np.int32)
+
+
+def test_a_kernel_called_directly_still_gives_its_variants():
+    """Calling a kernel itself loads every signature and disables compiling; looking up one
+    variant afterwards must still work (it once raised numba's "compilation disabled")."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, audiofmt\n"
+        "from audiofmt.kernels import pcm\n"
+        "pcm.float_to_int16(np.zeros(4, np.float32), np.empty(4, np.int16))\n"
+        "print(audiofmt.float_to_int16(np.full(4, 0.5))[0].tolist())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[16384, 16384, 16384, 16384]"

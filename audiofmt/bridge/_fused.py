@@ -43,7 +43,7 @@ class FusedPath:
     def __init__(self, resampler: Resampler, engine: PolyphaseEngine, in_format: AudioFormat, out_format: AudioFormat) -> None:
         from numba import typeof
 
-        from ..kernels.g711 import encode_table
+        from ..g711 import encode_table
         from ..kernels.polyphase import codes_to_pcm16_step, compiled_step, pcm16_to_codes_step, polyphase_work
 
         self._resampler, self._engine = resampler, engine

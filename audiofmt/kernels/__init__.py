@@ -41,7 +41,8 @@ class LazyKernel:
         """The compiled function of signature `index` (loaded from the cache or compiled now)."""
         dispatcher = self._get_dispatcher()
         signature = self.signatures[index]
-        dispatcher.compile(signature)
+        if signature.args not in dispatcher.overloads:  # once `dispatcher` is complete, compiling is disabled
+            dispatcher.compile(signature)
         try:
             return dispatcher.overloads[signature.args].entry_point
         except (AttributeError, KeyError):  # pragma: no cover - numba without entry points

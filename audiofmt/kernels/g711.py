@@ -1,17 +1,13 @@
 """ITU-T G.711 kernels (numba), bit-exact with the ITU-T G.191 STL g711 module.
 
-The encoders follow G.191: negative input is coded through its one's complement (~x), and
-μ-law encodes 0 as 0xFF. `ulaw_compress` / `alaw_compress` are the algorithm itself; the fast
-encoders look up a 65536-entry table that those functions fill once (`encode_table`). Decoders
-are branch-free arithmetic that vectorizes. μ-law ↔ A-law conversion uses G.711's own code
+Encoding looks codes up in the 65536-entry table of `audiofmt.g711.encode_table` (the G.191
+algorithm, evaluated once); decoders are branch-free arithmetic that vectorizes. μ-law ↔ A-law conversion uses G.711's own code
 conversion tables (not a round trip through linear PCM, which differs on 46/34 codes).
 
 Every kernel writes into an output array the caller allocated; no validation happens here.
 """
 
 from __future__ import annotations
-
-from functools import cache
 
 import numpy as np
 from numba import types
@@ -32,12 +28,9 @@ def _sigs(*arg_types: types.Array) -> list:
     return [types.void(*inputs, out), types.void(*[_ro(t) for t in inputs], out)]
 
 __all__ = [
-    "ulaw_compress",
-    "alaw_compress",
     "lut_encode",
     "ulaw_expand",
     "alaw_expand",
-    "encode_table",
     "ULAW_TO_ALAW",
     "ALAW_TO_ULAW",
 ]
@@ -69,38 +62,6 @@ ALAW_TO_ULAW = np.frombuffer(
     ),
     dtype=np.uint8,
 )
-
-
-@lazy_njit(_sigs(_I16, _U8), nogil=True)
-def ulaw_compress(x, out):
-    """μ-law encode per G.191: biased one's-complement magnitude, segment, inverted bits."""
-    for i in range(x.shape[0]):
-        v = np.int32(x[i])
-        sign = v >> 15  # 0 for v >= 0, -1 for v < 0
-        biased = min(((v ^ sign) >> 2) + 33, 0x1FFF)
-        segment = 1
-        rest = biased >> 6
-        while rest != 0:
-            segment += 1
-            rest >>= 1
-        code = ((8 - segment) << 4) | (15 - ((biased >> segment) & 15))
-        out[i] = np.uint8(code | (~sign & 0x80))
-
-
-@lazy_njit(_sigs(_I16, _U8), nogil=True)
-def alaw_compress(x, out):
-    """A-law encode per G.191: one's-complement 12-bit magnitude, segment, even bits inverted."""
-    for i in range(x.shape[0]):
-        v = np.int32(x[i])
-        sign = v >> 15
-        mag = (v ^ sign) >> 4
-        if mag > 15:
-            exponent = 1
-            while mag > 31:
-                mag >>= 1
-                exponent += 1
-            mag = (mag - 16) + (exponent << 4)
-        out[i] = np.uint8((mag | (~sign & 0x80)) ^ 0x55)
 
 
 @lazy_njit(_sigs(_I16, _U8, _U8), nogil=True, boundscheck=False)
@@ -137,13 +98,3 @@ def alaw_expand(codes, out):
         mag = (((ix & 15) << 4) + 8 + (nonzero << 8)) << ((exponent - nonzero) & 7)
         negate = (c >> 7) - 1  # 0 for codes >= 0x80 (positive), -1 otherwise
         out[i] = np.int16((mag ^ negate) - negate)
-
-
-@cache
-def encode_table(law: str) -> np.ndarray:
-    """The 65536-entry code table of `law` ("ulaw" or "alaw"), indexed by the int16 bits."""
-    every_int16 = np.arange(65536, dtype=np.uint16).view(np.int16)
-    table = np.empty(65536, dtype=np.uint8)
-    (ulaw_compress if law == "ulaw" else alaw_compress).variant(np.int16)(every_int16, table)  # writable input
-    table.setflags(write=False)
-    return table
