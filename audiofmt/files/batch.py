@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .._checks import check_int
 from ..errors import AudioFormatError
 from .convert import ConvertResult, RawSpec, convert_file
 from .outputs import TERMINATING_SIGNALS, Terminated
@@ -153,9 +154,7 @@ def run_local(
     process as workers report blocks. An exception here (KeyboardInterrupt, a Terminated
     signal) ends every worker and removes their temporary files before it propagates.
     """
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise AudioFormatError(f"workers must be a positive integer; got {workers!r}")
-    workers = workers or os.cpu_count() or 1
+    workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, 1)
     if workers == 1 or len(jobs) <= 1:
         outcomes = []
         for index, job in enumerate(jobs):

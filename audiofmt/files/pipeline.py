@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import QualityName
+from .._checks import QualityName, check_int
 from ..errors import AudioFormatError, FileFormatError
 from ..formats import AudioFormat
 from .numpy_codec import round_to_int16
@@ -39,12 +39,14 @@ class Pipeline:
     def __init__(self, src: AudioSource, fmt: AudioFormat, quality: QualityName, channel: int | None,
                  max_frames: int | None, progress: Callable[[int, int | None], object] | None = None,
                  total_frames: int | None = None, read_ahead: bool = False, threads: int | None = None) -> None:
-        if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int)
-                                    or not 0 <= channel < src.channels):
-            raise AudioFormatError(
-                f"{src.name}: channel {channel!r} does not exist; it has {src.channels} channel(s), "
-                f"numbered 0 to {src.channels - 1}"
-            )
+        if channel is not None:
+            try:
+                channel = check_int("channel", channel, 0, src.channels - 1)
+            except AudioFormatError:
+                raise AudioFormatError(
+                    f"{src.name}: channel {channel!r} does not exist; it has {src.channels} channel(s), "
+                    f"numbered 0 to {src.channels - 1}"
+                ) from None
         if max_frames is not None and max_frames < 1:
             raise AudioFormatError(f"{src.name}: the duration limit keeps no whole frame at {src.rate} Hz")
         self.src, self.channel, self.max_frames, self.progress = src, channel, max_frames, progress

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .._checks import check_rate
+from .._checks import MAX_CHANNELS, check_int, check_rate
 from ..errors import AudioFormatError, DamagedFileError, FileFormatError
 from ..formats import FORMATS
 from .content import HEAD_BYTES, events_message, not_raw_message, peek, raw_chunks, sniff
@@ -75,9 +75,8 @@ class RawSpec:
         rate = self.rate if self.rate is not None else FORMATS[self.format].rate_hz if self.format in FORMATS else None
         if rate is None:
             raise FileFormatError(f"raw format {self.format!r} needs a rate (Hz)")
-        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
-            raise FileFormatError(f"raw channels must be a positive integer; got {self.channels!r}")
-        return self.format, check_rate("raw rate", rate), self.channels
+        channels = check_int("raw channels", self.channels, 1, MAX_CHANNELS, error=FileFormatError)
+        return self.format, check_rate("raw rate", rate), channels
 
 
 # (warnings to append to, whether to yield int16 instead of float64) -> blocks
