@@ -40,7 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
         halves = [subprocess.Popen([sys.executable, "-m", "tests._warm_kernels", str(half)], cwd=REPO,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for half in (0, 1)]
         for process in halves:
-            process.wait()
+            try:
+                process.wait(timeout=300)
+            except subprocess.TimeoutExpired:  # never hold the run up: the tests compile what is missing
+                process.kill()
+                process.wait()
 
 
 def read_reference(name: str) -> np.ndarray:
