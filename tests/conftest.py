@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,34 @@ settings.load_profile("audiofmt")
 
 REPO = Path(__file__).resolve().parent.parent
 G711_REFERENCE = Path(os.environ.get("AUDIOFMT_G711_REFERENCE", REPO.parent / "shared" / "g711"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """For a parallel run (`-n auto`), in the controlling process, before the workers start:
+
+    - schedule by work stealing unless --dist was given: a worker that runs out of tests takes
+      some from the other's queue, so a few long tests at the end of the order do not leave a
+      core idle (the default, --dist load, hands out fixed chunks);
+    - when numba's cache is cold (a fresh clone, as in CI), fill it in two processes at once
+      (tests/_warm_kernels.py): otherwise every worker compiles the same kernels, ~20 s of CPU
+      each. Best effort: a kernel it misses is compiled by the first test that uses it.
+    """
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    given = [*config.invocation_params.args, *os.environ.get("PYTEST_ADDOPTS", "").split()]
+    if config.option.dist == "load" and not any(a == "-d" or a.startswith("--dist") for a in given):
+        config.option.dist = "worksteal"
+    from audiofmt.cli import kernel_cache_cold
+
+    if kernel_cache_cold(("pcm", "g711", "polyphase", "plc")):
+        halves = [subprocess.Popen([sys.executable, "-m", "tests._warm_kernels", str(half)], cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for half in (0, 1)]
+        for process in halves:
+            try:
+                process.wait(timeout=300)
+            except subprocess.TimeoutExpired:  # never hold the run up: the tests compile what is missing
+                process.kill()
+                process.wait()
 
 
 def read_reference(name: str) -> np.ndarray:

@@ -640,7 +640,9 @@ def test_hostile_messages_never_take_the_server_down(monkeypatch):
     stand_in = StandInRealtime()
 
     async def run() -> dict:
-        async with Harness(stand_in, monkeypatch) as h:
+        # close_s 0.2: a hostile client sends on and never reads the server's close, which waits
+        # close_s for its answer before it aborts the connection (2 s by default: 6 s of this test)
+        async with Harness(stand_in, monkeypatch, limits=Limits(close_s=0.2)) as h:
             for _ in range(3):  # hostile calls: started properly, then junk
                 async with connect(h.url()) as hostile:
                     await hostile.send(CONNECTED)

@@ -21,12 +21,24 @@ FIXTURES = REPO / "fixtures"
 
 
 def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """`python -m audiofmt ...` in a subprocess: for the smoke tests of the real entry point, pipes and workers."""
     return subprocess.run([sys.executable, "-m", "audiofmt", *args], input=stdin, capture_output=True, cwd=REPO, timeout=120)
 
 
-def test_help_for_every_command():
+def run(capsys: pytest.CaptureFixture[bytes], *args: str) -> subprocess.CompletedProcess:
+    """The same command in this process (main(), as the entry point calls it; argparse's exits
+    included): what `cli` returns, without a Python start and imports (~0.7 s each here)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["audiofmt", *args], code, out, err)
+
+
+def test_help_for_every_command(capsysbinary):
     for command in ("convert", "decode", "info", "roundtrip"):
-        result = cli(command, "--help")
+        result = run(capsysbinary, command, "--help")
         assert result.returncode == 0 and b"example" in result.stdout
 
 
@@ -48,10 +60,10 @@ def test_batch_failure_exit_code_and_one_line_errors(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["noise_44k.wav", "speech_8k.wav"]
 
 
-def test_usage_errors_exit_2(tmp_path):
-    assert cli("convert", "a.wav", "b.wav", "-o", "x.wav", "--to", "pcm16").returncode == 2
-    assert cli("convert", str(FIXTURES / "speech_8k.wav"), "-o", str(tmp_path / "x.mp4"), "--to", "pcm16").returncode == 2
-    assert cli("convert", "x.wav", "--to", "opus").returncode == 2
+def test_usage_errors_exit_2(tmp_path, capsysbinary):
+    assert run(capsysbinary, "convert", "a.wav", "b.wav", "-o", "x.wav", "--to", "pcm16").returncode == 2
+    assert run(capsysbinary, "convert", str(FIXTURES / "speech_8k.wav"), "-o", str(tmp_path / "x.mp4"), "--to", "pcm16").returncode == 2
+    assert cli("convert", "x.wav", "--to", "opus").returncode == 2  # argparse's own refusal, through the real entry point
 
 
 def test_verbose_shows_the_traceback(tmp_path):
@@ -69,19 +81,19 @@ def test_stdin_to_stdout_pipes():
     assert jsonl.returncode == 0 and all(json.loads(line)["type"] == "input_audio_buffer.append" for line in jsonl.stdout.splitlines())
 
 
-def test_decode_and_info(tmp_path):
+def test_decode_and_info(tmp_path, capsysbinary):
     ulaw = FIXTURES / "speech_8k.ulaw"
-    assert cli("decode", str(ulaw), "--from", "g711_ulaw", "-o", str(tmp_path / "r.wav"), "--rate", "16000").returncode == 0
-    info = cli("info", "--json", str(tmp_path / "r.wav"), str(FIXTURES / "speech_48k_stereo.opus"))
+    assert run(capsysbinary, "decode", str(ulaw), "--from", "g711_ulaw", "-o", str(tmp_path / "r.wav"), "--rate", "16000").returncode == 0
+    info = run(capsysbinary, "info", "--json", str(tmp_path / "r.wav"), str(FIXTURES / "speech_48k_stereo.opus"))
     reports = json.loads(info.stdout)
     assert [(r["rate_hz"], r["channels"]) for r in reports] == [(16000, 1), (48000, 2)]
-    text = cli("info", str(FIXTURES / "tone_1k_48k_stereo.wav")).stdout.decode()
+    text = run(capsysbinary, "info", str(FIXTURES / "tone_1k_48k_stereo.wav")).stdout.decode()
     assert "48000 Hz, 2 ch, 48000 frames, 1.000 s, peak -6.0 dBFS" in text
-    assert cli("info", str(FIXTURES / "not_audio.wav")).returncode == 1
+    assert run(capsysbinary, "info", str(FIXTURES / "not_audio.wav")).returncode == 1
 
 
-def test_roundtrip_demo(tmp_path):
-    result = cli("roundtrip", str(FIXTURES / "speech_16k.wav"), "--format", "g711_alaw", "-o", str(tmp_path / "back.wav"))
+def test_roundtrip_demo(tmp_path, capsysbinary):
+    result = run(capsysbinary, "roundtrip", str(FIXTURES / "speech_16k.wav"), "--format", "g711_alaw", "-o", str(tmp_path / "back.wav"))
     assert result.returncode == 0 and b"round-trip SNR" in result.stdout and (tmp_path / "back.wav").exists()
 
 

@@ -109,13 +109,28 @@ def test_stereo_is_the_mean_of_the_channels(tmp_path):
 
 
 def test_block_size_does_not_change_a_sample(tmp_path):
+    """The bytes are the same whatever the read block: odd and power-of-two sizes and one block
+    for the whole 2 s file; 1- and 2-frame blocks on a 0.3 s FLAC cut from it (the per-frame
+    cost of 1-frame reads is ~0.2 ms, so the whole file would take ~20 s). The cut is longer
+    than the hq 48 -> 8 kHz chain's lookahead (241 ms), so its FFT stage emits a block while
+    1-frame blocks stream in, and the rest at flush, as on the long file."""
     source = FIXTURES / "speech_48k_stereo.flac"
-    outputs = []
-    for block in (1, 997, 65536):
-        out = tmp_path / f"b{block}.alaw"
-        convert_file(source, out, "g711_alaw", block_frames=block)
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1] == outputs[2]
+    samples, rate = soundfile.read(source, dtype="int16")
+    cut = tmp_path / "cut.flac"
+    soundfile.write(cut, samples[24000:38400], rate, subtype="PCM_16")  # loud speech, lossless
+
+    def alaw(path: Path, block: int) -> bytes:
+        out = tmp_path / f"{path.stem}_b{block}.alaw"
+        convert_file(path, out, "g711_alaw", block_frames=block)
+        return out.read_bytes()
+
+    whole = alaw(source, 1 << 20)
+    assert len(whole) == 16000 and len(set(whole)) > 100
+    for block in (997, 4096, 65536):
+        assert alaw(source, block) == whole, block
+    whole_cut = alaw(cut, 1 << 20)
+    for block in (1, 2):
+        assert alaw(cut, block) == whole_cut, block
 
 
 def test_raw_inputs(tmp_path):

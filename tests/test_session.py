@@ -538,6 +538,13 @@ def session_dicts(*shapes: bool) -> st.SearchStrategy[dict[str, Any]]:
 
 BETA_DICTS, GA_DICTS, MIXED_DICTS = session_dicts(False), session_dicts(True), session_dicts(False, True)
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+BATCH = 5  # inputs per hypothesis example: the engine's cost per example (~2 ms here) is paid once for five
+
+
+def batches(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
+    """BATCH independent draws of `strategy` per example (max_examples counts examples, so the
+    tests below run max_examples x BATCH inputs: as many as before batching)."""
+    return st.lists(strategy, min_size=BATCH, max_size=BATCH)
 
 
 def expected_shape(obj: dict[str, Any]) -> str:
@@ -576,25 +583,28 @@ def ga_only_audio(audio: dict[str, Any]) -> bool:
     return bool(audio.keys() - known.keys() or any(audio[side].keys() - known[side] for side in known))
 
 
-@settings(FUZZ, max_examples=2500)
-@given(BETA_DICTS)
-def test_fuzz_beta_dicts(obj):
-    s = check(obj)
-    assert s is None or s.shape == expected_shape(obj) == "beta" or "type" in obj
+@settings(FUZZ, max_examples=2500 // BATCH)
+@given(batches(BETA_DICTS))
+def test_fuzz_beta_dicts(objs):
+    for obj in objs:
+        s = check(obj)
+        assert s is None or s.shape == expected_shape(obj) == "beta" or "type" in obj
 
 
-@settings(FUZZ, max_examples=2500)
-@given(GA_DICTS)
-def test_fuzz_ga_dicts(obj):
-    s = check(obj)
-    assert s is None or s.shape == expected_shape(obj)
+@settings(FUZZ, max_examples=2500 // BATCH)
+@given(batches(GA_DICTS))
+def test_fuzz_ga_dicts(objs):
+    for obj in objs:
+        s = check(obj)
+        assert s is None or s.shape == expected_shape(obj)
 
 
-@settings(FUZZ, max_examples=1500)
-@given(MIXED_DICTS)
-def test_fuzz_mixed_shape_dicts(obj):
-    s = check(obj)
-    assert s is None or s.shape == expected_shape(obj)
+@settings(FUZZ, max_examples=1500 // BATCH)
+@given(batches(MIXED_DICTS))
+def test_fuzz_mixed_shape_dicts(objs):
+    for obj in objs:
+        s = check(obj)
+        assert s is None or s.shape == expected_shape(obj)
 
 
 MUTATION_VALUES = HOSTILE + [v for values in PLAUSIBLE.values() for v in values] + GA_FORMATS
@@ -605,10 +615,15 @@ def all_slots(node: Any) -> list[tuple[Any, Any]]:
     return [slot for key, child in items for slot in [(node, key), *all_slots(child)]]
 
 
-@settings(FUZZ, max_examples=2000)
-@given(st.sampled_from([json.dumps(BETA_SEED), json.dumps(GA_SEED)]), st.integers(1, 3), st.integers(0, 2**64),
-       st.one_of([CHEAP_VALUES] * 3 + [JSON]))
-def test_fuzz_mutated_seed(seed, count, code, drawn):
+@settings(FUZZ, max_examples=2000 // BATCH)
+@given(batches(st.tuples(st.sampled_from([json.dumps(BETA_SEED), json.dumps(GA_SEED)]), st.integers(1, 3), st.integers(0, 2**64),
+                         st.one_of([CHEAP_VALUES] * 3 + [JSON]))))
+def test_fuzz_mutated_seed(mutations):
+    for seed, count, code, drawn in mutations:
+        mutate_and_check(seed, count, code, drawn)
+
+
+def mutate_and_check(seed: str, count: int, code: int, drawn: Any) -> None:
     """Up to three mutations of a valid session, each at any key or item: delete it, or set it to
     `drawn` or to a pool value (`code` packs where and what, to keep hypothesis draws few)."""
     obj = json.loads(seed)
@@ -626,9 +641,14 @@ def test_fuzz_mutated_seed(seed, count, code, drawn):
     check(obj)
 
 
-@settings(FUZZ, max_examples=1000)
-@given(st.sampled_from([BETA_SEED, GA_SEED]), st.booleans(), MIXED_DICTS)
-def test_fuzz_update(seed, audio_started, partial):
+@settings(FUZZ, max_examples=1000 // BATCH)
+@given(batches(st.tuples(st.sampled_from([BETA_SEED, GA_SEED]), st.booleans(), MIXED_DICTS)))
+def test_fuzz_update(updates):
+    for seed, audio_started, partial in updates:
+        update_and_check(seed, audio_started, partial)
+
+
+def update_and_check(seed: dict[str, Any], audio_started: bool, partial: Any) -> None:
     s = Session.parse(seed)
     if audio_started:
         s.mark_audio_output()
@@ -651,9 +671,10 @@ def json_text(obj: Any) -> str:
         return "{" + "1" * 5000 + "}"
 
 
-@settings(FUZZ, max_examples=700)
-@given(JSON | st.binary(max_size=20) | st.text(max_size=20) | MIXED_DICTS.map(json_text)
-       | st.builds(lambda t, s: {"type": t, "session": s}, st.sampled_from(["session.created", "session.update"]),
-                   JSON | MIXED_DICTS))
-def test_fuzz_any_input(obj):
-    check(obj)
+@settings(FUZZ, max_examples=700 // BATCH)
+@given(batches(JSON | st.binary(max_size=20) | st.text(max_size=20) | MIXED_DICTS.map(json_text)
+               | st.builds(lambda t, s: {"type": t, "session": s}, st.sampled_from(["session.created", "session.update"]),
+                           JSON | MIXED_DICTS)))
+def test_fuzz_any_input(objs):
+    for obj in objs:
+        check(obj)

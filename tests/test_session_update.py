@@ -12,6 +12,7 @@ from hypothesis import given, settings
 
 from audiofmt import FORMATS
 from tests.test_session import (
+    BATCH,
     BETA_SEED,
     FUZZ,
     GA_DICTS,
@@ -20,6 +21,7 @@ from tests.test_session import (
     TOOLS,
     TRANSCRIPTION,
     TURN_DETECTION,
+    batches,
 )
 
 PCM = {"type": "audio/pcm", "rate": 24000}
@@ -229,9 +231,14 @@ def test_emitted_beta_events_validate_against_the_beta_sdk():
         assert not event["session"].keys() & {"id", "object", "expires_at", "model"}
 
 
-@settings(FUZZ, max_examples=600)
-@given(GA_DICTS | MIXED_DICTS)
-def test_fuzzed_sessions_emit_valid_ga_events(obj):
+@settings(FUZZ, max_examples=600 // BATCH)
+@given(batches(GA_DICTS | MIXED_DICTS))
+def test_fuzzed_sessions_emit_valid_ga_events(objs):
+    for obj in objs:
+        _emit_and_check(obj)
+
+
+def _emit_and_check(obj: Any) -> None:
     try:
         s = Session.parse(obj)
     except SessionError:
