@@ -991,3 +991,24 @@ def test_wss_with_a_certificate(monkeypatch):
 
     got = asyncio.run(run())
     assert b"".join(got["media"]) == stand_in.reply
+
+
+def test_the_closing_handshake_completes_when_the_caller_answers(monkeypatch):
+    """After the call ends the bridge reads the caller's close answer and closes the TCP
+    connection at once: it never waits for close_s (here far longer than the test allows). It once
+    left the phone socket unread when the stop message had been queued, so every call ended by abort."""
+    stand_in = StandInRealtime()
+
+    async def run() -> tuple:
+        async with Harness(stand_in, monkeypatch, limits=Limits(close_s=10)) as h, connect(h.url()) as twilio:
+            await twilio.send(CONNECTED)
+            await twilio.send(_start())
+            await twilio.send(_media(0))
+            await twilio.send(STOP)
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(twilio.recv(), 5)
+            await asyncio.wait_for(twilio.wait_closed(), 5)
+            return twilio.close_code, twilio.close_reason
+
+    assert asyncio.run(run()) == (1000, "call ended")

@@ -377,6 +377,11 @@ class Call:
         limits = self.limits
         code, why = _close_reason(outcome)
         self.phone.sink = _ignore_any  # what the phone sends while the close completes is not handled
+        for side, peer in ((0, self.phone), (1, self.model)):  # read again: the peers' close answers must get in
+            transport = peer.transport if peer is not None else None
+            if self.held[side] and transport is not None and not transport.is_disconnected:
+                self.held[side] = False
+                transport.underlying_transport.resume_reading()
         close_peer(self.phone.transport, code, why, limits.close_s)
         if self.model is not None:
             self.model.sink = _ignore_any
