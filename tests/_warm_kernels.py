@@ -52,7 +52,7 @@ def _bridge_pcm16() -> None:
 # two processes never write the same function's cache index at once.
 HALVES = (  # the bridge's steps use the G.711 kernels, which the other half compiles first
     (lambda: _lazy_kernels("g711"), lambda: _polyphase("d"), lambda: _lazy_kernels("pcm"), lambda: __import__("audiofmt.kernels.plc")),
-    (lambda: _polyphase("f"), _bridge_pcm16),
+    (lambda: _polyphase("f"), _bridge_pcm16, lambda: _lazy_kernels("spectrum")),
 )
 
 

@@ -164,10 +164,9 @@ class FFTEngine:
         self._tables = _packed_tables(l, m, quality, self._dtype.char) if self._packed else ()
         self._step: Callable[..., None] | None = None
         if self._packed:  # looked up (loaded or compiled) here, not in a pool thread
-            from ..kernels import compiled_entry
             from ..kernels.spectrum import resample_spectrum
 
-            self._step = compiled_entry(resample_spectrum, 0 if self._dtype.char == "f" else 1)
+            self._step = resample_spectrum.variant(self._dtype, readonly=True)  # its gain tables are read-only
         self._one = self._dtype.type(1)
         self._buffer = np.zeros(self.pad, dtype=self._dtype)  # holds input from absolute index self._start
         self._start = -self.pad
