@@ -51,7 +51,7 @@ def _bridge_pcm16() -> None:
 # Two halves of about equal compile time (~9 s each here), split by kernel function so that the
 # two processes never write the same function's cache index at once.
 HALVES = (  # the bridge's steps use the G.711 kernels, which the other half compiles first
-    (lambda: _lazy_kernels("g711"), lambda: _polyphase("d"), lambda: _lazy_kernels("pcm"), lambda: __import__("audiofmt.kernels.plc")),
+    (lambda: _lazy_kernels("g711"), lambda: _polyphase("d"), lambda: _lazy_kernels("pcm"), lambda: _lazy_kernels("plc")),
     (lambda: _polyphase("f"), _bridge_pcm16, lambda: _lazy_kernels("spectrum")),
 )
 

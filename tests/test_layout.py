@@ -79,3 +79,21 @@ def test_every_exception_class_lives_in_errors_and_is_exported():
         if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == "audiofmt.errors":
             assert attr in audiofmt.errors.__all__ and attr in audiofmt.__all__, attr
             assert issubclass(obj, UserWarning) or issubclass(obj, audiofmt.AudioFormatError), attr
+
+
+def test_kernels_compile_nothing_at_import():
+    """One compile style: every kernel is compiled (or loaded from the cache) on first use, never
+    when its module is imported (inline helpers without signatures compile inside their callers).
+    Checked in a fresh process, where no test has used a kernel yet."""
+    code = """
+import importlib, pkgutil
+from numba.core.dispatcher import Dispatcher
+import audiofmt.kernels
+names = [info.name for info in pkgutil.iter_modules(audiofmt.kernels.__path__)]
+assert {"g711", "pcm", "plc", "polyphase", "spectrum"} <= set(names), names
+for name in names:
+    module = importlib.import_module(f"audiofmt.kernels.{name}")
+    eager = [a for a, v in vars(module).items() if isinstance(v, Dispatcher) and v.overloads]
+    assert not eager, f"audiofmt.kernels.{name} compiles at import: {eager}"
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

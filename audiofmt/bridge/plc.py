@@ -42,7 +42,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
+from functools import cache
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -83,10 +84,13 @@ class ConcealerStats:
     last_pitch: int | None = None  # samples; the pitch of the latest loss
 
 
-def _kernels() -> ModuleType:
+@cache
+def _kernels() -> SimpleNamespace:
+    """The concealment kernels' compiled entry points (each has one signature; loaded on the
+    first Concealer, and calling them skips numba's type dispatch)."""
     from ..kernels import plc
 
-    return plc
+    return SimpleNamespace(**{name: getattr(plc, name).entry(0) for name in plc.__all__})
 
 
 class Concealer:

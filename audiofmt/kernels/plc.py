@@ -14,7 +14,9 @@ All state (history, pitch buffer, pitch, offsets, erasure count) and all validat
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import types
+
+from . import lazy_njit
 
 __all__ = ["cross_fade", "fade", "find_pitch", "overlap_add", "read_cyclic"]
 
@@ -23,16 +25,17 @@ _I16 = types.Array(types.int16, 1, "C")
 _I16A = types.Array(types.int16, 1, "A")  # may be a slice of a frame
 
 
-@njit(
-    types.int64(
-        _F64,  # buf: the signal (int16 values as float64); its last `corr_len` samples are the target
-        types.int64,  # corr_len: target length (160 = 20 ms)
-        types.int64,  # lag_min (40 = 5 ms)
-        types.int64,  # lag_max (120 = 15 ms)
-        types.int64,  # ndec: decimation of the coarse search (2)
-        types.float64,  # min_power: floor of a candidate's energy (250)
-    ),
-    cache=True,
+@lazy_njit(
+    [
+        types.int64(
+            _F64,  # buf: the signal (int16 values as float64); its last `corr_len` samples are the target
+            types.int64,  # corr_len: target length (160 = 20 ms)
+            types.int64,  # lag_min (40 = 5 ms)
+            types.int64,  # lag_max (120 = 15 ms)
+            types.int64,  # ndec: decimation of the coarse search (2)
+            types.float64,  # min_power: floor of a candidate's energy (250)
+        ),
+    ],
     nogil=True,
 )
 def find_pitch(buf, corr_len, lag_min, lag_max, ndec, min_power):
@@ -96,15 +99,16 @@ def find_pitch(buf, corr_len, lag_min, lag_max, ndec, min_power):
     return lag_max - best
 
 
-@njit(
-    types.int64(
-        _F64,  # buf: pitch buffer
-        types.int64,  # start: index in buf of the repeated segment's first sample
-        types.int64,  # length: samples in the repeated segment
-        types.int64,  # offset: read position in the segment, 0 <= offset < length
-        _I16A,  # out
-    ),
-    cache=True,
+@lazy_njit(
+    [
+        types.int64(
+            _F64,  # buf: pitch buffer
+            types.int64,  # start: index in buf of the repeated segment's first sample
+            types.int64,  # length: samples in the repeated segment
+            types.int64,  # offset: read position in the segment, 0 <= offset < length
+            _I16A,  # out
+        ),
+    ],
     nogil=True,
 )
 def read_cyclic(buf, start, length, offset, out):
@@ -122,7 +126,7 @@ def read_cyclic(buf, start, length, offset, out):
     return k
 
 
-@njit(types.void(_I16A, types.float64, types.float64), cache=True, nogil=True)
+@lazy_njit([types.void(_I16A, types.float64, types.float64)], nogil=True)
 def fade(x, gain, gain_step):
     """x[i] = trunc(x[i] · g), g = gain, then g -= gain_step after each sample (in place)."""
     g = gain
@@ -131,7 +135,7 @@ def fade(x, gain, gain_step):
         g -= gain_step
 
 
-@njit(types.void(_F64, _F64, _F64), cache=True, nogil=True)
+@lazy_njit([types.void(_F64, _F64, _F64)], nogil=True)
 def overlap_add(fade_out, fade_in, out):
     """Float cross-fade over n = len(out): out[i] = clip(lw·fade_out[i] + rw·fade_in[i]).
 
@@ -156,7 +160,7 @@ def overlap_add(fade_out, fade_in, out):
         rw += incr
 
 
-@njit(types.void(_I16A, _I16A, types.float64, _I16A), cache=True, nogil=True)
+@lazy_njit([types.void(_I16A, _I16A, types.float64, _I16A)], nogil=True)
 def cross_fade(fade_out, fade_in, gain, out):
     """int16 cross-fade over n = len(out): out[i] = trunc(clip(lw·fade_out[i] + rw·fade_in[i])).
 
