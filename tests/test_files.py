@@ -40,7 +40,7 @@ def _one_shot(path: Path, target: str) -> bytes:
     (That each reader's samples match ffmpeg's own decode is tested in test_readers.py.)"""
     with open_source(path, block_frames=1 << 30) as src:
         (x,) = list(src.blocks())
-        rate = src.rate
+        rate = src.rate_hz
     mono = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
     fmt = audiofmt.get_format(target)
     resampled = mono if rate == fmt.rate_hz else audiofmt.resample(mono, rate, fmt.rate_hz)
@@ -204,7 +204,7 @@ def test_decode_jsonl_and_raw_to_files(target, tmp_path):
     raw = tmp_path / "reply.bin"
     raw.write_bytes(data)
     for source, out in ((deltas, tmp_path / "a.wav"), (raw, tmp_path / "b.flac")):
-        decode_file(source, out, target, rate=16000)
+        decode_file(source, out, target, rate_hz=16000)
         got, rate = soundfile.read(out, dtype="int16")
         expected, _ = audiofmt.float_to_int16(audiofmt.resample(audiofmt.decode(data, fmt) / 32768, fmt.rate_hz, 16000), clip="ignore")
         assert rate == 16000 and np.array_equal(got, expected)
@@ -400,3 +400,22 @@ def test_raw_pcm_at_the_formats_rate_loads_no_numba(raw_args, tmp_path):
     x = ints.astype(np.int64)
     expected = x if "pcm16" in raw_args else np.rint((x[0::2] + x[1::2]) / 2).astype(np.int16)  # the mean, ties to even
     assert (tmp_path / "out.pcm").read_bytes() == expected.astype("<i2").tobytes()
+
+
+def test_rate_is_rate_hz_and_the_old_names_still_work(tmp_path):
+    """One name for a rate in Hz: RawSpec.rate_hz, AudioSource.rate_hz, decode_file(rate_hz=); the
+    old names keep working with a DeprecationWarning."""
+    with pytest.warns(DeprecationWarning, match="rate= is now rate_hz="):
+        old = RawSpec("s16le", rate=16000)
+    assert old == RawSpec("s16le", 16000) == RawSpec("s16le", rate_hz=16000)
+    with pytest.warns(DeprecationWarning, match="RawSpec.rate is now rate_hz"):
+        assert old.rate == 16000
+    with open_source(FIXTURES / "speech_16k_s16le.raw", RawSpec("s16le", rate_hz=16000)) as src:
+        assert src.rate_hz == 16000
+        with pytest.warns(DeprecationWarning, match="AudioSource.rate is now rate_hz"):
+            assert src.rate == 16000
+    data = tmp_path / "reply.pcm"
+    data.write_bytes(audiofmt.encode(np.zeros(2400, dtype=np.int16), "pcm16"))
+    with pytest.warns(DeprecationWarning, match="rate= is now rate_hz="):
+        result = decode_file(data, tmp_path / "a.wav", "pcm16", rate=16000)
+    assert result == decode_file(data, tmp_path / "a.wav", "pcm16", rate_hz=16000)

@@ -29,7 +29,7 @@ def _decode(args: argparse.Namespace) -> int:
                 return 0
         except OutputError as exc:
             raise UsageError(str(exc)) from None
-    result = decode_file(args.input, args.output, args.from_format, rate=args.rate, quality=args.quality,
+    result = decode_file(args.input, args.output, args.from_format, rate_hz=args.rate, quality=args.quality,
                          container=args.container, overwrite=bool(args.overwrite))
     say(args, f"{result.source} -> {result.destination}: {result.samples} samples at {result.rate_hz} Hz", 1)
     if result.clipped:
@@ -91,16 +91,16 @@ def _roundtrip(args: argparse.Namespace) -> int:
     finally:
         src.close()
     mono = channel_mean(samples)
-    resampled = mono if src.rate == fmt.rate_hz else resample(mono, src.rate, fmt.rate_hz)
+    resampled = mono if src.rate_hz == fmt.rate_hz else resample(mono, src.rate_hz, fmt.rate_hz)
     reference, n_clipped = codecs.float_to_int16(resampled, clip="ignore")
     data = codecs.encode(reference, fmt)
     back = codecs.decode(data, fmt)
     error = back.astype(np.float64) - reference
     snr_db = 10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / max(float(np.sum(error**2)), 1e-30))
     frames, channels = samples.shape
-    print(f"read     {src.name}: {frames} frames x {channels} ch at {src.rate} Hz ({src.container} {src.subtype})")
-    if src.rate != fmt.rate_hz:
-        print(f"resample {src.rate} Hz -> {fmt.rate_hz} Hz: {resampled.shape[0]} samples")
+    print(f"read     {src.name}: {frames} frames x {channels} ch at {src.rate_hz} Hz ({src.container} {src.subtype})")
+    if src.rate_hz != fmt.rate_hz:
+        print(f"resample {src.rate_hz} Hz -> {fmt.rate_hz} Hz: {resampled.shape[0]} samples")
     print(f"encode   {fmt.name}: {len(data)} bytes ({len(data) // fmt.bytes_per_ms} ms)")
     print(
         f"decode   {back.shape[0]} int16 samples; round-trip SNR {snr_db:.1f} dB, max error {int(np.abs(error).max(initial=0))}"

@@ -193,7 +193,7 @@ def convert_file(
             raise AudioFormatError("normalize reads the input twice: it needs a file, not stdin")
         gain = _normalizing_gain(source, fmt, quality, raw, block_frames, channel, max_duration_s, normalize_dbfs, ignore_errors)
     with open_source(source, raw, block_frames, ignore_errors=ignore_errors) as src:
-        max_frames = None if max_duration_s is None else max_frames_for(max_duration_s, src.rate)
+        max_frames = None if max_duration_s is None else max_frames_for(max_duration_s, src.rate_hz)
         known = _known_frames(src, source, raw)
         ahead, threads = _parallelism(source, known, block_frames)
         pipe = Pipeline(src, fmt, quality, channel, max_frames, progress, known, read_ahead=ahead, threads=threads)
@@ -218,7 +218,7 @@ def convert_file(
         dest_name,
         fmt.name,
         kind,
-        src.rate,
+        src.rate_hz,
         src.channels,
         frames_in,
         samples_out,
@@ -247,7 +247,7 @@ def _normalizing_gain(
     if target_dbfs > 0:
         raise AudioFormatError(f"normalize_dbfs must be at most 0 dBFS; got {target_dbfs!r}")
     with open_source(source, raw, block_frames, ignore_errors=ignore_errors) as src:
-        max_frames = None if max_duration_s is None else max_frames_for(max_duration_s, src.rate)
+        max_frames = None if max_duration_s is None else max_frames_for(max_duration_s, src.rate_hz)
         peak = 0.0
         ahead, threads = _parallelism(source, _known_frames(src, source, raw), block_frames)
         for y in Pipeline(src, fmt, quality, channel, max_frames, read_ahead=ahead, threads=threads):

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .._checks import QualityName, check_rate
+from .._moved import renamed_keywords
 from ..errors import AudioFormatError, FileFormatError
 from ..formats import FORMATS, AudioFormat, get_format
 from .content import not_raw_message, raw_chunks, sniff
@@ -60,12 +61,13 @@ class DecodeResult:
     clipped: int = 0
 
 
+@renamed_keywords(rate="rate_hz")
 def decode_file(
     source: PathLike,
     destination: PathLike,
     from_format: str | AudioFormat,
     *,
-    rate: int | None = None,
+    rate_hz: int | None = None,
     quality: QualityName = "hq",
     block_bytes: int = 1 << 16,
     container: str | None = None,
@@ -90,7 +92,7 @@ def decode_file(
     from .sinks import WavSink
 
     fmt = get_format(from_format)
-    out_rate = fmt.rate_hz if rate is None else check_rate("rate", rate)
+    out_rate = fmt.rate_hz if rate_hz is None else check_rate("rate_hz", rate_hz)
     kind = _decode_container(destination, container)
     name = "<stdin>" if str(source) == "-" else str(source)
     if name != "<stdin>":

@@ -48,17 +48,17 @@ class Pipeline:
                     f"numbered 0 to {src.channels - 1}"
                 ) from None
         if max_frames is not None and max_frames < 1:
-            raise AudioFormatError(f"{src.name}: the duration limit keeps no whole frame at {src.rate} Hz")
+            raise AudioFormatError(f"{src.name}: the duration limit keeps no whole frame at {src.rate_hz} Hz")
         self.src, self.channel, self.max_frames, self.progress = src, channel, max_frames, progress
         self.total = total_frames if max_frames is None else min(max_frames, total_frames or max_frames)
         self.int16 = src.int16_exact
         self.resampler: Any = None
-        if src.rate != fmt.rate_hz:
+        if src.rate_hz != fmt.rate_hz:
             from ..resampler.core import Resampler
 
             if threads is None:
                 threads = max(1, usable_cores() - (1 if read_ahead else 0))
-            self.resampler = Resampler(src.rate, fmt.rate_hz, quality, threads=threads)
+            self.resampler = Resampler(src.rate_hz, fmt.rate_hz, quality, threads=threads)
         self.frames_in = 0
         self.read_ahead = read_ahead
 

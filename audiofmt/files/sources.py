@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -23,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .._checks import MAX_CHANNELS, check_int, check_rate
+from .._moved import renamed_keywords
 from ..errors import AudioFormatError, DamagedFileError, FileFormatError
 from ..formats import FORMATS
 from .content import HEAD_BYTES, events_message, not_raw_message, peek, raw_chunks, sniff
@@ -66,18 +68,26 @@ class RawSpec:
     their own rate) and channel count."""
 
     format: str
-    rate: int | None = None
+    rate_hz: int | None = None
     channels: int = 1
+
+    @property
+    def rate(self) -> int | None:
+        """Deprecated: the old name of `rate_hz`."""
+        warnings.warn("RawSpec.rate is now rate_hz", DeprecationWarning, stacklevel=2)
+        return self.rate_hz
 
     def resolved(self) -> tuple[str, int, int]:
         if self.format not in RAW_FORMATS:
             raise FileFormatError(f"unknown raw format {self.format!r}; expected one of {', '.join(RAW_FORMATS)}")
-        rate = self.rate if self.rate is not None else FORMATS[self.format].rate_hz if self.format in FORMATS else None
+        rate = self.rate_hz if self.rate_hz is not None else FORMATS[self.format].rate_hz if self.format in FORMATS else None
         if rate is None:
             raise FileFormatError(f"raw format {self.format!r} needs a rate (Hz)")
         channels = check_int("raw channels", self.channels, 1, MAX_CHANNELS, error=FileFormatError)
         return self.format, check_rate("raw rate", rate), channels
 
+
+RawSpec.__init__ = renamed_keywords(rate="rate_hz")(RawSpec.__init__)  # type: ignore[method-assign]
 
 # (warnings to append to, whether to yield int16 instead of float64) -> blocks
 BlockMaker = Callable[[list[str], bool], Iterator[np.ndarray]]
@@ -85,7 +95,7 @@ BlockMaker = Callable[[list[str], bool], Iterator[np.ndarray]]
 
 @dataclass
 class AudioSource:
-    """An open audio input: rate (Hz), channels, frames (None when unknown), and blocks.
+    """An open audio input: rate_hz, channels, frames (None when unknown), and blocks.
 
     Use it as a context manager (or call close()). `blocks()` starts from the beginning each
     time it is called on a file; a stream (stdin, a pipe) can be read once. `warnings` lists
@@ -93,7 +103,7 @@ class AudioSource:
     """
 
     name: str
-    rate: int
+    rate_hz: int
     channels: int
     frames: int | None
     container: str
@@ -103,6 +113,12 @@ class AudioSource:
     declared_frames: int | None = None
     warnings: list[str] = field(default_factory=list)
     int16_exact: bool = False  # the samples are 16-bit integers: blocks(int16=True) reads them as they are
+
+    @property
+    def rate(self) -> int:
+        """Deprecated: the old name of `rate_hz`."""
+        warnings.warn("AudioSource.rate is now rate_hz", DeprecationWarning, stacklevel=2)
+        return self.rate_hz
 
     def blocks(self, int16: bool = False) -> Iterator[np.ndarray]:
         """float64 blocks of shape (frames, channels), full scale ±1.0. With `int16=True` (a source
