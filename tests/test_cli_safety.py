@@ -369,7 +369,7 @@ def test_decode_to_stdout(tmp_path, capsysbinary):
     wav = _run("decode", str(ulaw), "--from", "g711_ulaw", "-o", "-", "--container", "wav", "--rate", "16000")
     (tmp_path / "streamed.wav").write_bytes(wav.stdout)
     assert wav.returncode == 0 and wav.stdout[:4] == b"RIFF"
-    audiofmt.decode_file(ulaw, tmp_path / "file.wav", "g711_ulaw", rate=16000)
+    audiofmt.decode_file(ulaw, tmp_path / "file.wav", "g711_ulaw", rate_hz=16000)
     streamed, rate = soundfile.read(tmp_path / "streamed.wav", dtype="int16")
     assert rate == 16000 and np.array_equal(streamed, soundfile.read(tmp_path / "file.wav", dtype="int16")[0])
 

@@ -271,7 +271,7 @@ def test_a_long_delta_line_decodes_like_small_ones(tmp_path):
         path = tmp_path / f"{label}.jsonl"
         path.write_text('{"type": "response.created"}\n' + line + "\n")
         out = tmp_path / f"{label}.pcm"
-        result = decode_file(path, out, "pcm16", rate=24000)
+        result = decode_file(path, out, "pcm16", rate_hz=24000)
         assert out.read_bytes() == audio, label
         assert result.events == 1
     appended = tmp_path / "append.jsonl"

@@ -84,7 +84,7 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
         raise UsageError(str(exc)) from None
     raw = None
     if args.raw_format:
-        raw = {"format": args.raw_format, "rate": args.raw_rate, "channels": args.raw_channels}
+        raw = {"format": args.raw_format, "rate_hz": args.raw_rate, "channels": args.raw_channels}
     options = {"container": kind, "quality": args.quality, "raw": raw, "chunk_ms": args.chunk_ms,
                "event_id_prefix": args.event_id_prefix, "overwrite": bool(args.overwrite),
                "max_duration_s": args.max_duration, "channel": args.channel, "gain_db": args.gain or 0.0,
