@@ -25,7 +25,7 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audiofmt.cli import main
-from tests.test_bridge_server import CONNECTED, STOP, StandInRealtime, _media, _start
+from tests.test_bridge_server import CONNECTED, STOP, StandInRealtime, _http_get, _media, _start
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-cli-test-key-abcdefghijklmnop"
@@ -142,15 +142,6 @@ class Bridge:
 
 async def _stand_in(stand_in: StandInRealtime):
     return await ws_serve(stand_in.handler, "127.0.0.1", 0, close_timeout=1)
-
-
-async def _http_get(port: int, path: str) -> tuple[str, str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-    data = await reader.read()
-    writer.close()
-    head, _, body = data.decode().partition("\r\n\r\n")
-    return head.split("\r\n")[0], body
 
 
 # ---- 14. SIGTERM drains --------------------------------------------------------------------------------

@@ -126,6 +126,16 @@ class Harness:
         return f"{'wss' if self.ssl else 'ws'}://127.0.0.1:{self.port}{path}"
 
 
+async def _http_get(port: int, path: str) -> tuple[str, str]:
+    """(status line, body) of a plain HTTP/1.0 GET on 127.0.0.1:port."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.decode().partition("\r\n\r\n")
+    return head.split("\r\n")[0], body
+
+
 async def _converse(twilio) -> dict:
     """Play a call: 10 frames, the reply, 15 more frames, marks echoed, then stop."""
     got: dict = {"media": [], "marks": [], "clears": 0}
@@ -932,14 +942,6 @@ def test_metrics_count_a_call_and_health_answers(monkeypatch):
     registry = CollectorRegistry()
     stand_in = StandInRealtime(reply_ms=1000)
 
-    async def http_get(port: int, path: str) -> tuple[str, str]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-        data = await reader.read()
-        writer.close()
-        head, _, body = data.decode().partition("\r\n\r\n")
-        return head.split("\r\n")[0], body
-
     async def run() -> tuple:
         async with Harness(stand_in, monkeypatch, metrics=BridgeMetrics(registry)) as h:
             health = await start_health_server("127.0.0.1", 0, registry, lambda: (200, "ok"))
@@ -954,7 +956,7 @@ def test_metrics_count_a_call_and_health_answers(monkeypatch):
             async with connect(h.url()) as twilio:
                 await _converse(twilio)
             await asyncio.sleep(0.2)
-            result = (active, await http_get(port, "/healthz"), await http_get(port, "/metrics"), await http_get(port, "/nope"))
+            result = (active, await _http_get(port, "/healthz"), await _http_get(port, "/metrics"), await _http_get(port, "/nope"))
             health.close()
             return result
 
