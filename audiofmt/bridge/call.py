@@ -319,8 +319,12 @@ class Call:
             self._schedule()
 
     def _sync_reading(self) -> None:
-        """Read a socket only while nothing of its own waits and no peer is slow to read."""
-        want = (bool(self.waiting) or self.pressed != 0, bool(self.model_waiting) or self.pressed != 0)
+        """Read a socket only while nothing of its own waits and no peer is slow to read; once the
+        call has ended, always (what comes in is ignored, and the close answers must be read)."""
+        if self.ended:
+            want = (False, False)
+        else:
+            want = (bool(self.waiting) or self.pressed != 0, bool(self.model_waiting) or self.pressed != 0)
         for side, peer in ((0, self.phone), (1, self.model)):
             transport = peer.transport if peer is not None else None
             if transport is None or transport.is_disconnected or want[side] == self.held[side]:
@@ -377,11 +381,7 @@ class Call:
         limits = self.limits
         code, why = _close_reason(outcome)
         self.phone.sink = _ignore_any  # what the phone sends while the close completes is not handled
-        for side, peer in ((0, self.phone), (1, self.model)):  # read again: the peers' close answers must get in
-            transport = peer.transport if peer is not None else None
-            if self.held[side] and transport is not None and not transport.is_disconnected:
-                self.held[side] = False
-                transport.underlying_transport.resume_reading()
+        self._sync_reading()  # an ended call reads both sides: the peers' close answers must get in
         close_peer(self.phone.transport, code, why, limits.close_s)
         if self.model is not None:
             self.model.sink = _ignore_any
