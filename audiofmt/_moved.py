@@ -75,3 +75,21 @@ def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:
         return cast(F, call)
 
     return wrap
+
+
+class RenamedAttribute:
+    """A read-only alias under an attribute's old name: `rate = RenamedAttribute("rate_hz")` in a
+    class body reads `rate_hz`, with a DeprecationWarning naming the class."""
+
+    def __init__(self, new: str) -> None:
+        self.new = new
+        self.__doc__ = f"Deprecated: the old name of `{new}`."
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.message = f"{owner.__name__}.{name} is now {self.new}"
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        warnings.warn(self.message, DeprecationWarning, stacklevel=2)
+        return getattr(obj, self.new)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -24,7 +23,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .._checks import MAX_CHANNELS, check_int, check_rate
-from .._moved import renamed_keywords
+from .._moved import RenamedAttribute, renamed_keywords
 from ..errors import AudioFormatError, DamagedFileError, FileFormatError
 from ..formats import FORMATS
 from .content import HEAD_BYTES, events_message, not_raw_message, peek, raw_chunks, sniff
@@ -71,11 +70,7 @@ class RawSpec:
     rate_hz: int | None = None
     channels: int = 1
 
-    @property
-    def rate(self) -> int | None:
-        """Deprecated: the old name of `rate_hz`."""
-        warnings.warn("RawSpec.rate is now rate_hz", DeprecationWarning, stacklevel=2)
-        return self.rate_hz
+    rate = RenamedAttribute("rate_hz")
 
     def resolved(self) -> tuple[str, int, int]:
         if self.format not in RAW_FORMATS:
@@ -114,11 +109,7 @@ class AudioSource:
     warnings: list[str] = field(default_factory=list)
     int16_exact: bool = False  # the samples are 16-bit integers: blocks(int16=True) reads them as they are
 
-    @property
-    def rate(self) -> int:
-        """Deprecated: the old name of `rate_hz`."""
-        warnings.warn("AudioSource.rate is now rate_hz", DeprecationWarning, stacklevel=2)
-        return self.rate_hz
+    rate = RenamedAttribute("rate_hz")
 
     def blocks(self, int16: bool = False) -> Iterator[np.ndarray]:
         """float64 blocks of shape (frames, channels), full scale ±1.0. With `int16=True` (a source

@@ -8,14 +8,13 @@ sample) and round to int16 once, by audiofmt's float rule, at the very end.
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from .._checks import QualityName, check_channels, check_dtype, check_int, check_rate, check_samples
-from .._moved import renamed_keywords
+from .._moved import RenamedAttribute, renamed_keywords
 from .._speedups import first_b64decode
 from ..codecs import decode, encode, int16_to_float, round_to_int16
 from ..errors import AudioFormatError, InvalidSamplesError
@@ -158,11 +157,7 @@ class InputEncoder:
         """Samples carried by the append events returned so far (the format's own rate)."""
         return self._chunks.samples_sent
 
-    @property
-    def rate(self) -> int:
-        """Deprecated: the old name of `rate_hz`."""
-        warnings.warn("InputEncoder.rate is now rate_hz", DeprecationWarning, stacklevel=2)
-        return self.rate_hz
+    rate = RenamedAttribute("rate_hz")
 
     @property
     def samples_sent(self) -> int:
@@ -287,17 +282,9 @@ class OutputDecoder:
         """The rate of the samples returned, in Hz: `rate_hz`, or the output format's when not given."""
         return self.rate_hz or self._format.rate_hz
 
-    @property
-    def rate(self) -> int | None:
-        """Deprecated: the old name of `rate_hz`."""
-        warnings.warn("OutputDecoder.rate is now rate_hz", DeprecationWarning, stacklevel=2)
-        return self.rate_hz
+    rate = RenamedAttribute("rate_hz")
 
-    @property
-    def output_rate(self) -> int:
-        """Deprecated: the old name of `output_rate_hz`."""
-        warnings.warn("OutputDecoder.output_rate is now output_rate_hz", DeprecationWarning, stacklevel=2)
-        return self.output_rate_hz
+    output_rate = RenamedAttribute("output_rate_hz")
 
     def _switch(self, fmt: AudioFormat) -> None:
         self._format = fmt
