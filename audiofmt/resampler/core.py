@@ -128,7 +128,7 @@ class Resampler:
         self._piece = max(4096, _PIECE_OUT * self.in_rate // max(self.in_rate, self.out_rate))  # input samples
         if self.quality.engine == "fft":  # transforms run on batches of blocks: the larger, the faster
             self._piece *= 4
-        elif self.threads > 1:  # each thread's share of a piece stays as long as one thread's piece
+        if self.threads > 1:  # each thread's share of a piece stays as long as one thread's piece
             self._piece *= self.threads
         self._mono = self.channels == 1  # eligible for process()'s hot path
         self.reset()
