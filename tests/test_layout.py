@@ -97,3 +97,42 @@ for name in names:
     assert not eager, f"audiofmt.kernels.{name} compiles at import: {eager}"
 """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+_KERNEL_RESULTS = """
+import hashlib, sys
+import numpy as np
+import audiofmt.kernels
+if sys.argv[1] == "numba":  # numba's own loading (its CPU target initialised first), for comparison
+    audiofmt.kernels._load_cached = lambda dispatcher, signature: False
+from audiofmt.kernels import LazyKernel, g711, pcm, plc, polyphase, spectrum
+for module in (g711, pcm, plc, spectrum):
+    for kernel in vars(module).values():
+        if isinstance(kernel, LazyKernel):
+            for index in range(len(kernel.signatures)):
+                kernel.entry(index)
+for kernel in (polyphase.polyphase, polyphase.halfband_decimate, polyphase.halfband_interpolate):
+    for code in "fd":
+        polyphase.compiled(kernel, code)
+import audiofmt
+x = np.random.default_rng(7).standard_normal(48000).astype(np.float32) * 0.3
+digest = hashlib.sha256()
+for y in (audiofmt.resample(x, 48000, 8000), audiofmt.resample(x, 8000, 24000, "low_latency"),
+          audiofmt.resample(x.astype(np.float64), 44100, 24000), audiofmt.resample(x, 48000, 16000, "vhq"),
+          audiofmt.float_to_int16(x)[0], np.frombuffer(audiofmt.encode(x, "g711_alaw"), np.uint8)):
+    digest.update(np.ascontiguousarray(y).tobytes())
+print(digest.hexdigest(), "numba.np.arraymath" in sys.modules)
+"""
+
+
+def test_cached_kernels_load_without_initialising_numba_target():
+    """A process whose kernels are all in numba's on-disk cache loads them without numba's
+    typing and lowering registries (kernels.load_or_compile: most of a short conversion's
+    start-up), and computes exactly what numba's own cache loading gives."""
+    run = [sys.executable, "-c", _KERNEL_RESULTS]
+    ours_first = subprocess.run([*run, "audiofmt"], capture_output=True, text=True, check=True).stdout.split()
+    numba_way = subprocess.run([*run, "numba"], capture_output=True, text=True, check=True).stdout.split()
+    ours = subprocess.run([*run, "audiofmt"], capture_output=True, text=True, check=True).stdout.split()
+    assert numba_way[1] == "True"  # numba's loading initialises its target (imports its registries)
+    assert ours == [numba_way[0], "False"]  # the cache is warm by now: nothing was initialised
+    assert ours_first[0] == ours[0]

@@ -42,7 +42,7 @@ class LazyKernel:
         dispatcher = self._get_dispatcher()
         signature = self.signatures[index]
         if signature.args not in dispatcher.overloads:  # once `dispatcher` is complete, compiling is disabled
-            dispatcher.compile(signature)
+            load_or_compile(dispatcher, signature)
         try:
             return dispatcher.overloads[signature.args].entry_point
         except (AttributeError, KeyError):  # pragma: no cover - numba without entry points
@@ -77,13 +77,76 @@ class LazyKernel:
         dispatcher = self._get_dispatcher()
         if not self._complete:
             for signature in self.signatures:
-                dispatcher.compile(signature)
+                load_or_compile(dispatcher, signature)
             dispatcher.disable_compile()
             self._complete = True
         return dispatcher
 
     def __call__(self, *args: Any) -> Any:
         return self.dispatcher(*args)
+
+
+def load_or_compile(dispatcher: Any, signature: Any) -> None:
+    """Make `signature` of a numba dispatcher (made with cache=True) callable: its machine code
+    from numba's on-disk cache when the cache holds it, else compiled by numba as usual.
+
+    numba's own cache load first initialises its CPU target: it imports and installs every
+    typing and lowering registry (numba.cpython.*, numba.np.*, extensions' entry points), which
+    only typing and compiling Python code need, and which took 0.13-0.25 s of the 0.15-0.25 s
+    a process's first kernel took here. This loads the same cached code the way numba's
+    Dispatcher.compile does on a cache hit (index key, staleness checks, rebuild, overload
+    registration), with numba's runtime (NRT) initialised first, as the target's
+    initialisation would; compiling, and anything else that needs the registries, still
+    initialises them itself. The code loaded, and so every sample, is the same.
+    """
+    if signature.args in dispatcher.overloads:
+        return
+    if not _load_cached(dispatcher, signature):
+        dispatcher.compile(signature)
+
+
+def _load_cached(dispatcher: Any, signature: Any) -> bool:
+    """Load one signature from numba's cache without initialising numba's CPU target; False
+    when the cache does not hold it (missing, stale, another numba or CPU) or when this numba's
+    internals differ from those this was written against (0.60-0.68): then numba loads or
+    compiles it its own way."""
+    try:
+        from numba.core.caching import Cache
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.runtime import rtsys  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - another numba layout
+        return False
+    cache = getattr(dispatcher, "_cache", None)
+    target = getattr(dispatcher, "targetctx", None)
+    if not isinstance(cache, Cache) or target is None or not hasattr(dispatcher, "add_overload"):
+        return False
+    with global_compiler_lock:
+        if signature.args in dispatcher.overloads:
+            return True
+        try:
+            rtsys.initialize(target)  # the runtime the loaded code may call (what target init does first)
+            result = cache._load_overload(signature, target)
+        except AttributeError:  # pragma: no cover - another numba's internals
+            return False
+        if result is None or result.objectmode:
+            return False
+        target.insert_user_function(result.entry_point, result.fndesc, [result.library])
+        dispatcher.add_overload(result)
+        hits = getattr(dispatcher, "_cache_hits", None)
+        if hits is not None:
+            hits[signature] += 1
+    return True
+
+
+def jit_entry(py_func: Callable[..., Any], signature: Any, **options: Any) -> Callable[..., Any]:
+    """numba.njit(signature, cache=True, **options)(py_func)'s compiled function for that one
+    signature (no type dispatch per call), loaded from the cache as load_or_compile does."""
+    from numba import njit
+
+    dispatcher = njit(cache=True, **options)(py_func)
+    load_or_compile(dispatcher, signature)
+    dispatcher.disable_compile()
+    return compiled_entry(dispatcher, 0)
 
 
 def lazy_njit(signatures: list[Any], **options: Any) -> Callable[[Callable[..., Any]], LazyKernel]:

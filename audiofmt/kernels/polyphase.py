@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, types
 from numba.core.typing import Signature  # type: ignore[attr-defined]
 
-from . import compiled_entry
+from . import jit_entry
 
 _BLOCK = 1024  # outputs accumulated at a time: the accumulator stays in L1 cache
 
@@ -267,8 +267,7 @@ def compiled(kernel: Callable[..., None], dtype_code: str) -> Callable[..., None
     The arguments must match the signature exactly (no type dispatch per call).
     """
     dtype = types.float32 if dtype_code == "f" else types.float64
-    dispatcher = njit(_SIGNATURES[kernel](dtype), cache=True, nogil=True, boundscheck=False, fastmath={"contract"})(kernel)
-    return compiled_entry(dispatcher, 0)
+    return jit_entry(kernel, _SIGNATURES[kernel](dtype), nogil=True, boundscheck=False, fastmath={"contract"})
 
 
 # -- fused streaming steps for 20 ms telephony frames ------------------------------------------
@@ -377,5 +376,4 @@ def pcm16_to_codes_step(pcm, encode_table, hist, state, coefs, last_tap, unit_ta
 def compiled_step(kernel: Callable[..., int], arg_types: tuple) -> Callable[..., int]:
     """`kernel` (codes_to_pcm16_step or pcm16_to_codes_step) compiled for these numba argument
     types (numba.typeof of the arrays the caller passes), on first request."""
-    dispatcher = njit(types.int64(*arg_types), cache=True, nogil=True, boundscheck=False, fastmath={"contract"})(kernel)
-    return compiled_entry(dispatcher, 0)
+    return jit_entry(kernel, types.int64(*arg_types), nogil=True, boundscheck=False, fastmath={"contract"})
