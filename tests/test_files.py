@@ -388,6 +388,24 @@ def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
     assert (tmp_path / "out.raw").read_bytes() == audiofmt.encode(mean, to)
 
 
+@pytest.mark.parametrize(("rate", "to"), [(48000, "pcm16"), (44100, "pcm16"), (16000, "g711_ulaw"), (8000, "pcm16")])
+def test_a_conversion_by_the_fft_engine_alone_loads_no_numba(rate, to, tmp_path):
+    """hq plans made of the FFT engine alone run its spectral step in numpy (resampler.numpy_spectrum)
+    and round in numpy: numba never loads, and the output is what the kernels give."""
+    t = np.arange(rate) / rate
+    stereo = np.stack([0.7 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 1000 * t + 0.3)], axis=1)
+    source = tmp_path / "in.wav"
+    soundfile.write(source, stereo, rate, subtype="PCM_16")
+    code = (f"import sys; from audiofmt.cli import main; rc = main(['convert', {str(source)!r}, '-o', {str(tmp_path / 'out.raw')!r}, "
+            f"'--to', {to!r}, '-q']); print(rc, 'numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    ints = soundfile.read(source, dtype="int16")[0]
+    mean = (ints[:, 0] / 32768 + ints[:, 1] / 32768) / 2
+    resampled, _ = audiofmt.float_to_int16(audiofmt.resample(mean, rate, audiofmt.get_format(to).rate_hz), clip="ignore")
+    assert (tmp_path / "out.raw").read_bytes() == audiofmt.encode(resampled, to)
+
+
 @pytest.mark.parametrize("raw_args", [["--raw-format", "s16le", "--raw-rate", "24000", "--raw-channels", "2"], ["--raw-format", "pcm16"]])
 def test_raw_pcm_at_the_formats_rate_loads_no_numba(raw_args, tmp_path):
     source = tmp_path / "in.raw"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,8 +65,9 @@ class Pipeline:
 
     def round(self, y: np.ndarray) -> tuple[np.ndarray, int]:
         """(int16 samples, number clipped) of output samples, by the one float rule: numba's
-        kernel when the resampler has loaded it, else its numpy twin (numba stays unloaded)."""
-        return to_int16(y, kernel=self.resampler is not None)
+        kernel when the process has loaded numba (the resampler's FIR stages, or its FFT engine
+        after long work: resampler.numpy_spectrum), else its numpy twin (numba stays unloaded)."""
+        return to_int16(y, kernel="numba" in sys.modules)
 
     def output_length(self, n_frames: int) -> int:
         """Output samples that `n_frames` input frames give (the resampler's length rule)."""

@@ -20,15 +20,25 @@ class LazyKernel:
     type-dispatches like a numba dispatcher; the first such call loads every signature.
     """
 
-    def __init__(self, py_func: Callable[..., Any], signatures: list[Any], options: dict[str, Any]) -> None:
+    def __init__(
+        self, py_func: Callable[..., Any], signatures: list[Any] | Callable[[], list[Any]], options: dict[str, Any]
+    ) -> None:
         self.py_func = py_func
-        self.signatures = signatures
+        self._signatures = signatures
         self._options = options
         self._dispatcher: Any = None
         self._complete = False
         self._variants: dict[tuple[tuple[np.dtype[Any], ...], bool], int] = {}
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
+
+    @property
+    def signatures(self) -> list[Any]:
+        """The numba signatures (built on first access when given as a function, so that
+        importing a kernels module need not import numba)."""
+        if callable(self._signatures):
+            self._signatures = list(self._signatures())
+        return self._signatures
 
     def _get_dispatcher(self) -> Any:
         if self._dispatcher is None:
@@ -149,9 +159,12 @@ def jit_entry(py_func: Callable[..., Any], signature: Any, **options: Any) -> Ca
     return compiled_entry(dispatcher, 0)
 
 
-def lazy_njit(signatures: list[Any], **options: Any) -> Callable[[Callable[..., Any]], LazyKernel]:
-    """Like numba.njit(signatures, cache=True, **options), each signature loaded on first use."""
-    return lambda py_func: LazyKernel(py_func, list(signatures), {"cache": True, **options})
+def lazy_njit(signatures: list[Any] | Callable[[], list[Any]], **options: Any) -> Callable[[Callable[..., Any]], LazyKernel]:
+    """Like numba.njit(signatures, cache=True, **options), each signature loaded on first use.
+    `signatures` may be a function returning them: numba is then imported only when the kernel
+    is first used, not when its module is."""
+    given = signatures if callable(signatures) else list(signatures)
+    return lambda py_func: LazyKernel(py_func, given, {"cache": True, **options})
 
 
 @cache

@@ -9,23 +9,30 @@ Every kernel writes into an output array the caller allocated; no validation hap
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
-from numba import types
 
 from . import lazy_njit
 
-_I16 = types.Array(types.int16, 1, "C")
-_U8 = types.Array(types.uint8, 1, "C")
+_I16 = "int16"
+_U8 = "uint8"
 
 
-def _ro(array_type: types.Array) -> types.Array:
-    return types.Array(array_type.dtype, 1, "C", readonly=True)
+def _sigs(*dtypes: str) -> Callable[[], list[Any]]:
+    """The kernel signature (1-D C arrays of these dtypes, the last one the output) with inputs
+    writable, and with them read-only (from bytes); built on first use, so that importing this
+    module does not import numba."""
 
+    def build() -> list[Any]:
+        from numba import types
 
-def _sigs(*arg_types: types.Array) -> list:
-    """The kernel signature with inputs writable, and with them read-only (from bytes)."""
-    *inputs, out = arg_types
-    return [types.void(*inputs, out), types.void(*[_ro(t) for t in inputs], out)]
+        *inputs, out = (types.Array(getattr(types, name), 1, "C") for name in dtypes)
+        read_only = [types.Array(t.dtype, 1, "C", readonly=True) for t in inputs]
+        return [types.void(*inputs, out), types.void(*read_only, out)]
+
+    return build
 
 __all__ = [
     "lut_encode",

@@ -6,18 +6,33 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numba import types
 
 from . import LazyKernel, lazy_njit
 
-_SIGS = [
-    types.UniTuple(types.int64, 2)(types.Array(dtype, 1, "C", readonly=ro), types.Array(types.int16, 1, "C"))
-    for dtype in (types.float32, types.float64)
-    for ro in (False, True)
-]
+# Signatures are built on first use (numba is imported then, not with this module).
 
 
-@lazy_njit(_SIGS, nogil=True)
+def _round_sigs() -> list[Any]:
+    from numba import types
+
+    return [
+        types.UniTuple(types.int64, 2)(types.Array(dtype, 1, "C", readonly=ro), types.Array(types.int16, 1, "C"))
+        for dtype in (types.float32, types.float64)
+        for ro in (False, True)
+    ]
+
+
+def _nonfinite_sigs() -> list[Any]:
+    from numba import types
+
+    return [
+        types.boolean(types.Array(dtype, 1, "C", readonly=ro))
+        for dtype in (types.float32, types.float64)
+        for ro in (False, True)
+    ]
+
+
+@lazy_njit(_round_sigs, nogil=True)
 def float_to_int16(x, out):
     """out = clip(rint(x * 32768), -32768, 32767); returns (n_clipped, n_nonfinite).
 
@@ -42,15 +57,7 @@ def float_to_int16(x, out):
     return n_clipped, n_nonfinite
 
 
-@lazy_njit(
-    [
-        types.boolean(types.Array(dtype, 1, "C", readonly=ro))
-        for dtype in (types.float32, types.float64)
-        for ro in (False, True)
-    ],
-    nogil=True,
-    fastmath={"reassoc"},
-)
+@lazy_njit(_nonfinite_sigs, nogil=True, fastmath={"reassoc"})
 def any_nonfinite(x):
     """True if a sample of x is NaN or ±inf.
 

@@ -243,7 +243,13 @@ class Resampler:
             for engine in self._engines:
                 engine.set_threads(self.threads)
         if dtype != np.int16:  # any_nonfinite's signatures: f32, f32 read-only, f64, f64 read-only
-            self._nonfinite = any_nonfinite.variant(dtype)
+            self._nonfinite = self._first_nonfinite_check  # loaded on first use: a stream of decoded
+            # samples (process_decoded) never needs it, nor numba for it
+
+    def _first_nonfinite_check(self, chunk: np.ndarray) -> bool:
+        """any_nonfinite for the stream's dtype, loaded now and called directly from then on."""
+        self._nonfinite = any_nonfinite.variant(chunk.dtype)  # the stream's dtype (the hot path checks it)
+        return self._nonfinite(chunk)
 
     def _as_compute(self, chunk: np.ndarray) -> np.ndarray:
         """The chunk in the compute dtype, C-contiguous (int16 scaled by 1/32768; a writable

@@ -163,10 +163,10 @@ class FFTEngine:
         self._packed = BACKEND == "numpy" and _POCKETFFT is not None and not (self.n_fft_in | self.n_fft_out) % 2
         self._tables = _packed_tables(l, m, quality, self._dtype.char) if self._packed else ()
         self._step: Callable[..., None] | None = None
-        if self._packed:  # looked up (loaded or compiled) here, not in a pool thread
-            from ..kernels.spectrum import resample_spectrum
+        if self._packed:  # kernels.spectrum's kernel, or its numpy twin while numba is not loaded
+            from .numpy_spectrum import SpectralStep
 
-            self._step = resample_spectrum.variant(self._dtype, readonly=True)  # its gain tables are read-only
+            self._step = SpectralStep(self._dtype)
         self._one = self._dtype.type(1)
         self._buffer = np.zeros(self.pad, dtype=self._dtype)  # holds input from absolute index self._start
         self._start = -self.pad

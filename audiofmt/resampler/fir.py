@@ -14,7 +14,6 @@ from math import gcd
 
 import numpy as np
 
-from ..kernels.polyphase import halfband_work, polyphase_work
 from .filters import Quality, halfband_taps, polyphase_table
 from .plan import Stage
 from .threads import PARALLEL_MIN_OUT, run_parallel
@@ -229,9 +228,10 @@ class PolyphaseEngine(FIRStage):
     """Direct-form polyphase FIR L/M: output j at input time j·M/L, T = half-length on the grid."""
 
     def __init__(self, stage: Stage, quality: Quality, dtype: np.dtype) -> None:
-        from ..kernels.polyphase import polyphase
+        from ..kernels.polyphase import polyphase, polyphase_work
 
         self._kernel = _kernel(polyphase, dtype)
+        self._work_size = polyphase_work  # scratch samples the kernel needs
         common = gcd(stage.in_rate, stage.out_rate)
         self.l, self.m = stage.out_rate // common, stage.in_rate // common
         grid_rate = stage.in_rate * self.l
@@ -296,12 +296,12 @@ class PolyphaseEngine(FIRStage):
         self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, self._work)
 
     def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray, slot: int) -> None:
-        work = self._slot_work(slot, polyphase_work(x.shape[0], self.m))
+        work = self._slot_work(slot, self._work_size(x.shape[0], self.m))
         self._kernel(x, x_start, self._coefs, self._last_tap, self._unit_tap, self.m, self.l, j_start, out, work)
 
     def _fit_work(self, n_x: int) -> None:
         """Scratch space for kernel inputs of up to n_x samples."""
-        self._workspace(polyphase_work(n_x, self.m))
+        self._workspace(self._work_size(n_x, self.m))
         self._work_fits = n_x
 
 
@@ -309,17 +309,20 @@ class _HalfbandStage(FIRStage):
     """What the 2:1 and 1:2 half-band engines share: odd taps and a kernel of the same shape."""
 
     def __init__(self, kernel: Callable[..., None], odd_taps: np.ndarray, reach: int, dtype: np.dtype) -> None:
+        from ..kernels.polyphase import halfband_work
+
         self._kernel = _kernel(kernel, dtype)
+        self._work_size = halfband_work  # scratch samples the kernel needs
         self._odd_taps = odd_taps
         self.reach = self.lookahead = reach
         super().__init__(reach, dtype)
 
     def _compute(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
-        work = self._workspace(halfband_work(out.shape[0], self._odd_taps.shape[0]))
+        work = self._workspace(self._work_size(out.shape[0], self._odd_taps.shape[0]))
         self._kernel(x, x_start, self._odd_taps, j_start, out, work)
 
     def _compute_fresh(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray, slot: int) -> None:
-        work = self._slot_work(slot, halfband_work(out.shape[0], self._odd_taps.shape[0]))
+        work = self._slot_work(slot, self._work_size(out.shape[0], self._odd_taps.shape[0]))
         self._kernel(x, x_start, self._odd_taps, j_start, out, work)
 
 

@@ -1,0 +1,131 @@
+"""The FFT engine's spectral step without numba: a numpy twin of kernels.spectrum.resample_spectrum,
+and the choice between the two.
+
+Importing numba and loading a kernel costs a process 0.2-0.3 s of CPU, more than a conversion
+of a few minutes of audio spends in the spectral step; a plan made of the FFT engine alone
+(hq 44.1 or 48 kHz → 24 kHz, 16 kHz → 8 kHz, 8 kHz → 24 kHz …) needs no other kernel. So the
+step runs in numpy until numba is worth loading:
+
+- `resample_spectrum` computes what the kernel computes, bit for bit: the same IEEE operations
+  on the same values in the same order (each product rounded, then the sums from left to right;
+  no fused multiply-add in either: numba compiles the kernel without fastmath), vectorised over
+  the rows and bins of a batch instead of looped. tests/test_numpy_spectrum.py compares the two
+  over many sizes, ratios and both dtypes, and whole conversions.
+- `SpectralStep` (one per engine) calls the kernel when numba is already imported in the process
+  (loading one kernel then costs a few ms), else the twin, until the twins of the process have
+  done TWIN_BUDGET points of work; then it loads the kernel (ski rental: the twin's extra cost
+  up to then is about what loading numba costs, so neither choice ever costs more than twice
+  the better one). The samples do not depend on which one ran, so switching mid-stream changes
+  nothing in the output.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["resample_spectrum", "SpectralStep", "TWIN_BUDGET"]
+
+# Points (rows x No of the inverse transforms: ~1.15 per output sample) the twins may compute
+# before the kernel is loaded: the break-even of CPU time measured on the 2-core VM. Importing
+# numba and loading the kernel took 0.22 s of CPU (best of 7 processes); the twin cost more than
+# the kernel by 12.5 ns per point for hq 44.1 kHz -> 24 kHz in float64 (break-even 16.8 Mi
+# points), 17.5 ns at 48 kHz -> 24 kHz (12.0 Mi), 13.9 ns at 16 kHz -> 8 kHz (15.1 Mi), 5.7 ns
+# at 8 kHz -> 24 kHz (37.1 Mi). 2^24 points are about 10 min of 24 kHz output.
+TWIN_BUDGET = 1 << 24
+_twin_points = 0
+_kernels: dict[np.dtype, Callable[..., None]] = {}
+_load_lock = threading.Lock()
+
+
+def _accumulate(out: np.ndarray, terms: tuple[tuple[np.ndarray, np.ndarray, int], ...], scratch: np.ndarray) -> None:
+    """out = a0·x0 ± a1·x1 ± a2·x2 ± a3·x3, each product rounded, summed from left to right
+    (terms: (a, x, sign); the first sign is +)."""
+    (a, x, _), *rest = terms
+    np.multiply(a, x, out=out)
+    for a, x, sign in rest:
+        np.multiply(a, x, out=scratch)
+        if sign > 0:
+            np.add(out, scratch, out=out)
+        else:
+            np.subtract(out, scratch, out=out)
+
+
+def resample_spectrum(
+    z: np.ndarray,
+    ga_re: np.ndarray,
+    ga_im: np.ndarray,
+    gb_re: np.ndarray,
+    gb_im: np.ndarray,
+    c_re: np.ndarray,
+    c_im: np.ndarray,
+    d_re: np.ndarray,
+    d_im: np.ndarray,
+    w: np.ndarray,
+    y: np.ndarray | None = None,
+) -> None:
+    """kernels.spectrum.resample_spectrum in numpy, with its arguments (see there): w[r] = the
+    inverse transform's input for block r from its forward transform z[r], (re, im) pairs.
+    `y` (the kernel's scratch) is not used: the twin needs a whole batch of scratch."""
+    rows, n1, n2 = z.shape[0], z.shape[1] // 2, w.shape[1] // 2
+    n_keep = min(ga_re.shape[0], n2 + 1, n1)
+    z_re, z_im = z[:, 0::2], z[:, 1::2]
+    spectrum = np.empty((2, rows, n2 + 1), dtype=z.dtype)  # Y, real and imaginary parts
+    spectrum[:, :, n_keep:] = 0.0
+    scratch = np.empty((rows, max(n_keep, n2)), dtype=z.dtype)
+    # Y[j] = GA[j]·Z[j] + GB[j]·conj(Z[n1 - j]), Z[n1] being Z[0]: bin 0 apart, then the others
+    # with the mirrored bins as a reversed view
+    for lo, hi, b_re, b_im in (
+        (0, 1, z_re[:, :1], z_im[:, :1]),
+        (1, n_keep, z_re[:, n1 - 1 : n1 - n_keep : -1], z_im[:, n1 - 1 : n1 - n_keep : -1]),
+    ):
+        if hi <= lo:
+            continue
+        a_re, a_im, t = z_re[:, lo:hi], z_im[:, lo:hi], scratch[:, : hi - lo]
+        g1, g2, g3, g4 = ga_re[lo:hi], ga_im[lo:hi], gb_re[lo:hi], gb_im[lo:hi]
+        _accumulate(spectrum[0, :, lo:hi], ((g1, a_re, 1), (g2, a_im, -1), (g3, b_re, 1), (g4, b_im, 1)), t)
+        _accumulate(spectrum[1, :, lo:hi], ((g1, a_im, 1), (g2, a_re, 1), (g3, b_im, -1), (g4, b_re, 1)), t)
+    # W[k] = C[k]·Y[k] + D[k]·conj(Y[n2 - k])
+    p_re, p_im = spectrum[0, :, :n2], spectrum[1, :, :n2]
+    q_re, q_im = spectrum[0, :, n2:0:-1], spectrum[1, :, n2:0:-1]
+    t = scratch[:, :n2]
+    _accumulate(w[:, 0::2], ((c_re, p_re, 1), (c_im, p_im, -1), (d_re, q_re, 1), (d_im, q_im, 1)), t)
+    _accumulate(w[:, 1::2], ((c_re, p_im, 1), (c_im, p_re, 1), (d_re, q_im, -1), (d_im, q_re, 1)), t)
+
+
+def _kernel(dtype: np.dtype) -> Callable[..., None]:
+    kernel = _kernels.get(dtype)
+    if kernel is None:
+        with _load_lock:
+            kernel = _kernels.get(dtype)
+            if kernel is None:
+                from ..kernels.spectrum import resample_spectrum as numba_kernel
+
+                kernel = _kernels[dtype] = numba_kernel.variant(dtype, readonly=True)  # its gain tables are read-only
+    return kernel
+
+
+class SpectralStep:
+    """The spectral step for samples of `dtype`, called like the kernel: the kernel once numba
+    is imported or the process's twins have spent TWIN_BUDGET points, the twin until then."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = np.dtype(dtype)
+        self._kernel: Callable[..., None] | None = _kernels.get(self.dtype)
+        if self._kernel is None and "numba" in sys.modules:
+            self._kernel = _kernel(self.dtype)
+
+    def __call__(self, z: np.ndarray, *args: Any) -> None:
+        kernel = self._kernel
+        if kernel is None:
+            global _twin_points
+            if _twin_points < TWIN_BUDGET and "numba" not in sys.modules:
+                _twin_points += z.shape[0] * args[-2].shape[1]
+                resample_spectrum(z, *args)
+                return
+            kernel = self._kernel = _kernel(self.dtype)
+        kernel(z, *args)
