@@ -128,6 +128,22 @@ def test_dask_cluster_matches_single_process(tmp_path):
         assert a.name == b.name and a.read_bytes() == b.read_bytes()
 
 
+@pytest.mark.parametrize("config_file", [False, True])
+def test_numba_reads_its_yaml_config_only_where_there_is_one(config_file, tmp_path):
+    """numba's config imports PyYAML to read a .numba_config.yaml from the working directory:
+    the command line hides PyYAML from it only where there is no such file."""
+    pytest.importorskip("yaml")
+    if config_file:
+        (tmp_path / ".numba_config.yaml").write_text("warnings: 0\n")
+    code = (
+        "import sys; from audiofmt.cli import main\n"
+        f"rc = main(['convert', {str(FIXTURES / 'speech_48k_stereo.flac')!r}, '-o', 'x.ulaw', '--to', 'g711_ulaw', '-q'])\n"
+        "print(rc, 'numba' in sys.modules, 'yaml' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.stdout.split() == ["0", "True", str(config_file)], done.stderr
+
+
 def test_numba_does_not_load_scipy_or_pycparser_for_the_command_line(tmp_path):
     """numba imports SciPy (BLAS probe) and pycparser (cffi support) while it initialises; the
     command line hides them from numba only: a conversion loads neither, later imports work.

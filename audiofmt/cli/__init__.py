@@ -48,23 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
 _HIDDEN_FROM_NUMBA = {
     "scipy": frozenset({"numba", "numba.np.linalg"}),  # its version check; its BLAS probe
     "cffi.cparser": frozenset({"numba.core.typing.cffi_utils"}),  # cffi.FFI() for typing cffi functions
+    # PyYAML (~15 ms), which numba's config imports only to read a .numba_config.yaml from the
+    # working directory: hidden only when there is no such file (see _HideFromNumba.find_spec)
+    "yaml": frozenset({"numba.core.config"}),
 }
+_NUMBA_CONFIG_FILE = ".numba_config.yaml"
 
 
 class _HideFromNumba(importlib.abc.MetaPathFinder):
-    """Hides SciPy and cffi's C parser from numba's own checks, and from nothing else.
+    """Hides SciPy, cffi's C parser and PyYAML from numba's own checks, and from nothing else.
 
     While numba initialises its CPU target (the first kernel load), numba.np.arraymath imports
     scipy.linalg.cython_blas only to learn whether np.dot & co. may be compiled (with SciPy
     installed: ~0.35 s and ~20 MB, a third of a short conversion), and numba's cffi support
     builds a cffi.FFI(), which imports pycparser (~40 ms). audiofmt's kernels use neither BLAS
-    nor cffi functions. (`import numba` also imports scipy to check its version: ~25 ms.) Any
-    other import of these modules in the process goes through as usual.
+    nor cffi functions. (`import numba` also imports scipy to check its version: ~25 ms, and
+    PyYAML to be able to read a .numba_config.yaml, which is left to it when that file exists.)
+    Any other import of these modules in the process goes through as usual.
     """
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        hidden_from = _HIDDEN_FROM_NUMBA.get(fullname.partition(".")[0]) or _HIDDEN_FROM_NUMBA.get(fullname)
-        if hidden_from is not None:
+        top = fullname.partition(".")[0]
+        hidden_from = _HIDDEN_FROM_NUMBA.get(top) or _HIDDEN_FROM_NUMBA.get(fullname)
+        if hidden_from is not None and not (top == "yaml" and os.path.exists(_NUMBA_CONFIG_FILE)):
             frame: Any = sys._getframe(1)
             for _ in range(40):  # e.g. numba.np.linalg.ensure_blas -> the import machinery -> here
                 if frame is None:
