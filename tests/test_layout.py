@@ -15,7 +15,11 @@ def test_import_audiofmt_loads_no_numba():
     assert _fresh("import sys, audiofmt; print('numba' in sys.modules)") == "False"
 
 
-@pytest.mark.parametrize("module", ["audiofmt.bridge.rtp", "audiofmt.bridge.jitter", "audiofmt.realtime.session", "audiofmt.realtime.events"])
+@pytest.mark.parametrize(
+    "module",
+    ["audiofmt.bridge.rtp", "audiofmt.bridge.jitter", "audiofmt.realtime.session", "audiofmt.realtime.events",
+     "audiofmt.codecs", "audiofmt.resampler", "audiofmt.files.convert", "audiofmt.kernels.pcm", "audiofmt.kernels.g711"],
+)
 def test_numba_free_modules_load_no_numba(module):
     assert _fresh(f"import sys, {module}; print('numba' in sys.modules)") == "False"
 
