@@ -4,11 +4,13 @@
 
 Fresh processes, best of --repeat (the minimum is the least disturbed by other load):
 - the whole `python -m audiofmt convert one_second.wav -o /dev/null --to F` (1 s of 44.1 kHz
-  stereo: nearly all of it is start-up), for pcm16 and g711_ulaw, and 1 s of 8 kHz stereo to
-  g711_ulaw (no resampling: numba is not loaded at all);
+  stereo: nearly all of it is start-up), for pcm16 (the FFT engine alone: numba is not loaded)
+  and g711_ulaw (a half-band stage first: numba kernels), and 1 s of 8 kHz stereo to g711_ulaw
+  (no resampling: numba is not loaded at all);
 - the floor under it: `python -c pass`, importing numpy, importing numba, and numba's CPU
-  target initialisation (its typing registries, which the first kernel load triggers,
-  whatever the kernel), which audiofmt cannot avoid while it uses numba;
+  target initialisation (its typing and lowering registries, which numba's own loading of a
+  first kernel triggers, whatever the kernel; audiofmt's loading from the cache skips it:
+  kernels.load_or_compile), for comparison;
 - the kernel signatures a conversion loads (deterministic: a count, not a time).
 --no-scipy hides SciPy from the measured processes, as in an install without it: numba
 imports scipy.linalg while initialising its target when SciPy is present. (The command line
