@@ -137,6 +137,11 @@ def test_cached_kernels_load_without_initialising_numba_target():
     ours_first = subprocess.run([*run, "audiofmt"], capture_output=True, text=True, check=True).stdout.split()
     numba_way = subprocess.run([*run, "numba"], capture_output=True, text=True, check=True).stdout.split()
     ours = subprocess.run([*run, "audiofmt"], capture_output=True, text=True, check=True).stdout.split()
+    import numba
+
+    from audiofmt.kernels import _FAST_LOAD_NUMBA
+
+    fast = numba.__version__.startswith(_FAST_LOAD_NUMBA)  # another numba: its own loading, the same code
     assert numba_way[1] == "True"  # numba's loading initialises its target (imports its registries)
-    assert ours == [numba_way[0], "False"]  # the cache is warm by now: nothing was initialised
+    assert ours == [numba_way[0], "False" if fast else "True"]  # the cache is warm by now: nothing was initialised
     assert ours_first[0] == ours[0]

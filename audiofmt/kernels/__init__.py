@@ -103,7 +103,7 @@ def load_or_compile(dispatcher: Any, signature: Any) -> None:
     numba's own cache load first initialises its CPU target: it imports and installs every
     typing and lowering registry (numba.cpython.*, numba.np.*, extensions' entry points), which
     only typing and compiling Python code need, and which took 0.13-0.25 s of the 0.15-0.25 s
-    a process's first kernel took here. This loads the same cached code the way numba's
+    a process's first kernel took here (numba 0.68). This loads the same cached code the way numba's
     Dispatcher.compile does on a cache hit (index key, staleness checks, rebuild, overload
     registration), with numba's runtime (NRT) initialised first, as the target's
     initialisation would; compiling, and anything else that needs the registries, still
@@ -115,16 +115,23 @@ def load_or_compile(dispatcher: Any, signature: Any) -> None:
         dispatcher.compile(signature)
 
 
+# The numba versions whose cache internals this was written against and tested with; on any
+# other, numba loads its kernels its own way (slower to start, the same code).
+_FAST_LOAD_NUMBA = ("0.68.",)
+
+
 def _load_cached(dispatcher: Any, signature: Any) -> bool:
     """Load one signature from numba's cache without initialising numba's CPU target; False
-    when the cache does not hold it (missing, stale, another numba or CPU) or when this numba's
-    internals differ from those this was written against (0.60-0.68): then numba loads or
-    compiles it its own way."""
+    when the cache does not hold it (missing, stale, another numba or CPU) or when this numba is
+    not one of _FAST_LOAD_NUMBA: then numba loads or compiles it its own way."""
     try:
+        import numba
         from numba.core.caching import Cache
         from numba.core.compiler_lock import global_compiler_lock
         from numba.core.runtime import rtsys  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - another numba layout
+        return False
+    if not numba.__version__.startswith(_FAST_LOAD_NUMBA):  # pragma: no cover - another numba
         return False
     cache = getattr(dispatcher, "_cache", None)
     target = getattr(dispatcher, "targetctx", None)
