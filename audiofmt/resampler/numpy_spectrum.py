@@ -10,7 +10,10 @@ step runs in numpy until numba is worth loading:
   on the same values in the same order (each product rounded, then the sums from left to right;
   no fused multiply-add in either: numba compiles the kernel without fastmath), vectorised over
   the rows and bins of a batch instead of looped. tests/test_numpy_spectrum.py compares the two
-  over many sizes, ratios and both dtypes, and whole conversions.
+  over many sizes, ratios and both dtypes, and whole conversions. It takes the kernel's
+  arguments in either form the kernel may have: real (re, im) pairs with split tables, or
+  complex arrays computed with numba's complex arithmetic (tested against numba on that form);
+  FFTEngine passes its dtype for the one, its complex dtype for the other.
 - `SpectralStep` (one per engine) calls the kernel when numba is already imported in the process
   (loading one kernel then costs a few ms), else the twin, until the twins of the process have
   done TWIN_BUDGET points of work; then it loads the kernel (ski rental: the twin's extra cost
@@ -55,7 +58,68 @@ def _accumulate(out: np.ndarray, terms: tuple[tuple[np.ndarray, np.ndarray, int]
             np.subtract(out, scratch, out=out)
 
 
-def resample_spectrum(
+def resample_spectrum(z: np.ndarray, *args: np.ndarray) -> None:
+    """kernels.spectrum.resample_spectrum in numpy, with its arguments, in either of its two
+    forms: real arrays of (re, im) pairs and tables split into real and imaginary parts
+    (`_real_pairs`), or complex arrays and tables (`_complex`, the form of a kernel written with
+    numba's complex arithmetic). `y`, the kernel's scratch, is not used: the twin needs a whole
+    batch of scratch."""
+    if z.dtype.kind == "c":
+        _complex(z, *args)
+    else:
+        _real_pairs(z, *args)
+
+
+def _complex(
+    z: np.ndarray, ga: np.ndarray, gb: np.ndarray, c: np.ndarray, d: np.ndarray, w: np.ndarray, y: np.ndarray | None = None
+) -> None:
+    """W = C·Y + D·conj(Y mirrored) from Y = GA·Z + GB·conj(Z mirrored), as numba computes
+    complex products and sums: (a+bi)(c+di) = (ac - bd) + (ad + bc)i, conj(x+yi) = x + (-0.0 - y)i,
+    then the two products added part by part."""
+    rows, n1, n2 = z.shape[0], z.shape[1], w.shape[1]
+    n_keep = min(ga.shape[0], n2 + 1, n1)
+    real = z.real.dtype
+    spectrum = np.empty((2, rows, n2 + 1), dtype=real)
+    spectrum[:, :, n_keep:] = 0.0
+    scratch = np.empty((2, rows, max(n_keep, n2)), dtype=real)
+    for lo, hi, b in ((0, 1, z[:, :1]), (1, n_keep, z[:, n1 - 1 : n1 - n_keep : -1])):
+        if hi <= lo:
+            continue
+        part = slice(lo, hi)
+        _complex_terms(spectrum[0, :, part], spectrum[1, :, part], ga[part], z[:, part], gb[part], b, scratch[:, :, : hi - lo])
+    p = spectrum[0, :, :n2], spectrum[1, :, :n2]
+    q = spectrum[0, :, n2:0:-1], spectrum[1, :, n2:0:-1]
+    out = w.view(real)
+    _complex_terms(out[:, 0::2], out[:, 1::2], c, p, d, q, scratch[:, :, :n2])
+
+
+def _complex_terms(
+    out_re: np.ndarray, out_im: np.ndarray, g: np.ndarray, a: Any, h: np.ndarray, b: Any, scratch: np.ndarray
+) -> None:
+    """out = g·a + h·conj(b) in numba's complex arithmetic; a and b complex arrays or (re, im) pairs."""
+    a_re, a_im = (a.real, a.imag) if isinstance(a, np.ndarray) else a
+    b_re, b_im = (b.real, b.imag) if isinstance(b, np.ndarray) else b
+    t, u = scratch[0], scratch[1]
+    np.subtract(-0.0, b_im, out=u)  # conj's imaginary part (numba negates as -0.0 - x)
+    # real: (g_re·a_re - g_im·a_im) + (h_re·b_re - h_im·(-b_im))
+    np.multiply(g.real, a_re, out=out_re)
+    np.multiply(g.imag, a_im, out=t)
+    np.subtract(out_re, t, out=out_re)
+    np.multiply(h.real, b_re, out=t)
+    np.multiply(h.imag, u, out=out_im)  # out_im as scratch until its turn
+    np.subtract(t, out_im, out=t)
+    np.add(out_re, t, out=out_re)
+    # imaginary: (g_re·a_im + g_im·a_re) + (h_re·(-b_im) + h_im·b_re)
+    np.multiply(h.real, u, out=t)
+    np.multiply(h.imag, b_re, out=u)
+    np.add(t, u, out=t)
+    np.multiply(g.real, a_im, out=out_im)
+    np.multiply(g.imag, a_re, out=u)
+    np.add(out_im, u, out=out_im)
+    np.add(out_im, t, out=out_im)
+
+
+def _real_pairs(
     z: np.ndarray,
     ga_re: np.ndarray,
     ga_im: np.ndarray,
@@ -68,9 +132,8 @@ def resample_spectrum(
     w: np.ndarray,
     y: np.ndarray | None = None,
 ) -> None:
-    """kernels.spectrum.resample_spectrum in numpy, with its arguments (see there): w[r] = the
-    inverse transform's input for block r from its forward transform z[r], (re, im) pairs.
-    `y` (the kernel's scratch) is not used: the twin needs a whole batch of scratch."""
+    """The real-pairs form: w[r] = the inverse transform's input for block r from its forward
+    transform z[r], (re, im) pairs, each sum of four products taken from left to right."""
     rows, n1, n2 = z.shape[0], z.shape[1] // 2, w.shape[1] // 2
     n_keep = min(ga_re.shape[0], n2 + 1, n1)
     z_re, z_im = z[:, 0::2], z[:, 1::2]
@@ -124,7 +187,8 @@ class SpectralStep:
         if kernel is None:
             global _twin_points
             if _twin_points < TWIN_BUDGET and "numba" not in sys.modules:
-                _twin_points += z.shape[0] * args[-2].shape[1]
+                w = args[-2]  # the inverse transforms' input: No reals, or No/2 complex numbers, per row
+                _twin_points += w.shape[0] * w.shape[1] * (2 if w.dtype.kind == "c" else 1)
                 resample_spectrum(z, *args)
                 return
             kernel = self._kernel = _kernel(self.dtype)
