@@ -388,7 +388,7 @@ def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
     assert (tmp_path / "out.raw").read_bytes() == audiofmt.encode(mean, to)
 
 
-@pytest.mark.parametrize(("rate", "to"), [(48000, "pcm16"), (44100, "pcm16"), (16000, "g711_ulaw"), (8000, "pcm16")])
+@pytest.mark.parametrize(("rate", "to"), [(48000, "pcm16"), (44100, "pcm16"), (16000, "g711_ulaw"), (16000, "pcm16")])
 def test_a_conversion_by_the_fft_engine_alone_loads_no_numba(rate, to, tmp_path):
     """hq plans made of the FFT engine alone run its spectral step in numpy (resampler.numpy_spectrum)
     and round in numpy: numba never loads, and the output is what the kernels give."""

@@ -106,7 +106,7 @@ def test_twin_is_the_kernel_for_any_sizes(dtype):
         assert _same_bits(w_kernel, w_twin), (n1, n2, n_gains, rows)
 
 
-@pytest.mark.parametrize(("rate_in", "rate_out"), [(44100, 24000), (48000, 24000), (16000, 8000), (8000, 24000), (22050, 16000)])
+@pytest.mark.parametrize(("rate_in", "rate_out"), [(44100, 24000), (48000, 24000), (16000, 8000), (16000, 24000), (22050, 16000)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_streams_with_the_twin_and_with_the_kernel_are_identical(rate_in, rate_out, dtype):
     """Whole streams through the engine, in uneven chunks, one with the twin, one with the kernel,
@@ -199,8 +199,9 @@ def test_twin_is_numbas_complex_arithmetic_for_the_complex_form(complex_dtype):
         g = gcd(rate_in, rate_out)
         l, m = rate_out // g, rate_in // g
         engine = FFTEngine(rate_in, rate_out, l, m, q, np.dtype(real))
-        parts = _packed_tables(l, m, q, real)
-        tables = tuple(np.ascontiguousarray(parts[i] + 1j * parts[i + 1], dtype=complex_dtype) for i in range(0, 8, 2))
+        parts = _packed_tables(l, m, q, real)  # split into real and imaginary parts, or complex already
+        pairs = [(parts[i], parts[i + 1]) for i in range(0, 8, 2)] if len(parts) == 8 else [(t.real, t.imag) for t in parts]
+        tables = tuple(np.ascontiguousarray(re + 1j * im, dtype=complex_dtype) for re, im in pairs)
         cases.append((engine.n_fft_in // 2, engine.n_fft_out // 2, tables))
     for _ in range(100):
         n1, n2, n_gains = (int(v) for v in rng.integers(1, 60, size=3))

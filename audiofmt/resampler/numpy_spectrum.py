@@ -3,7 +3,7 @@ and the choice between the two.
 
 Importing numba and loading a kernel costs a process 0.2-0.3 s of CPU, more than a conversion
 of a few minutes of audio spends in the spectral step; a plan made of the FFT engine alone
-(hq 44.1 or 48 kHz → 24 kHz, 16 kHz → 8 kHz, 8 kHz → 24 kHz …) needs no other kernel. So the
+(hq 44.1 or 48 kHz → 24 kHz, 16 kHz → 8 kHz, 16 kHz → 24 kHz …) needs no other kernel. So the
 step runs in numpy until numba is worth loading:
 
 - `resample_spectrum` computes what the kernel computes, bit for bit: the same IEEE operations
