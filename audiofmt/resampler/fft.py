@@ -113,8 +113,8 @@ def _fft_design(l: int, m: int, quality: Quality, dtype_code: str = "d") -> tupl
 
 @lru_cache(maxsize=64)
 def _packed_tables(l: int, m: int, quality: Quality, dtype_code: str) -> tuple[np.ndarray, ...]:
-    """(G·A, G·B, C, D) for kernels.spectrum.resample_spectrum (see there), each as its real
-    and its imaginary part in dtype_code's precision: the gains below the lower Nyquist (the bin at it, which the stop
+    """(G·A, G·B, C, D) for kernels.spectrum.resample_spectrum (see there), complex in
+    dtype_code's precision: the gains below the lower Nyquist (the bin at it, which the stop
     band's edge leaves below -150 dB, is dropped: the packed inverse needs it real)."""
     _, n_in, n_out, gains = _fft_design(l, m, quality, dtype_code)
     g = gains[:-1].astype(np.float64)
@@ -124,7 +124,8 @@ def _packed_tables(l: int, m: int, quality: Quality, dtype_code: str) -> tuple[n
     w_out = np.exp(2j * np.pi * k / n_out)
     scale = 1.0 / (n_out // 2)  # the inverse complex FFT's 1 / (No/2)
     tables = (g * (1 - 1j * w_in) / 2, g * (1 + 1j * w_in) / 2, (1 + 1j * w_out) * scale / 2, (1 - 1j * w_out) * scale / 2)
-    result = tuple(np.ascontiguousarray(part.astype(dtype_code)) for t in tables for part in (t.real, t.imag))
+    complex_type = np.result_type(np.dtype(dtype_code), np.complex64)
+    result = tuple(np.ascontiguousarray(t.astype(complex_type)) for t in tables)
     for t in result:
         t.setflags(write=False)
     return result
@@ -166,7 +167,7 @@ class FFTEngine:
         if self._packed:  # looked up (loaded or compiled) here, not in a pool thread
             from ..kernels.spectrum import resample_spectrum
 
-            self._step = resample_spectrum.variant(self._dtype, readonly=True)  # its gain tables are read-only
+            self._step = resample_spectrum.variant(self._complex, readonly=True)  # its gain tables are read-only
         self._one = self._dtype.type(1)
         self._buffer = np.zeros(self.pad, dtype=self._dtype)  # holds input from absolute index self._start
         self._start = -self.pad
@@ -312,16 +313,16 @@ class FFTEngine:
                 np.empty((per_batch, n_half_in), dtype=self._complex),
                 np.empty((per_batch, n_half_out), dtype=self._complex),
                 np.empty((per_batch, n_half_out), dtype=self._complex),
-                np.empty(2 * n_half_out + 2, dtype=self._dtype),
+                np.empty(n_half_out + 1, dtype=self._complex),
             )
             self._buffers[slot] = buffers
         forward, spectrum, blocks, scratch = buffers
         tables = self._tables
-        one, axes, real = self._one, [(-1,), (), (-1,)], self._dtype
+        one, axes = self._one, [(-1,), (), (-1,)]
         for b in range(0, n_blocks, per_batch):
             rows = min(per_batch, n_blocks - b)
             _POCKETFFT.fft(frames[b : b + rows], one, axes=axes, out=forward[:rows])
-            step(forward[:rows].view(real), *tables, spectrum[:rows].view(real), scratch)
+            step(forward[:rows], *tables, spectrum[:rows], scratch)
             _POCKETFFT.ifft(spectrum[:rows], one, axes=axes, out=blocks[:rows])
             samples = blocks[:rows].view(self._dtype)
             out[b : b + rows] = samples[:, self.out_offset : self.out_offset + self.hop_out]
