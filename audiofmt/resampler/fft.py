@@ -73,6 +73,7 @@ _BATCH_POINTS = 1 << 17
 # the fastest at every ratio; 1 MB (about what 2^17 points gave) makes 8k -> 24k 1.8x slower
 # (13.2 -> 23.5 ns per input sample), 256 KB makes 44.1k -> 24k 1.4x slower.
 _BATCH_BYTES = 3 << 18
+_GROUP = 4  # rows pocketfft transforms at once (float32 in SSE registers; float64 takes 2)
 
 
 def _fft_cost(n: int) -> float:
@@ -185,6 +186,8 @@ class FFTEngine:
         self.out_offset = self.pad * l // m
         self.threads = 1
         self._buffers: dict[int, tuple[np.ndarray, ...]] = {}
+        self._reuse: np.ndarray | None = None  # set by reuse_outputs(): the output buffer
+        self._group = 1  # blocks per push are a multiple of this (for_throughput(): _GROUP)
         self._rfft, self._irfft = _fft_functions()
         self._complex = np.result_type(self._dtype, np.complex64)
         # Both sizes even (always, for the built-in presets): the transforms run packed, two
@@ -202,10 +205,20 @@ class FFTEngine:
         self._next_block = 0
 
     def reuse_outputs(self) -> None:
-        """Accepted for the engine interface; this engine's outputs are always fresh arrays."""
+        """From now on push() and finish() return views into one buffer that the next call
+        overwrites (for a consumer that copies what it keeps, e.g. the next stage of a chain):
+        fresh memory for every chunk's output costs page faults."""
+        self._reuse = np.empty(0, dtype=self._dtype)
 
     def set_threads(self, n: int) -> None:
         self.threads = max(1, n)
+
+    def for_throughput(self) -> None:
+        """One-shot use: each push transforms whole groups of 4 blocks (pocketfft transforms 4
+        rows at once in vector registers, a remainder row by row at 3-4x the cost per row) and
+        holds up to 3 complete blocks back for the next push or finish(). The same samples,
+        later: not for a live stream."""
+        self._group = _GROUP
 
     @property
     def lookahead(self) -> int:
@@ -218,6 +231,7 @@ class FFTEngine:
         n_buffered = self._start + self._buffer.shape[0]  # absolute index where x begins
         n_avail = n_buffered + x.shape[0]
         n_blocks = (n_avail + self.pad - self.n_fft_in) // self.hop_in + 1 - self._next_block
+        n_blocks -= n_blocks % self._group  # throughput mode: whole groups, the rest held back
         if n_blocks <= 0:
             if x.shape[0]:
                 self._buffer = np.concatenate((self._buffer, x))
@@ -226,8 +240,16 @@ class FFTEngine:
         # the buffered tail and x, need a (short) joined copy.
         first_start = self._next_block * self.hop_in - self.pad
         n_straddling = min(n_blocks, max(0, -((first_start - n_buffered) // self.hop_in)))
+        n_straddling = min(n_blocks, -(-n_straddling // self._group) * self._group)  # whole groups too
         count = n_blocks * self.hop_out
-        out = np.empty(count, dtype=self._dtype) if into is None else into[:count]
+        if into is not None:
+            out = into[:count]
+        elif self._reuse is None:
+            out = np.empty(count, dtype=self._dtype)
+        else:
+            if self._reuse.shape[0] < count:
+                self._reuse = np.empty(max(count, 2 * self._reuse.shape[0]), dtype=self._dtype)
+            out = self._reuse[:count]
         split = n_straddling * self.hop_out
         if n_straddling:
             span = (n_straddling - 1) * self.hop_in + self.n_fft_in
@@ -246,12 +268,13 @@ class FFTEngine:
         return out
 
     def finish(self, total: int | None) -> np.ndarray:
-        """Emit the rest: `total` outputs in all, the input being zero after what was pushed.
-
-        This engine is only ever a chain's last stage, so `total` is always given."""
-        if total is None:
-            raise ValueError("FFTEngine.finish needs the total output length")
+        """Emit the rest: `total` outputs in all, the input being zero after what was pushed;
+        total=None (inside a chain): every output whose filter reaches an input sample, those
+        at input times before n_in + pad."""
+        self._group = 1  # every block that is left, now
         n_in = self._start + self._buffer.shape[0]
+        if total is None:
+            total = -(-(n_in + self.pad) * self.l // self.m) if n_in > 0 else 0
         n_blocks = -(-(total - self._next_block * self.hop_out) // self.hop_out)
         if n_blocks <= 0:
             return np.zeros(0, dtype=self._dtype)
@@ -279,8 +302,11 @@ class FFTEngine:
             return
         from .threads import TASKS_PER_THREAD, run_parallel
 
-        parts = min(self.threads * TASKS_PER_THREAD, n_blocks // 2)  # runs of at least 2 blocks
-        bounds = [n_blocks * i // parts for i in range(parts + 1)]
+        # Runs of whole groups of 4 blocks (pocketfft transforms 4 rows at once, a remainder
+        # row by row), at least 2 blocks each.
+        groups = -(-n_blocks // _GROUP)
+        parts = min(self.threads * TASKS_PER_THREAD, groups, n_blocks // 2)
+        bounds = [min(n_blocks, _GROUP * (groups * i // parts)) for i in range(parts + 1)]
 
         def task(a: int, b: int) -> Callable[[int], None]:
             return lambda slot: rows(frames[a:b], out[a:b], slot)
@@ -336,8 +362,8 @@ class FFTEngine:
         n_half_in, n_half_out = self.n_fft_in // 2, self.n_fft_out // 2
         row_bytes = (n_half_in + 2 * n_half_out) * self._complex.itemsize  # forward, spectrum, blocks
         per_batch = max(1, _BATCH_BYTES // row_bytes)
-        if per_batch >= 8:  # pocketfft transforms 4 rows at once in vector registers, a remainder one by one
-            per_batch -= per_batch % 4
+        if per_batch >= 2 * _GROUP:  # pocketfft transforms 4 rows at once in vector registers, a remainder one by one
+            per_batch -= per_batch % _GROUP
         per_batch = min(n_blocks, per_batch)
         buffers = self._buffers.get(slot)
         if buffers is None or buffers[0].shape[0] < per_batch:
