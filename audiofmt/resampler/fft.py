@@ -76,13 +76,15 @@ _BATCH_BYTES = 3 << 18
 _GROUP = 4  # rows pocketfft transforms at once (float32 in SSE registers; float64 takes 2)
 
 
-def _fft_cost(n: int) -> float:
-    """Relative time of a real FFT of size n (n even: a complex FFT of n/2 points) on this class
-    of machine (measured, rough). pocketfft's complex64 FFTs take 0.21-0.25 ns per point and
-    log2 point up to 1920 points, whose data and scratch space (2 × 15 KB) fit a 32 KB L1
-    cache; beyond, 0.26-0.38 (numpy 2.4, AMD EPYC). The same model serves float64."""
+def _fft_cost(n: int, itemsize: int) -> float:
+    """Relative time of a real FFT of size n (n even: a complex FFT of n/2 points) of reals of
+    `itemsize` bytes on this class of machine (measured, rough). pocketfft's complex64 FFTs
+    take 0.21-0.25 ns per point and log2 point up to 1920 points, whose data and scratch space
+    (2 × 15 KB) fit a 32 KB L1 cache; beyond, 0.26-0.38 (numpy 2.4, AMD EPYC). The steps are
+    taken by size in bytes, so float64 blocks are half as long (and have half the latency)."""
     half = max(n // 2, 2)
-    per_point = 1.0 if half <= 1920 else 1.2 if half <= 4096 else 1.35 if half <= 16384 else 1.7
+    n_bytes = half * 2 * itemsize
+    per_point = 1.0 if n_bytes <= 15360 else 1.2 if n_bytes <= 32768 else 1.35 if n_bytes <= 131072 else 1.7
     if half % 4:  # no radix-4 pass (e.g. 1470 = 2·3·5·7²): 10-20 % more per point and log2 point
         per_point *= 1.15
     return per_point * half * math.log2(half)
@@ -93,7 +95,7 @@ def _fft_cost(n: int) -> float:
 _BLOCK_FACTORS = sorted({base << shift for base in (1, 3, 5) for shift in range(40) if (base << shift) <= _MAX_FFT})
 
 
-def _block_factor(l: int, m: int, pad: int) -> int:
+def _block_factor(l: int, m: int, pad: int, itemsize: int = 4) -> int:
     """k for FFT sizes Ni = M·k, No = L·k: the cheapest per input sample by _fft_cost, with
     the spectral step's pass over the No/2 output bins.
 
@@ -108,7 +110,7 @@ def _block_factor(l: int, m: int, pad: int) -> int:
             continue
         if max(n_in, n_out) > _MAX_FFT and best is not None:
             break
-        cost = (_fft_cost(n_in) + _fft_cost(n_out) + n_out) / (n_in - 2 * pad)
+        cost = (_fft_cost(n_in, itemsize) + _fft_cost(n_out, itemsize) + n_out) / (n_in - 2 * pad)
         if best is None or cost < best[0]:
             best = (cost, k)
     assert best is not None
@@ -128,7 +130,7 @@ def _fft_design(l: int, m: int, quality: Quality, dtype_code: str = "d") -> tupl
     taps = windowed_sinc(half, cutoff, kaiser_beta(attenuation))
     half_in = half if m >= l else -(-half * m // l)  # filter half-length in input samples
     pad = -(-half_in // m) * m
-    k = _block_factor(l, m, pad)
+    k = _block_factor(l, m, pad, np.dtype(dtype_code).itemsize)
     n_in, n_out = m * k, l * k
     n_high = max(n_in, n_out)
     circular = np.zeros(n_high)
