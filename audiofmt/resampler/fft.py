@@ -253,13 +253,21 @@ class FFTEngine:
                 self._reuse = np.empty(max(count, 2 * self._reuse.shape[0]), dtype=self._dtype)
             out = self._reuse[:count]
         split = n_straddling * self.hop_out
+        tasks: list[Callable[[int], None]] = []
         if n_straddling:
             span = (n_straddling - 1) * self.hop_in + self.n_fft_in
             joined = np.concatenate((self._buffer, x[: first_start + span - n_buffered]))
-            self._transform(joined[first_start - self._start :], n_straddling, out[:split])
+            tasks += self._tasks(joined[first_start - self._start :], n_straddling, out[:split])
         if n_blocks > n_straddling:
             inside_start = first_start + n_straddling * self.hop_in - n_buffered
-            self._transform(x[inside_start:], n_blocks - n_straddling, out[split:])
+            tasks += self._tasks(x[inside_start:], n_blocks - n_straddling, out[split:])
+        if self.threads > 1 and len(tasks) > 1:  # the joined blocks run beside the others
+            from .threads import run_parallel
+
+            run_parallel(tasks, self.threads)
+        else:
+            for task in tasks:
+                task(0)
         self._next_block += n_blocks
         keep_from = self._next_block * self.hop_in - self.pad
         if keep_from >= n_buffered:
@@ -284,11 +292,14 @@ class FFTEngine:
         out = self.push(np.zeros(max(0, needed - n_in), dtype=self._dtype))
         return out[: out.shape[0] - ((self._next_block * self.hop_out) - total)]
 
-    def _transform(self, signal: np.ndarray, n_blocks: int, dest: np.ndarray) -> None:
-        """dest[:] = outputs of `n_blocks` consecutive blocks whose first window starts at signal[0]."""
+    def _tasks(self, signal: np.ndarray, n_blocks: int, dest: np.ndarray) -> list[Callable[[int], None]]:
+        """Tasks that together set dest[:] = the outputs of `n_blocks` consecutive blocks whose
+        first window starts at signal[0]: one, or with threads, runs of whole groups of 4 blocks
+        (pocketfft transforms 4 rows at once, a remainder row by row), at least 2 blocks each,
+        several per thread. A task is called with its thread's slot (scratch space)."""
         span = (n_blocks - 1) * self.hop_in + self.n_fft_in
         if signal.shape[0] < span:
-            raise ValueError("FFTEngine._transform: the signal does not cover the blocks")
+            raise ValueError("FFTEngine._tasks: the signal does not cover the blocks")
         if self._packed:  # block i is signal[i*hop : i*hop + Ni] read as Ni/2 complex pairs
             pairs = np.ascontiguousarray(signal[: span - span % 2]).view(self._complex)
             step = pairs.strides[0]
@@ -300,12 +311,9 @@ class FFTEngine:
             rows = self._transform_rows
         out = dest.reshape(n_blocks, self.hop_out)
         if self.threads <= 1 or n_blocks < 4:
-            rows(frames, out, 0)
-            return
-        from .threads import TASKS_PER_THREAD, run_parallel
+            return [lambda slot: rows(frames, out, slot)]
+        from .threads import TASKS_PER_THREAD
 
-        # Runs of whole groups of 4 blocks (pocketfft transforms 4 rows at once, a remainder
-        # row by row), at least 2 blocks each.
         groups = -(-n_blocks // _GROUP)
         parts = min(self.threads * TASKS_PER_THREAD, groups, n_blocks // 2)
         bounds = [min(n_blocks, _GROUP * (groups * i // parts)) for i in range(parts + 1)]
@@ -313,7 +321,7 @@ class FFTEngine:
         def task(a: int, b: int) -> Callable[[int], None]:
             return lambda slot: rows(frames[a:b], out[a:b], slot)
 
-        run_parallel([task(a, b) for a, b in pairwise(bounds)], self.threads)
+        return [task(a, b) for a, b in pairwise(bounds)]
 
     def _scratch(self, slot: int, rows: int) -> tuple[np.ndarray, ...]:
         """Reused buffers of at least `rows` rows for one thread's transforms (slot: its task
