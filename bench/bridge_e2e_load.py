@@ -410,6 +410,49 @@ def summarize_profile(raw: Path, top: int = 14) -> str:
     return "\n".join(lines)
 
 
+_KERNEL_PARTS = (  # inclusive kernel paths of a relay, by the syscall that pays for them
+    ("send (incl. the receiver's TCP input: on loopback the sender's syscall delivers it)", ("__x64_sys_sendto", "__x64_sys_write")),
+    ("  of which waking the receiving process", ("sock_def_readable",)),
+    ("recv / read", ("__x64_sys_recvfrom", "ksys_read")),
+    ("epoll_wait", ("__x64_sys_epoll_pwait", "__x64_sys_epoll_wait")),
+    ("context switches (the relay sleeping and waking)", ("schedule",)),
+)
+
+
+def summarize_perf(data: Path, us_per_call_tick: float) -> str:
+    """perf samples of a relay -> its CPU per call per tick by layer (shared object) and, for the
+    kernel, by syscall path; needs `perf` (linux-tools)."""
+    def report(*extra: str) -> list[tuple[float, str]]:
+        out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-g", "none", *extra],
+                             capture_output=True, text=True, timeout=120).stdout
+        rows = []
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0].endswith("%") and not line.startswith("#"):
+                try:
+                    rows.append((float(parts[0].rstrip("%")), parts[-1]))
+                except ValueError:
+                    continue
+        return rows
+    names = {"[kernel.kallsyms]": "kernel", "libpython3": "Python interpreter (libpython)", "picows.": "picows (C)", "loop.cpython": "uvloop (C)",
+             "orjson.": "orjson", "_pybase64": "pybase64", "libc.so": "libc", "selector_transport": "aiofastnet (C)", "transport.cpython": "aiofastnet (C)",
+             "_json.": "json (C)", "binascii": "binascii", "audioop": "audioop", "numba": "numba-compiled kernels", "libnumpy": "numpy", "_multiarray": "numpy"}
+    layers: dict[str, float] = {}
+    for share, dso in report("--no-children", "--sort", "dso"):
+        label = next((v for k, v in names.items() if k in dso), "other" if not dso.startswith("[") else dso)
+        if dso.startswith("0x") or dso == "[unknown]" or dso == "[JIT]":
+            label = "numba-compiled kernels / JIT" if dso == "[JIT]" else "other"
+        layers[label] = layers.get(label, 0.0) + share
+    lines = ["| layer | share of the relay's CPU | µs per call per 20 ms |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.1f} % | {v / 100 * us_per_call_tick:.1f} |" for k, v in sorted(layers.items(), key=lambda kv: -kv[1]) if v >= 0.3]
+    inclusive = {sym: share for share, sym in report("--children", "--sort", "sym")}
+    lines += ["", "| kernel path (inclusive) | share | µs per call per 20 ms |", "|---|---|---|"]
+    for label, syms in _KERNEL_PARTS:
+        share = sum(inclusive.get(sym, 0.0) for sym in syms)
+        lines.append(f"| {label} | {share:.1f} % | {share / 100 * us_per_call_tick:.1f} |")
+    return "\n".join(lines)
+
+
 def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namespace) -> dict[str, Any]:
     n_gens = max(1, min(args.gen_procs, n_calls))
     n_frames = int((args.warm + args.measure + 0.5) / TICK_S)
@@ -443,6 +486,11 @@ def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namesp
         profiler = subprocess.Popen([str(spy) if spy.exists() else "py-spy", "record", "--nonblocking", "-r", "200", "-f", "raw", "-d", str(int(args.measure)),
                                      "-o", str(profile_path), "-p", str(relay.proc.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    perf = None
+    perf_path = Path(args.log_dir) / f"perf-{relay.kind}-{relay.format}-{n_calls}.data"
+    if n_calls in args.perf_at:
+        perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-o", str(perf_path), "-p", ",".join(map(str, relay_pids)),
+                                 "--", "sleep", str(args.measure)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gen_pids = [g.pid for g in gens]
     r0 = _procstat.tree_cpu_seconds(relay_pids)
     sys0 = sum(_procstat.cpu_split(p)[1] for p in relay_pids)
@@ -460,6 +508,8 @@ def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namesp
     load = _procstat.load_average()
     if profiler is not None:
         profiler.wait(60)
+    if perf is not None:
+        perf.wait(60)
     results = []
     for g in gens:
         out, _ = g.communicate(timeout=args.warm + args.measure + args.drain + 120)
@@ -500,6 +550,7 @@ def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namesp
         "machine_busy": (m1[0] - m0[0]) / max(1.0, m1[1] - m0[1]), "load": load, "n_gaps": len(gaps),
         "holds": bool(gaps) and p99_late_ms <= 20.0 and lost == 0 and connected == n_calls, "suspect": suspect,
         "profile": str(profile_path) if profiler is not None else None,
+        "perf": str(perf_path) if perf is not None else None,
     }
 
 
@@ -642,6 +693,11 @@ def orchestrate(args: argparse.Namespace) -> None:
                     print(f"| {session_format} | {kind} | {n} | {' / '.join(f'{v:.1f}' for v in values)} | {_pct(values, 0.5):.1f} |")
     print(f"\nload average at end {_procstat.load_average()}; relay logs in {log_dir}")
     for r in all_rows:
+        if r.get("perf") and Path(r["perf"]).exists():
+            print(f"\n### Where the relay's CPU goes (perf): {r['relay']}, {r['format']}, {r['n']} calls, "
+                  f"{r['us_per_call_tick']:.1f} µs per call per 20 ms ({r['perf']})\n")
+            print(summarize_perf(Path(r["perf"]), r["us_per_call_tick"]))
+    for r in all_rows:
         if r.get("profile") and Path(r["profile"]).exists():
             print(f"\n### py-spy profile of the bridge: {r['format']}, {r['n']} calls ({r['profile']})\n")
             print(summarize_profile(Path(r["profile"])))
@@ -680,6 +736,8 @@ def main() -> None:
                         help="nice value for the bench's own scheduling group and every bench process (relays, stand-in, generators), "
                              "e.g. -10 on a shared machine (root; see _raise_priority)")
     parser.add_argument("--profile-at", default="", help="comma-separated N at which to py-spy the audiofmt bridge over the window")
+    parser.add_argument("--perf-at", default="", help="comma-separated N at which to record every relay with `perf` over the window "
+                        "and print its CPU per call by layer (kernel, interpreter, picows, uvloop ...) and kernel path")
     # internal roles
     parser.add_argument("--role", choices=["standin", "gen"], help=argparse.SUPPRESS)
     parser.add_argument("--standin-port-file", help=argparse.SUPPRESS)
@@ -693,6 +751,7 @@ def main() -> None:
     parser.add_argument("--gen-signature", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.profile_at = {int(x) for x in args.profile_at.split(",") if x}
+    args.perf_at = {int(x) for x in args.perf_at.split(",") if x}
     if args.role == "standin":
         run_standin(args.standin_port_file)
     elif args.role == "gen":
