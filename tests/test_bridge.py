@@ -77,8 +77,9 @@ def test_pcm16_session_resamples_with_the_low_latency_preset():
     tone = (np.sin(2 * np.pi * 440 * np.arange(8000) / 8000) * 8000).astype(np.int16)
     ulaw = audiofmt.encode(tone, "g711_ulaw")
     got = b"".join(_appended(bridge.receive_phone(_media(i + 1, i * 20, ulaw[i * 160 : (i + 1) * 160]))) for i in range(50))
-    reference = audiofmt.Resampler(8000, 24000, "low_latency")
-    expected = np.concatenate([reference.process(audiofmt.decode(ulaw[i * 160 : (i + 1) * 160], "g711_ulaw") / 32768) for i in range(50)])
+    reference = audiofmt.Resampler(8000, 24000, "low_latency")  # in float32, as the bridge (its output is int16)
+    frames = [audiofmt.decode(ulaw[i * 160 : (i + 1) * 160], "g711_ulaw").astype(np.float32) / np.float32(32768) for i in range(50)]
+    expected = np.concatenate([reference.process(frame) for frame in frames]).astype(np.float64)
     assert audiofmt.decode(got, "pcm16").tolist() == audiofmt.float_to_int16(expected, clip="ignore")[0].tolist()
     pcm = (np.sin(2 * np.pi * 440 * np.arange(24000) / 24000) * 8000).astype(np.int16)
     out = bridge.receive_model(_delta(audiofmt.encode(pcm, "pcm16")))

@@ -94,9 +94,10 @@ def test_output_decoder_matches_one_shot_path(input_format, output_format):
         samples = audiofmt.decode(data, fmt)
         if rate is None or rate == fmt.rate_hz:
             expected = samples
-        else:
+        else:  # G.711 to int16 computes in float32 (its codes carry at most 14 bits), pcm16 in float64
+            floats = audiofmt.int16_to_float(samples, np.float32 if fmt.codec != "pcm_s16le" else np.float64)
             expected, _ = audiofmt.float_to_int16(
-                audiofmt.resample(samples / 32768, fmt.rate_hz, rate, quality="low_latency"), clip="ignore")
+                audiofmt.resample(floats, fmt.rate_hz, rate, quality="low_latency").astype(np.float64), clip="ignore")
         assert out.dtype == np.int16 and np.array_equal(out, expected)
         assert decoder.received == {("item_1", 0): samples.shape[0]}
 
@@ -121,8 +122,9 @@ def test_mid_session_format_change_flushes_and_switches():
     second = np.concatenate([decoder.process(_delta(ulaw, "item_2")), decoder.flush()])
     expected_first, _ = audiofmt.float_to_int16(audiofmt.resample(x / 32768, 24000, 16000, quality="low_latency"), clip="ignore")
     assert np.array_equal(np.concatenate([first, switched]), expected_first)  # nothing lost or doubled
+    floats = audiofmt.int16_to_float(audiofmt.decode(ulaw, "g711_ulaw"), np.float32)  # G.711 to int16: float32
     expected_second, _ = audiofmt.float_to_int16(
-        audiofmt.resample(audiofmt.decode(ulaw, "g711_ulaw") / 32768, 8000, 16000, quality="low_latency"), clip="ignore"
+        audiofmt.resample(floats, 8000, 16000, quality="low_latency").astype(np.float64), clip="ignore"
     )
     assert np.array_equal(second, expected_second)
     assert decoder.session.audio_output_started

@@ -279,10 +279,12 @@ def compiled(kernel: Callable[..., None], dtype_code: str) -> Callable[..., None
 # PolyphaseEngine (audiofmt.bridge._fused), so a new filter design changes nothing here.
 # They live in this file so that numba's cache, keyed on this file, is rebuilt with `polyphase`.
 #
-# state (int64[5]): lo, hi (the history is hist[lo:hi]), start (absolute input index of
-# hist[lo]), n_out (outputs so far), n_in (inputs so far). A step returns the number of outputs
-# written, or -1 if `hist`, `y` or `work` is too small (then nothing has changed: the caller
-# grows them and calls again).
+# state (int64[6]): lo, hi (the history is hist[lo:hi]), start (absolute input index of
+# hist[lo]), n_out (outputs so far), n_in (inputs so far), n_clipped (outputs clipped to int16 so
+# far). A step returns the number of outputs written, or -1 if `hist`, `y` or `work` is too small
+# (then nothing has changed: the caller grows them and calls again). Samples and taps are float32
+# or float64 (hist, y, work, coefs and the decode table of one dtype), as the engine's. The
+# message's data comes last, so that a caller can bind every other argument once.
 
 _polyphase_inline = njit(boundscheck=False, fastmath={"contract"})(polyphase)
 
@@ -330,18 +332,19 @@ def _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, wor
 
 
 @njit(inline="always")
-def _round_int16(v):
-    r = np.rint(v * 32768.0)
-    if r > 32767.0:
-        r = 32767.0
-    elif r < -32768.0:
-        r = -32768.0
-    return np.int16(r)
+def _rounded(v):
+    """audiofmt's float rule before the cast: rint(v * 32768) clipped to the int16 range (exact for
+    float32 and float64 alike), and 1 if it was clipped, else 0. Branch-free: the loops that
+    call it are vector loops."""
+    r = np.rint(np.float64(v) * 32768.0)
+    clipped = np.int64((r > 32767.0) | (r < -32768.0))
+    return min(max(r, -32768.0), 32767.0), clipped
 
 
-def codes_to_pcm16_step(codes, table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work):
-    """G.711 codes → float64 by `table` (each code's sample / 32768) → polyphase → int16 →
-    little-endian pcm16 bytes in out[: 2 * count]."""
+def codes_to_pcm16_step(table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work, codes):
+    """G.711 codes → float by `table` (each code's sample / 32768) → polyphase → int16 →
+    pcm16 bytes in out[: 2 * count] (native byte order: the caller uses it on a little-endian
+    machine only)."""
     n_new = len(codes)  # a uint8 array or the message's bytes as they are
     if not _make_room(hist, state, n_new) or out.shape[0] < 2 * y.shape[0]:
         return -1
@@ -349,15 +352,18 @@ def codes_to_pcm16_step(codes, table, hist, state, coefs, last_tap, unit_tap, m,
     for i in range(n_new):
         hist[hi + i] = table[codes[i]]
     count = _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, work)
+    samples = out[: 2 * count].view(np.int16)
+    clipped = 0
     for i in range(count):
-        v = _round_int16(y[i])
-        out[2 * i] = np.uint8(v & 0xFF)
-        out[2 * i + 1] = np.uint8((v >> 8) & 0xFF)
+        r, c = _rounded(y[i])
+        samples[i] = np.int16(r)
+        clipped += c
+    state[5] += clipped
     return count
 
 
-def pcm16_to_codes_step(pcm, encode_table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work):
-    """little-endian pcm16 bytes → float64 (/ 32768) → polyphase → int16 → codes by the
+def pcm16_to_codes_step(encode_table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work, pcm):
+    """little-endian pcm16 bytes → float (/ 32768, exact) → polyphase → int16 → codes by the
     65536-entry `encode_table`, in out[:count]."""
     n_new = len(pcm) // 2  # a uint8 array or the message's bytes as they are
     if not _make_room(hist, state, n_new) or out.shape[0] < y.shape[0]:
@@ -368,8 +374,12 @@ def pcm16_to_codes_step(pcm, encode_table, hist, state, coefs, last_tap, unit_ta
         v = np.int16(np.uint16(pcm[2 * i]) | (np.uint16(pcm[2 * i + 1]) << 8))
         hist[hi + i] = np.float64(v) * scale
     count = _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, work)
+    clipped = 0
     for i in range(count):
-        out[i] = encode_table[np.uint16(_round_int16(y[i]))]
+        r, c = _rounded(y[i])
+        out[i] = encode_table[np.uint16(np.int16(r))]
+        clipped += c
+    state[5] += clipped
     return count
 
 
