@@ -155,12 +155,18 @@ class FusedPath:
 
     def process_samples(self, data: Any) -> np.ndarray:
         """process() for a pcm16 output, as a new int16 array (data: bytes or a uint8 array)."""
-        count = self._run(data)
+        count = self._call(data) if type(data) is bytes else -1
+        if count < 0:
+            count = self._run(data)
         return self._samples[:count].copy()
 
     def process_array(self, samples: np.ndarray) -> bytes:
         """process() for a pcm16 input given as int16 samples (1-D, C-contiguous, native order)."""
-        count = self._run(samples.view(np.uint8))
+        data = samples.view(np.uint8)
+        call = self._array_calls.get(data.flags.writeable)
+        count = call(data) if call is not None else -1
+        if count < 0:
+            count = self._run(data)
         return self._out[:count].tobytes()
 
     def resampler(self) -> Resampler:

@@ -235,6 +235,7 @@ class InputEncoder:
             return self._chunks.push_bytes(fused.process_array(samples))
         if (  # hot path: mono int16 at the format's rate goes straight to the chunker
             self._resampler is None
+            and fused is None
             and type(samples) is np.ndarray
             and samples.dtype == np.int16
             and samples.ndim == 1
@@ -392,6 +393,14 @@ class OutputDecoder:
                     except ValueError:
                         data = None
                     if data is not None:
+                        key = (item_id, content_index)
+                        fused = self._fused
+                        if fused is not None and self._stream == key and self._audio_marked:  # feed()'s hot path
+                            self.received[key] += len(data)
+                            self.n_in += len(data)
+                            out = fused.process_samples(data)
+                            self.n_out += out.shape[0]
+                            return out
                         return self.feed(data, item_id, content_index)
         ev = parse_event(event)
         kind = ev["type"]
