@@ -53,7 +53,7 @@ class FusedPath:
         from numba import typeof
 
         from ..g711 import encode_table
-        from ..kernels.polyphase import codes_to_pcm16_step, fused_work, pcm16_to_codes_step
+        from ..kernels.polyphase import codes_to_pcm16_step, fused_ints, fused_work, pcm16_to_codes_step
 
         self._resampler, self._engine = resampler, engine
         self._in_format, self._out_format = in_format, out_format
@@ -63,15 +63,16 @@ class FusedPath:
         history = engine._history
         kept = history.samples()
         self._hist = kept.copy()  # the buffers grow at the first message: an idle call holds little
-        self._state = np.array([0, kept.shape[0], history.start, engine._n_out, resampler.n_in, 0], dtype=np.int64)
-        self._m, self._l, self._half = engine.m, engine.l, engine.half
-        self._coefs, self._last_tap, self._unit_tap = engine._coefs, engine._last_tap, engine._unit_tap
+        self._m, self._l = engine.m, engine.l
+        self._state = fused_ints(0, kept.shape[0], history.start, engine._n_out, resampler.n_in, engine.m, engine.l, engine.half,
+                                 engine._last_tap, engine._unit_tap)
+        self._coefs = engine._coefs
         self._fused_work = fused_work
         # the engine now only finishes the stream (flush): its buffers regrow then if ever needed
         history.restart(np.zeros(0, dtype=dtype), history.start)
         history.data = np.zeros(0, dtype=dtype)
         engine._work, engine._work_fits = np.zeros(0, dtype=dtype), 0
-        self._y = self._work = np.zeros(0, dtype=dtype)
+        self._work = np.zeros(0, dtype=dtype)
         self._out = np.zeros(0, dtype=np.uint8)
         self._step = codes_to_pcm16_step if self._to_pcm16 else pcm16_to_codes_step
         # the kernel reads the message's bytes in place (no np.frombuffer per message); an array
@@ -93,6 +94,7 @@ class FusedPath:
         self._samples = self._out[: self._out.shape[0] // 2 * 2].view(np.int16)  # little-endian: see fused_path
         self._array_calls = {writeable: partial(kernel, *rest) for writeable, kernel in self._array_kernels.items()}
         self._views: tuple[int, memoryview] = (-1, memoryview(b""))
+
     @property
     def n_clipped(self) -> int:
         """Outputs clipped to int16 so far."""
@@ -101,7 +103,6 @@ class FusedPath:
     def _fit(self, n_in: int) -> None:
         """Buffers for messages of up to n_in input samples (grown when a longer one comes)."""
         n_y = (n_in + self._coefs.shape[1]) * self._l // self._m + 2 * self._l + 2
-        self._y = np.empty(n_y, dtype=self.dtype)
         self._out = np.empty(2 * n_y if self._to_pcm16 else n_y, dtype=np.uint8)
         lo, hi = int(self._state[0]), int(self._state[1])
         if self._hist.shape[0] < hi - lo + n_in:
@@ -109,12 +110,12 @@ class FusedPath:
             hist[: hi - lo] = self._hist[lo:hi]
             self._state[0], self._state[1] = 0, hi - lo
             self._hist = hist
-        self._work = np.empty(self._fused_work(self._hist.shape[0], self._m), dtype=self.dtype)
+        self._work = np.empty(self._fused_work(self._hist.shape[0], self._m, n_y), dtype=self.dtype)
+        self._state[9] = n_y  # the outputs work holds at its front
         self._bind()
 
     def _args(self, data: Any) -> tuple[Any, ...]:
-        return (self._table, self._hist, self._state, self._coefs, self._last_tap, self._unit_tap,
-                self._m, self._l, self._half, self._out, self._y, self._work, data)
+        return (self._table, self._hist, self._state, self._coefs, self._out, self._work, data)
 
     def _run(self, data: Any) -> int:
         """Outputs written to self._out for data: bytes, or a C-contiguous 1-D uint8 array."""
@@ -172,7 +173,7 @@ class FusedPath:
     def resampler(self) -> Resampler:
         """The Resampler (of this path's dtype) holding this path's stream, to go on with it in
         floats; the path cannot be used after it."""
-        lo, hi, start, n_out, n_in, _ = (int(v) for v in self._state)
+        lo, hi, start, n_out, n_in = (int(v) for v in self._state[:5])
         self._engine._history.restart(self._hist[lo:hi].copy(), start)
         self._engine._n_out = n_out
         self._resampler.n_in = n_in

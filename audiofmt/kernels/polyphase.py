@@ -279,19 +279,30 @@ def compiled(kernel: Callable[..., None], dtype_code: str) -> Callable[..., None
 # PolyphaseEngine (audiofmt.bridge._fused), so a new filter design changes nothing here.
 # They live in this file so that numba's cache, keyed on this file, is rebuilt with `polyphase`.
 #
-# state (int64[6]): lo, hi (the history is hist[lo:hi]), start (absolute input index of
-# hist[lo]), n_out (outputs so far), n_in (inputs so far), n_clipped (outputs clipped to int16 so
-# far). A step returns the number of outputs written, or -1 if `hist`, `y` or `work` is too small
-# (then nothing has changed: the caller grows them and calls again). Samples and taps are float32
-# or float64 (hist, y, work, coefs and the decode table of one dtype), as the engine's. The
-# message's data comes last, so that a caller can bind every other argument once.
+# ints (int64): lo, hi (the history is hist[lo:hi]), start (absolute input index of hist[lo]),
+# n_out (outputs so far), n_in (inputs so far), n_clipped (outputs clipped to int16 so far), then
+# the stage's M, L, T (half-length) and the outputs `work` holds at its front (y), then
+# last_tap[L] and unit_tap[L] (`fused_ints` builds it). A step returns the number of outputs
+# written, or -1 if `hist`, `out` or `work` is too small (then nothing has changed: the caller
+# grows them and calls again). Samples and taps are float32 or float64 (hist, work, coefs and the
+# decode table of one dtype), as the engine's. The message's data comes last, so that a caller
+# can bind every other argument once; few arguments, as each costs time at every call.
+
+_N_INTS = 10  # ints before last_tap
+
+
+def fused_ints(lo: int, hi: int, start: int, n_out: int, n_in: int, m: int, l: int, half: int,
+               last_tap: np.ndarray, unit_tap: np.ndarray) -> np.ndarray:
+    """The `ints` array of a fused step (n_clipped 0, no room for outputs yet)."""
+    return np.concatenate((np.array([lo, hi, start, n_out, n_in, 0, m, l, half, 0], dtype=np.int64), last_tap, unit_tap))
+
+
+def fused_work(n_x: int, m: int, n_y: int) -> int:
+    """work samples a fused step needs for a history of n_x samples and up to n_y outputs."""
+    return n_y + max(polyphase_work(n_x, m), 3 * _BLOCK)
+
 
 _polyphase_inline = njit(boundscheck=False, fastmath={"contract"})(polyphase)
-
-
-def fused_work(n_x: int, m: int) -> int:
-    """Scratch samples a fused step needs for a history of n_x samples."""
-    return max(polyphase_work(n_x, m), 3 * _BLOCK)
 
 
 @njit(boundscheck=False, fastmath={"contract"})
@@ -374,23 +385,26 @@ def _make_room(hist, state, n_new):
 
 
 @njit(inline="always")
-def _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, work):
-    """After n_new samples were written at hist[hi:]: the outputs now complete into y[:count]
-    (count returned, -1 if y or work is too small, the new samples then not taken)."""
+def _run_stage(hist, state, n_new, coefs, work):
+    """After n_new samples were written at hist[hi:]: the outputs now complete into
+    work[:count] (count returned, -1 if work is too small, the new samples then not taken)."""
     lo, start, n_out = state[0], state[2], state[3]
+    m, l, half, n_y = state[6], state[7], state[8], state[9]
     hi = state[1] + n_new
     n_x = hi - lo
     end = -((half - (start + n_x) * l) // m)  # outputs whose last input has arrived
     count = end - n_out
     if count < 0:
         count = 0
-    need_work = (m * ((n_x + m - 1) // m + 1) if m > 1 else 0) + _BLOCK
-    if count > y.shape[0] or need_work > work.shape[0]:
+    need_work = n_y + max((m * ((n_x + m - 1) // m + 1) if m > 1 else 0) + _BLOCK, 3 * _BLOCK)
+    if count > n_y or need_work > work.shape[0]:
         return -1
     state[1] = hi
     state[4] += n_new
     if count > 0:
-        _polyphase_step(hist[lo:hi], start, coefs, last_tap, unit_tap, m, l, n_out, y[:count], work)
+        last_tap = state[_N_INTS : _N_INTS + l]
+        unit_tap = state[_N_INTS + l : _N_INTS + 2 * l]
+        _polyphase_step(hist[lo:hi], start, coefs, last_tap, unit_tap, m, l, n_out, work[:count], work[n_y:])
         state[3] = end
         first = (end * m + half) // l - coefs.shape[1] + 1  # first input the next output reads
         if first > start:
@@ -409,17 +423,18 @@ def _rounded(v):
     return min(max(r, -32768.0), 32767.0), clipped
 
 
-def codes_to_pcm16_step(table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work, codes):
+def codes_to_pcm16_step(table, hist, state, coefs, out, work, codes):
     """G.711 codes → float by `table` (each code's sample / 32768) → polyphase → int16 →
     pcm16 bytes in out[: 2 * count] (native byte order: the caller uses it on a little-endian
     machine only)."""
     n_new = len(codes)  # a uint8 array or the message's bytes as they are
-    if not _make_room(hist, state, n_new) or out.shape[0] < 2 * y.shape[0]:
+    if not _make_room(hist, state, n_new) or out.shape[0] < 2 * state[9]:
         return -1
     hi = state[1]
     for i in range(n_new):
         hist[hi + i] = table[codes[i]]
-    count = _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, work)
+    count = _run_stage(hist, state, n_new, coefs, work)
+    y = work
     samples = out[: 2 * count].view(np.int16)
     clipped = 0
     for i in range(count):
@@ -430,18 +445,19 @@ def codes_to_pcm16_step(table, hist, state, coefs, last_tap, unit_tap, m, l, hal
     return count
 
 
-def pcm16_to_codes_step(encode_table, hist, state, coefs, last_tap, unit_tap, m, l, half, out, y, work, pcm):
+def pcm16_to_codes_step(encode_table, hist, state, coefs, out, work, pcm):
     """little-endian pcm16 bytes → float (/ 32768, exact) → polyphase → int16 → codes by the
     65536-entry `encode_table`, in out[:count]."""
     n_new = len(pcm) // 2  # a uint8 array or the message's bytes as they are
-    if not _make_room(hist, state, n_new) or out.shape[0] < y.shape[0]:
+    if not _make_room(hist, state, n_new) or out.shape[0] < state[9]:
         return -1
     hi = state[1]
     scale = 1.0 / 32768.0
     for i in range(n_new):
         v = np.int16(np.uint16(pcm[2 * i]) | (np.uint16(pcm[2 * i + 1]) << 8))
         hist[hi + i] = np.float64(v) * scale
-    count = _run_stage(hist, state, n_new, coefs, last_tap, unit_tap, m, l, half, y, work)
+    count = _run_stage(hist, state, n_new, coefs, work)
+    y = work
     clipped = 0
     for i in range(count):
         r, c = _rounded(y[i])
