@@ -297,9 +297,12 @@ def fused_ints(lo: int, hi: int, start: int, n_out: int, n_in: int, m: int, l: i
     return np.concatenate((np.array([lo, hi, start, n_out, n_in, 0, m, l, half, 0], dtype=np.int64), last_tap, unit_tap))
 
 
+_SUMS = _BLOCK + 16  # _interpolate3's sums lie this far apart in its scratch space
+
+
 def fused_work(n_x: int, m: int, n_y: int) -> int:
     """work samples a fused step needs for a history of n_x samples and up to n_y outputs."""
-    return n_y + max(polyphase_work(n_x, m), 3 * _BLOCK)
+    return n_y + max(polyphase_work(n_x, m), 3 * _SUMS)
 
 
 _polyphase_inline = njit(boundscheck=False, fastmath={"contract"})(polyphase)
@@ -315,9 +318,9 @@ def _interpolate3(x, first, coefs, nb, out, work):
     order (k ascending, from 0), as `polyphase` computes it, so the same bits.
     """
     n_taps = coefs.shape[1]
-    a0 = work[:nb]
-    a1 = work[_BLOCK : _BLOCK + nb]
-    a2 = work[2 * _BLOCK : 2 * _BLOCK + nb]
+    a0 = work[:nb]  # three sums at constant distances (one alias check), not 4 KiB (one cache set)
+    a1 = work[_SUMS : _SUMS + nb]
+    a2 = work[2 * _SUMS : 2 * _SUMS + nb]
     c0, c1, c2 = coefs[0], coefs[1], coefs[2]
     zero = out.dtype.type(0.0)
     for k in range(0, n_taps, 4):  # K is a multiple of 4 (design tables pad it)
@@ -352,7 +355,7 @@ def _polyphase_step(x, x_start, coefs, last_tap, unit_tap, m, l, j_start, out, w
         and unit_tap[0] < 0
         and unit_tap[1] < 0
         and unit_tap[2] < 0
-        and work.shape[0] >= 3 * _BLOCK
+        and work.shape[0] >= 3 * _SUMS
     ):
         b_lo = -(-j_start // 3)  # outputs 3b + φ for b_lo <= b < b_hi: every phase of each b
         b_hi = (j_start + n_out) // 3
@@ -396,7 +399,7 @@ def _run_stage(hist, state, n_new, coefs, work):
     count = end - n_out
     if count < 0:
         count = 0
-    need_work = n_y + max((m * ((n_x + m - 1) // m + 1) if m > 1 else 0) + _BLOCK, 3 * _BLOCK)
+    need_work = n_y + max((m * ((n_x + m - 1) // m + 1) if m > 1 else 0) + _BLOCK, 3 * _SUMS)
     if count > n_y or need_work > work.shape[0]:
         return -1
     state[1] = hi
