@@ -345,7 +345,14 @@ class TwilioMediaStream(_AudioPaths):
                 return [media]
             self._out_pending += data
         else:
-            self._out_pending += self._model_to_phone(data)
+            ulaw = self._model_to_phone(data)
+            if len(ulaw) == FRAME_BYTES and not self._out_pending:  # one whole frame (a 20 ms delta): sent as it is
+                self._sent += FRAME_BYTES
+                self.stats.frames_out += 1
+                media = _new_object(ToPhone)
+                _set_text(media, self._media_head + _speedups.b64encode(ulaw) + _MEDIA_TAIL)
+                return [media]
+            self._out_pending += ulaw
         return self._frames(final=False)
 
     def _model_done(self, ev: dict[str, Any]) -> list[Output]:
