@@ -80,12 +80,13 @@ class FusedPath:
         self._typeof = typeof
         self._kernel: Callable[..., int] = self._compiled(b"\x00\x00")
         self._array_kernels: dict[bool, Callable[..., int]] = {}  # by the array's writeable flag
+        self._int16_kernels: dict[bool, Callable[..., int]] = {}  # int16 samples in, by writeable flag
         self._bind()
 
-    def _compiled(self, data: Any) -> Callable[..., int]:
+    def _compiled(self, data: Any, step: Callable[..., int] | None = None) -> Callable[..., int]:
         from ..kernels.polyphase import compiled_step
 
-        return compiled_step(self._step, tuple(self._typeof(a) for a in self._args(data)))  # type: ignore[no-untyped-call]
+        return compiled_step(step or self._step, tuple(self._typeof(a) for a in self._args(data)))  # type: ignore[no-untyped-call]
 
     def _bind(self) -> None:
         """The kernels with every argument but the message's data bound (after each _fit)."""
@@ -93,6 +94,7 @@ class FusedPath:
         self._call: Callable[[Any], int] = partial(self._kernel, *rest)
         self._samples = self._out[: self._out.shape[0] // 2 * 2].view(np.int16)  # little-endian: see fused_path
         self._array_calls = {writeable: partial(kernel, *rest) for writeable, kernel in self._array_kernels.items()}
+        self._int16_calls = {writeable: partial(kernel, *rest) for writeable, kernel in self._int16_kernels.items()}
         self._views: tuple[int, memoryview] = (-1, memoryview(b""))
 
     @property
@@ -161,14 +163,24 @@ class FusedPath:
             count = self._run(data)
         return self._samples[:count].copy()
 
-    def process_array(self, samples: np.ndarray) -> bytes:
-        """process() for a pcm16 input given as int16 samples (1-D, C-contiguous, native order)."""
-        data = samples.view(np.uint8)
-        call = self._array_calls.get(data.flags.writeable)
-        count = call(data) if call is not None else -1
+    def process_int16(self, samples: np.ndarray) -> memoryview:
+        """process_view() for a pcm16 input given as int16 samples (1-D, C-contiguous, native
+        order): the codes as a view of the path's own buffer, valid only until the next call."""
+        call = self._int16_calls.get(samples.flags.writeable)
+        count = call(samples) if call is not None else -1
         if count < 0:
-            count = self._run(data)
-        return self._out[:count].tobytes()
+            if call is None:
+                from ..kernels.polyphase import int16_to_codes_step
+
+                self._int16_kernels[samples.flags.writeable] = self._compiled(samples, int16_to_codes_step)
+                self._bind()
+            else:
+                self._fit(max(_MIN_FIT, samples.shape[0]))
+            return self.process_int16(samples)
+        size, view = self._views
+        if size != count:
+            self._views = (count, view := memoryview(self._out.data)[:count])
+        return view
 
     def resampler(self) -> Resampler:
         """The Resampler (of this path's dtype) holding this path's stream, to go on with it in

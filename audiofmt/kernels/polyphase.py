@@ -448,6 +448,19 @@ def codes_to_pcm16_step(table, hist, state, coefs, out, work, codes):
     return count
 
 
+@njit(inline="always")
+def _to_codes(encode_table, hist, state, coefs, out, work, n_new):
+    """The rest of a step to G.711 codes, once n_new samples were written at hist[hi:]."""
+    count = _run_stage(hist, state, n_new, coefs, work)
+    clipped = 0
+    for i in range(count):
+        r, c = _rounded(work[i])
+        out[i] = encode_table[np.uint16(np.int16(r))]
+        clipped += c
+    state[5] += clipped
+    return count
+
+
 def pcm16_to_codes_step(encode_table, hist, state, coefs, out, work, pcm):
     """little-endian pcm16 bytes → float (/ 32768, exact) → polyphase → int16 → codes by the
     65536-entry `encode_table`, in out[:count]."""
@@ -459,20 +472,24 @@ def pcm16_to_codes_step(encode_table, hist, state, coefs, out, work, pcm):
     for i in range(n_new):
         v = np.int16(np.uint16(pcm[2 * i]) | (np.uint16(pcm[2 * i + 1]) << 8))
         hist[hi + i] = np.float64(v) * scale
-    count = _run_stage(hist, state, n_new, coefs, work)
-    y = work
-    clipped = 0
-    for i in range(count):
-        r, c = _rounded(y[i])
-        out[i] = encode_table[np.uint16(np.int16(r))]
-        clipped += c
-    state[5] += clipped
-    return count
+    return _to_codes(encode_table, hist, state, coefs, out, work, n_new)
+
+
+def int16_to_codes_step(encode_table, hist, state, coefs, out, work, samples):
+    """pcm16_to_codes_step for int16 samples (an array) instead of their bytes."""
+    n_new = len(samples)
+    if not _make_room(hist, state, n_new) or out.shape[0] < state[9]:
+        return -1
+    hi = state[1]
+    scale = 1.0 / 32768.0
+    for i in range(n_new):
+        hist[hi + i] = np.float64(samples[i]) * scale
+    return _to_codes(encode_table, hist, state, coefs, out, work, n_new)
 
 
 @cache
 def compiled_step(kernel: Callable[..., int], arg_types: tuple) -> Callable[..., int]:
-    """`kernel` (codes_to_pcm16_step or pcm16_to_codes_step) compiled for these numba argument
+    """`kernel` (one of the three steps above) compiled for these numba argument
     types (numba.typeof of the arrays the caller passes), on first request."""
     dispatcher = njit(types.int64(*arg_types), cache=True, nogil=True, boundscheck=False, fastmath={"contract"})(kernel)
     return compiled_entry(dispatcher, 0)

@@ -89,13 +89,13 @@ class AppendChunker:
         """Add int16 samples; returns the events of every chunk now complete."""
         return self.push_bytes(encode(ints, self.format))
 
-    def push_bytes(self, data: bytes) -> list[Event]:
-        """Add samples already coded in the format (whole samples); returns the events of every
-        chunk now complete."""
+    def push_bytes(self, data: bytes | memoryview) -> list[Event]:
+        """Add samples already coded in the format (whole samples; a view is used at once, not
+        kept); returns the events of every chunk now complete."""
         if not self._pending and len(data) == self._chunk_bytes:  # one whole chunk
             self.samples_sent += self.chunk_samples
             return [self._append(data)]
-        self._pending = self._pending + data if self._pending else data
+        self._pending = self._pending + data if self._pending else bytes(data)
         return self._events(final=False)
 
     def finish(self) -> list[Event]:
@@ -115,7 +115,7 @@ class AppendChunker:
     def wrap(self, event: dict[str, Any]) -> Event:
         return json.dumps(event, separators=(",", ":")) if self.as_json else event
 
-    def _append(self, audio: bytes) -> Event:
+    def _append(self, audio: bytes | memoryview) -> Event:
         event_id = self.next_id()
         return append_event_json(audio, event_id) if self.as_json else append_event(audio, event_id)
 
@@ -232,7 +232,7 @@ class InputEncoder:
             and samples.flags.c_contiguous
         ):
             self.n_in += samples.shape[0]
-            return self._chunks.push_bytes(fused.process_array(samples))
+            return self._chunks.push_bytes(fused.process_int16(samples))
         if (  # hot path: mono int16 at the format's rate goes straight to the chunker
             self._resampler is None
             and fused is None
