@@ -147,7 +147,7 @@ def main() -> None:
             print(f"| {path} | {name} | {med:.2f} | {min(values):.2f} .. {max(values):.2f} | {ratio} | {target} |")
     print("\nThe naive loops resample with audioop.ratecv: linear interpolation, no anti-alias filter (audiofmt: the "
           "low_latency preset, alias-free from the Nyquist frequency); the target counts all the same. audiofmt computes "
-          "G.711 <-> int16 in float32 (int16 results), pcm16 in float64.")
+          "G.711 <-> int16 with low_latency in float32 (int16 results), pcm16 in float64.")
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

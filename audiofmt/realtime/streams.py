@@ -142,9 +142,9 @@ class InputEncoder:
     rounded down), `n_clipped` samples clipped to int16.
     The default `quality="low_latency"` keeps a live stream within 6 ms of its input (alias-free
     from the Nyquist frequency, 116 dB); `"hq"` rejects more but holds back one FFT block (80-260 ms).
-    Resampling to a G.711 format computes in float32 (its codes carry at most 14 bits: see
-    audiofmt.bridge._fused), to pcm16 in float64; mono int16 chunks to a G.711 format are
-    resampled, rounded and coded by one fused kernel call each where the plan is one stage.
+    With `low_latency`, resampling to a G.711 format computes in float32 (its codes carry at most
+    14 bits: see audiofmt.bridge._fused), and mono int16 chunks are resampled, rounded and coded
+    by one fused kernel call each where the plan is one stage; everything else computes in float64.
     """
 
     @renamed_keywords(rate="rate_hz")
@@ -204,7 +204,7 @@ class InputEncoder:
     def _new_resampler(self) -> Resampler | None:
         """A new stream: a fused path where one fits (then None), else a Resampler where the rate
         changes."""
-        g711 = self.format.codec != "pcm_s16le"
+        g711 = self.format.codec != "pcm_s16le" and get_quality(self.quality).name == "low_latency"
         self._fused, self._float = None, np.dtype(np.float32 if g711 else np.float64)
         if self.rate_hz == self.format.rate_hz:
             return None
@@ -317,9 +317,9 @@ class OutputDecoder:
     returned (at `output_rate_hz`) and `n_clipped` samples clipped to int16.
     Resampling defaults to `quality="low_latency"` (at most 6 ms held back, so audio can be played
     as it arrives); `"hq"` holds back one FFT block (80-260 ms) for more rejection.
-    G.711 to int16 at another rate computes in float32 (the codes carry at most 14 bits: see
-    audiofmt.bridge._fused), decoded, resampled and rounded by one fused kernel call per delta
-    where the plan is one stage; everything else computes in float64.
+    With `low_latency`, G.711 to int16 at another rate computes in float32 (the codes carry at most
+    14 bits: see audiofmt.bridge._fused), decoded, resampled and rounded by one fused kernel call
+    per delta where the plan is one stage; everything else computes in float64.
     """
 
     @renamed_keywords(rate="rate_hz")
@@ -368,7 +368,7 @@ class OutputDecoder:
         self._float: np.dtype[Any] = np.dtype(np.float64)
         if self.rate_hz is None or self.rate_hz == fmt.rate_hz:
             return
-        if self.dtype == np.int16 and fmt.codec != "pcm_s16le":
+        if self.dtype == np.int16 and fmt.codec != "pcm_s16le" and get_quality(self.quality).name == "low_latency":
             self._float = np.dtype(np.float32)
             self._fused = _fused_path(fmt, replace(FORMATS["pcm16"], rate_hz=self.rate_hz), self.quality)
             if self._fused is not None:
