@@ -87,6 +87,27 @@ def test_pcm16_session_resamples_with_the_low_latency_preset():
     assert sum(len(p) for p in _payloads(out)) == 8000  # every sample, 24 kHz -> 8 kHz
 
 
+def test_pcm16_replies_in_20_ms_deltas_become_exact_frames_of_the_float32_stream():
+    bridge = _bridge("pcm16", "pcm16")
+    bridge.receive_phone(_media(1, 0, bytes(160)))
+    rng = np.random.default_rng(8)
+    pcm = (rng.standard_normal(24000) * 4000).astype(np.int16)
+    data = audiofmt.encode(pcm, "pcm16")
+    sizes = [960] * 10 + [2, 958, 100, 960, 1820] + [960] * 10  # odd cuts on the way, whole samples
+    out, start = [], 0
+    for size in sizes:
+        out += bridge.receive_model(_delta(data[start : start + size]))
+        start += size
+    out += bridge.receive_model(_delta(data[start:]))
+    out += bridge.receive_model({"type": "response.audio.done", "item_id": "item_1", "content_index": 0})
+    frames = _payloads(out)
+    assert all(len(f) == 160 for f in frames[:-1])
+    floats = audiofmt.int16_to_float(pcm, np.float32)  # the bridge resamples in float32 (int16 out)
+    expected, _ = audiofmt.float_to_int16(audiofmt.resample(floats, 24000, 8000, quality="low_latency").astype(np.float64), clip="ignore")
+    assert b"".join(frames) == audiofmt.encode(expected, "g711_ulaw")
+    assert bridge.stats.frames_out == len(frames)
+
+
 def test_marks_and_barge_in_truncate_exactly_what_was_played():
     bridge = _bridge("g711_ulaw", "g711_ulaw")
     bridge.receive_phone(_media(1, 0, bytes(160)))  # call clock: 20 ms

@@ -346,7 +346,12 @@ class TwilioMediaStream(_AudioPaths):
             self._out_pending += data
         else:
             ulaw = self._model_to_phone(data)
-            if len(ulaw) == FRAME_BYTES and not self._out_pending:  # one whole frame (a 20 ms delta): sent as it is
+            if len(ulaw) == FRAME_BYTES and len(self._out_pending) < FRAME_BYTES:  # a 20 ms delta: one whole frame now
+                pending = self._out_pending
+                if pending:
+                    cut = FRAME_BYTES - len(pending)
+                    self._out_pending = bytes(ulaw[cut:])
+                    ulaw = pending + ulaw[:cut]
                 self._sent += FRAME_BYTES
                 self.stats.frames_out += 1
                 media = _new_object(ToPhone)
