@@ -421,9 +421,9 @@ def _rounded(v):
     """audiofmt's float rule before the cast: rint(v * 32768) clipped to the int16 range (exact for
     float32 and float64 alike), and 1 if it was clipped, else 0. Branch-free: the loops that
     call it are vector loops."""
-    r = np.rint(np.float64(v) * 32768.0)
-    clipped = np.int64((r > 32767.0) | (r < -32768.0))
-    return min(max(r, -32768.0), 32767.0), clipped
+    r = np.rint(v * np.float32(32768.0))  # in v's own dtype: float32 * float32 stays float32 (exact)
+    clipped = np.int64((r > np.float32(32767.0)) | (r < np.float32(-32768.0)))
+    return min(max(r, np.float32(-32768.0)), np.float32(32767.0)), clipped
 
 
 def codes_to_pcm16_step(table, hist, state, coefs, out, work, codes):
