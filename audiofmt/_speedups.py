@@ -53,7 +53,7 @@ else:  # pragma: no cover - Python 3.10
         return base64.b64decode(text, validate=True)
 
 
-def _stdlib_b64encode(data: bytes) -> str:
+def _stdlib_b64encode(data: bytes | memoryview) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
@@ -105,7 +105,7 @@ try:
     import pybase64
 
     _pb_decode: Callable[..., bytes] = pybase64.b64decode
-    b64encode: Callable[[bytes], str] = pybase64.b64encode_as_string
+    b64encode: Callable[[bytes | memoryview], str] = pybase64.b64encode_as_string
 
     def b64decode_strict(text: str) -> bytes:
         """Strict standard base64 → bytes (binascii strict mode's rules, see the module doc)."""

@@ -118,21 +118,31 @@ def run_standin(port_file: str) -> None:
 
 # -- load generator -------------------------------------------------------------------------
 def run_generator(args: argparse.Namespace) -> None:
+    """N callers in one process. Cheap per message, so that the generator is not what saturates
+    first on a small machine: the callers are grouped into `--gen-slots` phase slots over the
+    20 ms (one timer per slot and tick sends the media of all its callers, and records one send
+    time for them), each media message is one bytes formatting of a per-caller template, and what
+    comes back is parsed (orjson) and its payload decoded (strict base64) from the frame's memory."""
     import orjson
     import pybase64
     from picows import WSListener, WSMsgType, ws_connect
 
     n_calls, first, total = args.gen_calls, args.gen_first, args.gen_total
     n_frames = args.gen_frames
-    frames = [pybase64.b64encode_as_string(bytes(((i * 13 + k * 7) % 255) for k in range(FRAME_BYTES))) for i in range(50)]
+    payloads = [pybase64.b64encode(bytes(((i * 13 + k * 7) % 255) for k in range(FRAME_BYTES))) for i in range(50)]
     headers = {"X-Twilio-Signature": args.gen_signature} if args.gen_signature else None
+    text = WSMsgType.TEXT
+    b64decode, loads, monotonic = pybase64.b64decode, orjson.loads, time.monotonic
 
     class Caller(WSListener):
         def __init__(self, index: int) -> None:
             self.index = index
             self.sid = f"MZ{index:032x}"
+            self.template = (b'{"event":"media","sequenceNumber":"%d","streamSid":"' + self.sid.encode()
+                             + b'","media":{"track":"inbound","chunk":"%d","timestamp":"%d","payload":"%s"}}')
             self.transport: Any = None
-            self.sent_at: list[float] = []
+            self.sent_at: list[float] = []  # the slot's send times: this caller's k-th frame left at sent_at[k]
+            self.n_sent = 0
             self.last: float | None = None
             self.gaps: list[float] = []
             self.rtts: list[float] = []
@@ -144,8 +154,8 @@ def run_generator(args: argparse.Namespace) -> None:
 
         def on_ws_connected(self, transport) -> None:
             self.transport = transport
-            transport.send(WSMsgType.TEXT, orjson.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-            transport.send(WSMsgType.TEXT, orjson.dumps({"event": "start", "sequenceNumber": "1", "streamSid": self.sid, "start": {
+            transport.send(text, orjson.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+            transport.send(text, orjson.dumps({"event": "start", "sequenceNumber": "1", "streamSid": self.sid, "start": {
                 "accountSid": "AC" + "0" * 32, "streamSid": self.sid, "callSid": f"CA{self.index:032x}", "tracks": ["inbound"],
                 "customParameters": {"caller": f"+1555{self.index:07d}", "bench": "e2e"},
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
@@ -153,26 +163,20 @@ def run_generator(args: argparse.Namespace) -> None:
         def on_ws_disconnected(self, transport) -> None:
             self.closed = True
 
-        def send_media(self, i: int) -> None:
-            self.sent_at.append(time.monotonic())
-            self.transport.send(WSMsgType.TEXT, (
-                f'{{"event":"media","sequenceNumber":"{i + 2}","streamSid":"{self.sid}","media":{{"track":"inbound",'
-                f'"chunk":"{i + 1}","timestamp":"{i * 20}","payload":"{frames[i % 50]}"}}}}').encode())
-
         def on_ws_frame(self, transport, frame) -> None:
-            if frame.msg_type != WSMsgType.TEXT:
+            if frame.msg_type is not text:
                 if frame.msg_type == WSMsgType.CLOSE:
                     transport.disconnect()
                 return
-            now = time.monotonic()
-            msg = orjson.loads(frame.get_payload_as_bytes())
-            event = msg.get("event")
-            if event != "media":
-                self.other[str(event)] = self.other.get(str(event), 0) + 1
+            now = monotonic()
+            msg = loads(frame.get_payload_as_memoryview())
+            if msg.get("event") != "media":
+                event = str(msg.get("event"))
+                self.other[event] = self.other.get(event, 0) + 1
                 if event == "mark":
-                    transport.send(WSMsgType.TEXT, orjson.dumps({"event": "mark", "streamSid": self.sid, "mark": msg["mark"]}))
+                    transport.send(text, orjson.dumps({"event": "mark", "streamSid": self.sid, "mark": msg["mark"]}))
                 return
-            n_bytes = len(pybase64.b64decode(msg["media"]["payload"], validate=True))
+            n_bytes = len(b64decode(msg["media"]["payload"], validate=True))
             self.frames += 1
             if n_bytes != FRAME_BYTES:
                 self.odd_frames += 1
@@ -181,7 +185,7 @@ def run_generator(args: argparse.Namespace) -> None:
                 if self.last is not None and self.last >= t0:
                     self.gaps.append(now - self.last)
                 k = (self.received_bytes - 1) // FRAME_BYTES
-                if k < len(self.sent_at):
+                if k < self.n_sent:
                     self.rtts.append(now - self.sent_at[k])
             self.last = now
 
@@ -207,27 +211,37 @@ def run_generator(args: argparse.Namespace) -> None:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         start, t0, t1 = (float(x) for x in line.split())
         send_late: list[float] = []
+        n_slots = max(1, min(args.gen_slots, total))
+        slots: dict[int, list[Caller]] = {}
+        for caller in callers:  # a caller's phase: its place among all the run's callers, rounded to its slot
+            slots.setdefault((caller.index % total) * n_slots // total, []).append(caller)
 
-        def tick(caller: Caller, i: int, due: float) -> None:
-            now = time.monotonic()
+        def tick(group: list[Caller], sent_at: list[float], i: int, due: float) -> None:
+            now = monotonic()
             if t0 <= now <= t1:
                 send_late.append(now - due)
-            if caller.closed:
-                return
-            caller.send_media(i)
+            sent_at.append(now)
+            message = (i + 2, i + 1, i * 20, payloads[i % 50])
+            for caller in group:
+                if not caller.closed:
+                    caller.transport.send(text, caller.template % message)
+                    caller.n_sent += 1
             if i + 1 < n_frames:
                 nxt = due + TICK_S
-                loop.call_at(loop.time() + (nxt - time.monotonic()), tick, caller, i + 1, nxt)
+                loop.call_at(loop.time() + (nxt - monotonic()), tick, group, sent_at, i + 1, nxt)
 
-        for caller in callers:
-            due = start + (caller.index % total) / total * TICK_S
-            loop.call_at(loop.time() + (due - time.monotonic()), tick, caller, 0, due)
+        for slot, group in slots.items():
+            sent_at: list[float] = []
+            for caller in group:
+                caller.sent_at = sent_at
+            due = start + slot / n_slots * TICK_S
+            loop.call_at(loop.time() + (due - monotonic()), tick, group, sent_at, 0, due)
         end = start + n_frames * TICK_S + TICK_S + args.gen_drain
-        await asyncio.sleep(max(0.0, end - time.monotonic()))
+        await asyncio.sleep(max(0.0, end - monotonic()))
         for caller in callers:
             if not caller.closed:
-                caller.transport.send(WSMsgType.TEXT, orjson.dumps({"event": "stop", "sequenceNumber": str(n_frames + 2),
-                                                                    "streamSid": caller.sid, "stop": {"callSid": f"CA{caller.index:032x}"}}))
+                caller.transport.send(text, orjson.dumps({"event": "stop", "sequenceNumber": str(n_frames + 2),
+                                                          "streamSid": caller.sid, "stop": {"callSid": f"CA{caller.index:032x}"}}))
         await asyncio.sleep(0.3)
         for caller in callers:
             if not caller.closed:
@@ -238,10 +252,10 @@ def run_generator(args: argparse.Namespace) -> None:
             "gaps": [g for c in callers for g in c.gaps],
             "rtts": [r for c in callers for r in c.rtts],
             "send_late": send_late,
-            "sent_bytes": [len(c.sent_at) * FRAME_BYTES for c in callers],
+            "sent_bytes": [c.n_sent * FRAME_BYTES for c in callers],
             "received_bytes": [c.received_bytes for c in callers],
             "odd_frames": sum(c.odd_frames for c in callers),
-            "closed_early": sum(1 for c in callers if c.closed and len(c.sent_at) < n_frames),
+            "closed_early": sum(1 for c in callers if c.closed and c.n_sent < n_frames),
             "other": {k: sum(c.other.get(k, 0) for c in callers) for k in {k for c in callers for k in c.other}},
         }
         print(json.dumps(result), flush=True)
@@ -283,8 +297,11 @@ class Relay:
         self.public_url: str | None = None
         env = dict(os.environ, OPENAI_API_KEY="sk-bench-dummy-not-a-key")
         common = ["--listen", f"127.0.0.1:{self.port}", "--realtime-url", f"ws://127.0.0.1:{standin_port}", "--format", session_format]
-        if kind == "audiofmt":
-            cmd = [*shlex.split(args.bridge_cmd), *common, *_auth_args(self, args, env), *shlex.split(args.bridge_args)]
+        if kind in ("audiofmt", "audiofmt-b"):
+            bridge_cmd = args.bridge_cmd if kind == "audiofmt" else args.bridge_cmd_b
+            if not bridge_cmd:
+                raise SystemExit("relay audiofmt-b needs --bridge-cmd-b")
+            cmd = [*shlex.split(bridge_cmd), *common, *_auth_args(self, args, env), *shlex.split(args.bridge_args)]
         elif kind == "naive":
             cmd = [sys.executable, str(HERE / "naive_relay.py"), *common]
         elif kind == "naive-picows":
@@ -292,7 +309,7 @@ class Relay:
         elif kind == "audiofmt-core-picows":
             cmd = [sys.executable, str(HERE / "naive_relay.py"), "--stack", "core-picows", *common]
         else:
-            raise SystemExit(f"unknown relay {kind!r} (audiofmt, naive, naive-picows, audiofmt-core-picows)")
+            raise SystemExit(f"unknown relay {kind!r} (audiofmt, audiofmt-b, naive, naive-picows, audiofmt-core-picows)")
         self.cmd = cmd
         self.log = (log_dir / f"{kind}-{session_format}.log").open("w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -393,6 +410,49 @@ def summarize_profile(raw: Path, top: int = 14) -> str:
     return "\n".join(lines)
 
 
+_KERNEL_PARTS = (  # inclusive kernel paths of a relay, by the syscall that pays for them
+    ("send (incl. the receiver's TCP input: on loopback the sender's syscall delivers it)", ("__x64_sys_sendto", "__x64_sys_write")),
+    ("  of which waking the receiving process", ("sock_def_readable",)),
+    ("recv / read", ("__x64_sys_recvfrom", "ksys_read")),
+    ("epoll_wait", ("__x64_sys_epoll_pwait", "__x64_sys_epoll_wait")),
+    ("context switches (the relay sleeping and waking)", ("schedule",)),
+)
+
+
+def summarize_perf(data: Path, us_per_call_tick: float) -> str:
+    """perf samples of a relay -> its CPU per call per tick by layer (shared object) and, for the
+    kernel, by syscall path; needs `perf` (linux-tools)."""
+    def report(*extra: str) -> list[tuple[float, str]]:
+        out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-g", "none", *extra],
+                             capture_output=True, text=True, timeout=120).stdout
+        rows = []
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0].endswith("%") and not line.startswith("#"):
+                try:
+                    rows.append((float(parts[0].rstrip("%")), parts[-1]))
+                except ValueError:
+                    continue
+        return rows
+    names = {"[kernel.kallsyms]": "kernel", "libpython3": "Python interpreter (libpython)", "picows.": "picows (C)", "loop.cpython": "uvloop (C)",
+             "orjson.": "orjson", "_pybase64": "pybase64", "libc.so": "libc", "selector_transport": "aiofastnet (C)", "transport.cpython": "aiofastnet (C)",
+             "_json.": "json (C)", "binascii": "binascii", "audioop": "audioop", "numba": "numba-compiled kernels", "libnumpy": "numpy", "_multiarray": "numpy"}
+    layers: dict[str, float] = {}
+    for share, dso in report("--no-children", "--sort", "dso"):
+        label = next((v for k, v in names.items() if k in dso), "other" if not dso.startswith("[") else dso)
+        if dso.startswith("0x") or dso == "[unknown]" or dso == "[JIT]":
+            label = "numba-compiled kernels / JIT" if dso == "[JIT]" else "other"
+        layers[label] = layers.get(label, 0.0) + share
+    lines = ["| layer | share of the relay's CPU | µs per call per 20 ms |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.1f} % | {v / 100 * us_per_call_tick:.1f} |" for k, v in sorted(layers.items(), key=lambda kv: -kv[1]) if v >= 0.3]
+    inclusive = {sym: share for share, sym in report("--children", "--sort", "sym")}
+    lines += ["", "| kernel path (inclusive) | share | µs per call per 20 ms |", "|---|---|---|"]
+    for label, syms in _KERNEL_PARTS:
+        share = sum(inclusive.get(sym, 0.0) for sym in syms)
+        lines.append(f"| {label} | {share:.1f} % | {share / 100 * us_per_call_tick:.1f} |")
+    return "\n".join(lines)
+
+
 def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namespace) -> dict[str, Any]:
     n_gens = max(1, min(args.gen_procs, n_calls))
     n_frames = int((args.warm + args.measure + 0.5) / TICK_S)
@@ -402,7 +462,7 @@ def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namesp
         first = sum(n_calls // n_gens + (1 if j < n_calls % n_gens else 0) for j in range(g))
         cmd = [sys.executable, __file__, "--role", "gen", "--gen-port", str(relay.port), "--gen-path", relay.path,
                "--gen-calls", str(share), "--gen-first", str(first), "--gen-total", str(n_calls), "--gen-frames", str(n_frames),
-               "--gen-drain", str(args.drain)]
+               "--gen-drain", str(args.drain), "--gen-slots", str(args.gen_slots)]
         if relay.signature():
             cmd += ["--gen-signature", relay.signature() or ""]
         gens.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
@@ -421,11 +481,16 @@ def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namesp
     relay_pids = relay.pids()
     profiler = None
     profile_path = Path(args.log_dir) / f"profile-{relay.kind}-{relay.format}-{n_calls}.txt"
-    if relay.kind == "audiofmt" and n_calls in args.profile_at:
+    if relay.kind.startswith("audiofmt") and n_calls in args.profile_at:
         spy = Path(sys.executable).parent / "py-spy"
         profiler = subprocess.Popen([str(spy) if spy.exists() else "py-spy", "record", "--nonblocking", "-r", "200", "-f", "raw", "-d", str(int(args.measure)),
                                      "-o", str(profile_path), "-p", str(relay.proc.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    perf = None
+    perf_path = Path(args.log_dir) / f"perf-{relay.kind}-{relay.format}-{n_calls}.data"
+    if n_calls in args.perf_at:
+        perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-o", str(perf_path), "-p", ",".join(map(str, relay_pids)),
+                                 "--", "sleep", str(args.measure)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gen_pids = [g.pid for g in gens]
     r0 = _procstat.tree_cpu_seconds(relay_pids)
     sys0 = sum(_procstat.cpu_split(p)[1] for p in relay_pids)
@@ -443,6 +508,8 @@ def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namesp
     load = _procstat.load_average()
     if profiler is not None:
         profiler.wait(60)
+    if perf is not None:
+        perf.wait(60)
     results = []
     for g in gens:
         out, _ = g.communicate(timeout=args.warm + args.measure + args.drain + 120)
@@ -483,6 +550,7 @@ def run_step(relay: Relay, standin_pid: int, n_calls: int, args: argparse.Namesp
         "machine_busy": (m1[0] - m0[0]) / max(1.0, m1[1] - m0[1]), "load": load, "n_gaps": len(gaps),
         "holds": bool(gaps) and p99_late_ms <= 20.0 and lost == 0 and connected == n_calls, "suspect": suspect,
         "profile": str(profile_path) if profiler is not None else None,
+        "perf": str(perf_path) if perf is not None else None,
     }
 
 
@@ -526,7 +594,9 @@ def orchestrate(args: argparse.Namespace) -> None:
     priority = _raise_priority(args.renice)
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    args.help_text = bridge_help(args.bridge_cmd) if "audiofmt" in args.relays else ""
+    args.help_text = bridge_help(args.bridge_cmd) if "audiofmt" in args.relays.split(",") else ""
+    if "audiofmt-b" in args.relays.split(",") and args.bridge_cmd_b and not args.help_text:
+        args.help_text = bridge_help(args.bridge_cmd_b)
     auth = ("signed (TWILIO_AUTH_TOKEN + --public-url)" if "--public-url" in args.help_text and not args.no_auth
             else "--insecure-no-auth" if args.no_auth and "--insecure-no-auth" in args.help_text else "none (the bridge has no auth flags)")
     steps = [int(s) for s in args.steps.split(",")]
@@ -547,35 +617,34 @@ def orchestrate(args: argparse.Namespace) -> None:
             time.sleep(0.05)
         standin_port = int(port_file.read_text())
         print(HEADER, flush=True)
-        for session_format in args.formats.split(","):
-            for kind in args.relays.split(","):
-                relay = Relay(kind, session_format, standin_port, args, log_dir)
-                try:
-                    run_step(relay, standin.pid, 1, argparse.Namespace(**{**vars(args), "warm": 1.0, "measure": 1.0}))  # JIT and caches
-                    rows: list[dict[str, Any]] = []
-                    for n in steps:
-                        row = run_step(relay, standin.pid, n, args)
+        for session_format, kind in [(f, k) for f in args.formats.split(",") for _ in range(args.rounds) for k in args.relays.split(",")]:
+            relay = Relay(kind, session_format, standin_port, args, log_dir)
+            try:
+                run_step(relay, standin.pid, 1, argparse.Namespace(**{**vars(args), "warm": 1.0, "measure": 1.0}))  # JIT and caches
+                rows: list[dict[str, Any]] = []
+                for n in steps:
+                    row = run_step(relay, standin.pid, n, args)
+                    rows.append(row)
+                    print(_row(row), flush=True)
+                    if not row["holds"]:
+                        break
+                n = steps[0] // 2
+                while args.refine and not any(r["holds"] for r in rows) and n >= 5:  # the first step failed: halve
+                    row = run_step(relay, standin.pid, n, args)
+                    rows.append(row)
+                    print(_row(row), flush=True)
+                    n //= 2
+                held = sorted((r for r in rows if r["holds"]), key=lambda r: r["n"])
+                failed = sorted((r for r in rows if not r["holds"] and (not held or r["n"] > held[-1]["n"])), key=lambda r: r["n"])
+                if args.refine and held and failed:  # one bisection step between the last good and the first bad N
+                    mid = (held[-1]["n"] + failed[0]["n"]) // 2
+                    if mid not in (held[-1]["n"], failed[0]["n"]):
+                        row = run_step(relay, standin.pid, mid, args)
                         rows.append(row)
                         print(_row(row), flush=True)
-                        if not row["holds"]:
-                            break
-                    n = steps[0] // 2
-                    while args.refine and not any(r["holds"] for r in rows) and n >= 5:  # the first step failed: halve
-                        row = run_step(relay, standin.pid, n, args)
-                        rows.append(row)
-                        print(_row(row), flush=True)
-                        n //= 2
-                    held = sorted((r for r in rows if r["holds"]), key=lambda r: r["n"])
-                    failed = sorted((r for r in rows if not r["holds"] and (not held or r["n"] > held[-1]["n"])), key=lambda r: r["n"])
-                    if args.refine and held and failed:  # one bisection step between the last good and the first bad N
-                        mid = (held[-1]["n"] + failed[0]["n"]) // 2
-                        if mid not in (held[-1]["n"], failed[0]["n"]):
-                            row = run_step(relay, standin.pid, mid, args)
-                            rows.append(row)
-                            print(_row(row), flush=True)
-                    all_rows.extend(rows)
-                finally:
-                    relay.close()
+                all_rows.extend(rows)
+            finally:
+                relay.close()
     finally:
         standin.terminate()
         standin.wait()
@@ -615,7 +684,19 @@ def orchestrate(args: argparse.Namespace) -> None:
             theirs = summary.get((session_format, other))
             if ours and theirs:
                 print(f"\n{session_format}: audiofmt bridge / {other} relay calls per core = {ours / theirs:.2f}x")
+    if args.rounds > 1:  # the A/B view: each relay's CPU per call at each N, over the interleaved rounds
+        print("\n| session | relay | N | relay CPU µs per call per 20 ms, each round | median |\n|---|---|---|---|---|")
+        for session_format in args.formats.split(","):
+            for kind in args.relays.split(","):
+                for n in sorted({r["n"] for r in all_rows if r["format"] == session_format and r["relay"] == kind}):
+                    values = [r["us_per_call_tick"] for r in all_rows if (r["format"], r["relay"], r["n"]) == (session_format, kind, n)]
+                    print(f"| {session_format} | {kind} | {n} | {' / '.join(f'{v:.1f}' for v in values)} | {_pct(values, 0.5):.1f} |")
     print(f"\nload average at end {_procstat.load_average()}; relay logs in {log_dir}")
+    for r in all_rows:
+        if r.get("perf") and Path(r["perf"]).exists():
+            print(f"\n### Where the relay's CPU goes (perf): {r['relay']}, {r['format']}, {r['n']} calls, "
+                  f"{r['us_per_call_tick']:.1f} µs per call per 20 ms ({r['perf']})\n")
+            print(summarize_perf(Path(r["perf"]), r["us_per_call_tick"]))
     for r in all_rows:
         if r.get("profile") and Path(r["profile"]).exists():
             print(f"\n### py-spy profile of the bridge: {r['format']}, {r['n']} calls ({r['profile']})\n")
@@ -635,11 +716,17 @@ def main() -> None:
     parser.add_argument("--no-refine", dest="refine", action="store_false",
                         help="skip the bisection step after the first failure (and the halving when the first step fails)")
     parser.add_argument("--gen-procs", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--gen-slots", type=int, default=40,
+                        help="phase slots over the 20 ms: callers in one slot send together, from one timer (default 40: 0.5 ms apart)")
     parser.add_argument("--warm", type=float, default=2.0, help="seconds of media before the window")
     parser.add_argument("--measure", type=float, default=6.0, help="measurement window, seconds")
     parser.add_argument("--drain", type=float, default=1.0, help="seconds to wait for the last frames before counting losses")
     parser.add_argument("--bridge-cmd", default=f"{shlex.quote(sys.executable)} -m audiofmt bridge", help="how to start the bridge")
     parser.add_argument("--bridge-args", default="", help="extra arguments for the bridge")
+    parser.add_argument("--bridge-cmd-b", default="",
+                        help="a second bridge (relay name audiofmt-b), e.g. another checkout: an A/B in the same run")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the relays this many times, interleaved (A, B, A, B ...): for A/B decisions on a noisy machine")
     parser.add_argument("--public-url", default="wss://bridge.bench.invalid/twilio/media",
                         help="public URL the callers sign (when the bridge verifies X-Twilio-Signature)")
     parser.add_argument("--no-auth", action="store_true", help="run the bridge with --insecure-no-auth (if it has it) instead of signing")
@@ -649,6 +736,8 @@ def main() -> None:
                         help="nice value for the bench's own scheduling group and every bench process (relays, stand-in, generators), "
                              "e.g. -10 on a shared machine (root; see _raise_priority)")
     parser.add_argument("--profile-at", default="", help="comma-separated N at which to py-spy the audiofmt bridge over the window")
+    parser.add_argument("--perf-at", default="", help="comma-separated N at which to record every relay with `perf` over the window "
+                        "and print its CPU per call by layer (kernel, interpreter, picows, uvloop ...) and kernel path")
     # internal roles
     parser.add_argument("--role", choices=["standin", "gen"], help=argparse.SUPPRESS)
     parser.add_argument("--standin-port-file", help=argparse.SUPPRESS)
@@ -662,6 +751,7 @@ def main() -> None:
     parser.add_argument("--gen-signature", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.profile_at = {int(x) for x in args.profile_at.split(",") if x}
+    args.perf_at = {int(x) for x in args.perf_at.split(",") if x}
     if args.role == "standin":
         run_standin(args.standin_port_file)
     elif args.role == "gen":

@@ -135,7 +135,8 @@ def naive_step(session_format: str, n_calls: int, n_ticks: int, accelerated: boo
 
 
 def kernels_step(n_calls: int, n_ticks: int) -> Step:
-    """pcm16 only: the two fused resampling calls per tick alone (decode + low_latency filter +
+    """pcm16 only: the two fused resampling calls per tick alone, as the core makes them (float32,
+    output as a view of the path's buffer; decode + low_latency filter +
     round + encode, no JSON, no base64): the floor the filter's arithmetic sets."""
     from audiofmt.bridge._fused import fused_path
     from audiofmt.formats import FORMATS
@@ -150,8 +151,8 @@ def kernels_step(n_calls: int, n_ticks: int) -> Step:
     def step(tick: int) -> None:
         u, p = ulaw[tick], pcm[tick]
         for up, down in paths:
-            up.process(u)  # type: ignore[union-attr]
-            down.process(p)  # type: ignore[union-attr]
+            up.process_view(u)  # type: ignore[union-attr]
+            down.process_view(p)  # type: ignore[union-attr]
 
     return step
 

@@ -33,7 +33,8 @@ def _polyphase(dtype_code: str) -> None:
 
 
 def _bridge_pcm16() -> None:
-    """The fused 20 ms steps of a pcm16 session's two directions (compiled for the caller's types)."""
+    """The fused 20 ms steps of a pcm16 session's two directions and of InputEncoder's int16 input
+    (compiled for the callers' types)."""
     import base64
     import json
 
@@ -46,6 +47,11 @@ def _bridge_pcm16() -> None:
         "track": "inbound", "chunk": "1", "timestamp": "0", "payload": base64.b64encode(bytes(160)).decode()}}))
     bridge.receive_model({"type": "response.audio.delta", "response_id": "r", "item_id": "i", "output_index": 0,
                           "content_index": 0, "delta": base64.b64encode(bytes(960)).decode()})
+    import numpy as np
+
+    from audiofmt.realtime import InputEncoder  # the int16-in variant of the G.711 session path
+
+    InputEncoder({"input_audio_format": "g711_ulaw"}, rate_hz=24000).process(np.zeros(480, dtype=np.int16))
 
 
 # Two halves of about equal compile time (~9 s each here), split by kernel function so that the

@@ -77,13 +77,35 @@ def test_pcm16_session_resamples_with_the_low_latency_preset():
     tone = (np.sin(2 * np.pi * 440 * np.arange(8000) / 8000) * 8000).astype(np.int16)
     ulaw = audiofmt.encode(tone, "g711_ulaw")
     got = b"".join(_appended(bridge.receive_phone(_media(i + 1, i * 20, ulaw[i * 160 : (i + 1) * 160]))) for i in range(50))
-    reference = audiofmt.Resampler(8000, 24000, "low_latency")
-    expected = np.concatenate([reference.process(audiofmt.decode(ulaw[i * 160 : (i + 1) * 160], "g711_ulaw") / 32768) for i in range(50)])
+    reference = audiofmt.Resampler(8000, 24000, "low_latency")  # in float32, as the bridge (its output is int16)
+    frames = [audiofmt.decode(ulaw[i * 160 : (i + 1) * 160], "g711_ulaw").astype(np.float32) / np.float32(32768) for i in range(50)]
+    expected = np.concatenate([reference.process(frame) for frame in frames]).astype(np.float64)
     assert audiofmt.decode(got, "pcm16").tolist() == audiofmt.float_to_int16(expected, clip="ignore")[0].tolist()
     pcm = (np.sin(2 * np.pi * 440 * np.arange(24000) / 24000) * 8000).astype(np.int16)
     out = bridge.receive_model(_delta(audiofmt.encode(pcm, "pcm16")))
     out += bridge.receive_model({"type": "response.audio.done", "item_id": "item_1", "content_index": 0})
     assert sum(len(p) for p in _payloads(out)) == 8000  # every sample, 24 kHz -> 8 kHz
+
+
+def test_pcm16_replies_in_20_ms_deltas_become_exact_frames_of_the_float32_stream():
+    bridge = _bridge("pcm16", "pcm16")
+    bridge.receive_phone(_media(1, 0, bytes(160)))
+    rng = np.random.default_rng(8)
+    pcm = (rng.standard_normal(24000) * 4000).astype(np.int16)
+    data = audiofmt.encode(pcm, "pcm16")
+    sizes = [960] * 10 + [2, 958, 100, 960, 1820] + [960] * 10  # odd cuts on the way, whole samples
+    out, start = [], 0
+    for size in sizes:
+        out += bridge.receive_model(_delta(data[start : start + size]))
+        start += size
+    out += bridge.receive_model(_delta(data[start:]))
+    out += bridge.receive_model({"type": "response.audio.done", "item_id": "item_1", "content_index": 0})
+    frames = _payloads(out)
+    assert all(len(f) == 160 for f in frames[:-1])
+    floats = audiofmt.int16_to_float(pcm, np.float32)  # the bridge resamples in float32 (int16 out)
+    expected, _ = audiofmt.float_to_int16(audiofmt.resample(floats, 24000, 8000, quality="low_latency").astype(np.float64), clip="ignore")
+    assert b"".join(frames) == audiofmt.encode(expected, "g711_ulaw")
+    assert bridge.stats.frames_out == len(frames)
 
 
 def test_marks_and_barge_in_truncate_exactly_what_was_played():

@@ -409,6 +409,41 @@ def test_an_oversized_phone_message_closes_the_call_with_1009(monkeypatch):
     assert asyncio.run(run()) == 1009
 
 
+@pytest.mark.parametrize("how", ["one frame over the limit (picows refuses it)", "fragments over the limit (the bridge refuses them)"])
+def test_a_refused_phone_message_stops_the_reading_of_that_socket(monkeypatch, how):
+    """After a 1009 the phone socket is not read any more (what the peer keeps sending cannot grow
+    the read buffer): picows' refusal reaches the call through picows' error line, the bridge's own
+    where it is made. The socket is not read again when the call ends either."""
+    stand_in = StandInRealtime()
+
+    async def run() -> tuple[int | None, bool, bool]:
+        async with Harness(stand_in, monkeypatch) as h, connect(h.url(), max_size=None) as twilio:
+            await twilio.send(CONNECTED)
+            await twilio.send(_start())
+            await twilio.send(_media(0))
+            for _ in range(100):
+                if h.server.calls and next(iter(h.server.calls)).live:
+                    break
+                await asyncio.sleep(0.02)
+            call = next(iter(h.server.calls))
+            paused: list[bool] = []
+            underlying = call.phone.transport.underlying_transport
+            real_resume = underlying.resume_reading
+            monkeypatch.setattr(underlying, "pause_reading", lambda: paused.append(True))
+            monkeypatch.setattr(underlying, "resume_reading", lambda: (paused.append(False), real_resume()))
+            too_big = "x" * (Limits().phone_max_bytes + 1)
+            if how.startswith("one frame"):
+                await twilio.send(too_big)
+            else:
+                await twilio.send(iter([too_big[:9000], too_big[9000:]]))
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(twilio.recv(), 5)
+            await asyncio.wait_for(call.done, 5)
+            return twilio.close_code, call.phone.gave_up, paused == [True]
+
+    assert asyncio.run(run()) == (1009, True, True)
+
+
 def test_fragmented_messages_are_reassembled_within_the_size_limit(monkeypatch):
     stand_in = StandInRealtime(reply_ms=0)
 

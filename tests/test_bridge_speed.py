@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from audiofmt import _speedups
 from audiofmt.bridge import ToModel, ToPhone, TwilioMediaStream
 from audiofmt.bridge._fused import fused_path
-from audiofmt.codecs import decode, encode, round_to_int16
+from audiofmt.codecs import decode, encode, int16_to_float, round_to_int16
 from audiofmt.formats import FORMATS
 from audiofmt.resampler.core import Resampler
 
@@ -138,14 +138,17 @@ def test_ulaw_text_is_forwarded_only_when_canonical():
     assert out == ToPhone({"event": "media", "streamSid": "MZ1", "media": {"payload": canonical}})
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("src", "dst"), [("g711_ulaw", "pcm16"), ("pcm16", "g711_ulaw"), ("g711_alaw", "pcm16"), ("pcm16", "g711_alaw")])
-def test_fused_path_is_the_generic_path_bit_for_bit(src, dst):
+def test_fused_path_is_the_generic_path_bit_for_bit(src, dst, dtype):
     fin, fout = FORMATS[src], FORMATS[dst]
-    path = fused_path(fin, fout, "low_latency")
+    path = fused_path(fin, fout, "low_latency", dtype)
     if path is None:
         pytest.skip("the low_latency plan for these rates is not a single polyphase stage")
+    assert path.dtype == dtype
     reference = Resampler(fin.rate_hz, fout.rate_hz, "low_latency")
     rng = np.random.default_rng(3)
+    clipped = 0
     for k in range(300):
         n = int(rng.choice([0, 1, 7, 33, 3000, 9000])) if k % 4 == 0 else (480 if src == "pcm16" else 160)
         if src == "pcm16":
@@ -153,9 +156,21 @@ def test_fused_path_is_the_generic_path_bit_for_bit(src, dst):
             data = (rng.standard_normal(n) * scale).clip(-32768, 32767).astype(np.int16).tobytes()
         else:
             data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
-        expected = encode(round_to_int16(reference.process_decoded(decode(data, fin) * (1 / 32768)))[0], fout)
-        assert path.process(data) == expected, k
-    assert path.flush() == encode(round_to_int16(reference.flush())[0], fout)
+        ints, n_clipped = round_to_int16(reference.process(int16_to_float(decode(data, fin), dtype)).astype(np.float64))
+        clipped += n_clipped
+        expected = encode(ints, fout)
+        if k % 3 == 0 and src == "pcm16":  # int16 samples in, as an array
+            samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
+            samples.flags.writeable = k % 2 == 0  # both compiled variants
+            assert bytes(path.process_int16(samples)) == expected, k
+        elif k % 3 == 1 and dst == "pcm16":  # int16 samples out, as a new writable array
+            got = path.process_samples(data)
+            assert got.dtype == np.int16 and got.flags.writeable and got.tobytes() == expected, k
+        else:
+            assert path.process(data) == expected, k
+        assert path.n_clipped == clipped, k
+    assert clipped > 0 or src != "pcm16"
+    assert path.flush() == encode(round_to_int16(reference.flush().astype(np.float64))[0], fout)
 
 
 def test_import_audiofmt_loads_no_accelerator_or_numba():

@@ -20,6 +20,7 @@ import audiofmt
 from audiofmt.cli import main
 from audiofmt.errors import DamagedFileError, FileFormatError, StreamStateError
 from audiofmt.files import convert_file, decode_file, probe
+from audiofmt.files.jsonl_source import LONG_LINE_BYTES
 
 from .conftest import REPO
 from .test_files import READABLE
@@ -274,6 +275,17 @@ def test_a_long_delta_line_decodes_like_small_ones(tmp_path):
         result = decode_file(path, out, "pcm16", rate_hz=24000)
         assert out.read_bytes() == audio, label
         assert result.events == 1
+    escaped = variants["escaped"]
+    cut = escaped.rfind("\\/", 0, LONG_LINE_BYTES - 12)  # moved to an escape split by the line's first read
+    shifted = escaped.replace('{"type"', '{"pad": "' + "x" * (LONG_LINE_BYTES - 12 - cut) + '", "type"', 1)
+    assert shifted[LONG_LINE_BYTES - 1 : LONG_LINE_BYTES + 1] == "\\/"
+    mixed = escaped.replace("A", "\\u0041", 3)  # other escapes beside the slashes: the escape-by-escape path
+    for label, line in {"cut": shifted, "mixed": mixed}.items():
+        path = tmp_path / f"{label}.jsonl"
+        path.write_text(line + "\n")
+        out = tmp_path / f"{label}.pcm"
+        decode_file(path, out, "pcm16", rate_hz=24000)
+        assert out.read_bytes() == audio, label
     appended = tmp_path / "append.jsonl"
     appended.write_text(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()}))  # no newline
     assert probe(appended, RawSpec("pcm16")).frames == len(audio) // 2

@@ -94,9 +94,10 @@ def test_output_decoder_matches_one_shot_path(input_format, output_format):
         samples = audiofmt.decode(data, fmt)
         if rate is None or rate == fmt.rate_hz:
             expected = samples
-        else:
+        else:  # G.711 to int16 computes in float32 (its codes carry at most 14 bits), pcm16 in float64
+            floats = audiofmt.int16_to_float(samples, np.float32 if fmt.codec != "pcm_s16le" else np.float64)
             expected, _ = audiofmt.float_to_int16(
-                audiofmt.resample(samples / 32768, fmt.rate_hz, rate, quality="low_latency"), clip="ignore")
+                audiofmt.resample(floats, fmt.rate_hz, rate, quality="low_latency").astype(np.float64), clip="ignore")
         assert out.dtype == np.int16 and np.array_equal(out, expected)
         assert decoder.received == {("item_1", 0): samples.shape[0]}
 
@@ -121,8 +122,9 @@ def test_mid_session_format_change_flushes_and_switches():
     second = np.concatenate([decoder.process(_delta(ulaw, "item_2")), decoder.flush()])
     expected_first, _ = audiofmt.float_to_int16(audiofmt.resample(x / 32768, 24000, 16000, quality="low_latency"), clip="ignore")
     assert np.array_equal(np.concatenate([first, switched]), expected_first)  # nothing lost or doubled
+    floats = audiofmt.int16_to_float(audiofmt.decode(ulaw, "g711_ulaw"), np.float32)  # G.711 to int16: float32
     expected_second, _ = audiofmt.float_to_int16(
-        audiofmt.resample(audiofmt.decode(ulaw, "g711_ulaw") / 32768, 8000, 16000, quality="low_latency"), clip="ignore"
+        audiofmt.resample(floats, 8000, 16000, quality="low_latency").astype(np.float64), clip="ignore"
     )
     assert np.array_equal(second, expected_second)
     assert decoder.session.audio_output_started
@@ -367,3 +369,59 @@ def test_stream_objects_count_frames_in_and_out_alike():
     data = audiofmt.encode(np.full(2400, 100, dtype=np.int16), "pcm16")
     got = sum(decoder.process(_delta(data)).shape[0] for _ in range(5)) + decoder.flush().shape[0]
     assert (decoder.n_in, decoder.n_out, got) == (12000, 4000, 4000)
+
+
+def _float32_reference(samples: np.ndarray, in_rate: int, out_rate: int) -> tuple[np.ndarray, int]:
+    """The low_latency resampler in float32 (what G.711 <-> int16 streams compute in), rounded."""
+    floats = audiofmt.int16_to_float(samples, np.float32)
+    return audiofmt.float_to_int16(audiofmt.resample(floats, in_rate, out_rate, quality="low_latency").astype(np.float64), clip="ignore")
+
+
+@pytest.mark.parametrize("fmt", ["g711_ulaw", "g711_alaw"])
+def test_input_encoder_to_g711_in_frames_is_the_float32_stream(fmt):
+    rng = np.random.default_rng(5)
+    square = np.where(np.arange(24000) % 60 < 30, 31000.0, -31000.0)  # overshoots: clipped
+    x = (square + rng.standard_normal(24000) * 500).clip(-32768, 32767).astype(np.int16)
+    expected, clipped = _float32_reference(x, 24000, 8000)
+    assert clipped > 0
+    sizes = [480] * 10 + [1, 7, 333, 480, 2000, 0, 479] + [480] * 5
+    encoder = InputEncoder(_session(fmt, "pcm16"), rate_hz=24000, chunk_ms=20)
+    events, start = [], 0
+    for size in sizes:
+        events += encoder.process(x[start : start + size])
+        start += size
+    events += encoder.process(x[start:][::-1].copy()[::-1])  # a read-only or strided chunk takes the generic path
+    events += encoder.flush()
+    assert _event_audio(events) == audiofmt.encode(expected, fmt)
+    assert encoder.n_in == x.shape[0] and encoder.n_out == expected.shape[0] and encoder.n_clipped == clipped
+
+
+def test_input_encoder_to_g711_goes_on_in_float32_after_a_float_chunk():
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal(9600) * 3000).astype(np.int16)
+    encoder = InputEncoder(_session("g711_ulaw", "pcm16"), rate_hz=24000, chunk_ms=20)
+    events = encoder.process(x[:4800])  # int16: the fused path
+    events += encoder.process(audiofmt.int16_to_float(x[4800:7200], np.float32))  # floats: the Resampler goes on
+    events += encoder.process(x[7200:]) + encoder.flush()
+    expected, _ = _float32_reference(x, 24000, 8000)
+    assert _event_audio(events) == audiofmt.encode(expected, "g711_ulaw")
+    encoder.reset()  # a new stream: the fused path again
+    assert _event_audio(encoder.process(x) + encoder.flush()) == audiofmt.encode(expected, "g711_ulaw")
+
+
+@pytest.mark.parametrize("fmt", ["g711_ulaw", "g711_alaw"])
+def test_output_decoder_from_g711_in_deltas_is_the_float32_stream(fmt):
+    square = np.where(np.arange(8000) % 40 < 20, 32000, -32000).astype(np.int16)  # overshoots: clipped
+    data = audiofmt.encode(square, fmt)
+    decoder = OutputDecoder(_session(fmt, fmt), rate_hz=24000)
+    got = [decoder.process(json.dumps(_delta(data[i : i + 160]))) for i in range(0, 4000, 160)]
+    got += [decoder.process(_delta(data[4000:4007])), decoder.process(json.dumps(_delta(data[4007:])))]
+    got.append(decoder.process({"type": "response.audio.done", "item_id": "item_1", "content_index": 0}))
+    expected, clipped = _float32_reference(audiofmt.decode(data, fmt), 8000, 24000)
+    out = np.concatenate(got)
+    assert clipped > 0 and out.dtype == np.int16 and np.array_equal(out, expected)
+    assert all(piece.flags.writeable for piece in got)
+    assert decoder.n_clipped == clipped and decoder.n_out == expected.shape[0] and decoder.n_in == len(data)
+    assert decoder.received == {("item_1", 0): len(data)}
+    second = decoder.process(_delta(data[:160], "item_2"))  # a new item: a new stream
+    assert np.array_equal(second, _float32_reference(audiofmt.decode(data[:160], fmt), 8000, 24000)[0][: second.shape[0]])

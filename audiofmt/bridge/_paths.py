@@ -44,24 +44,27 @@ class _AudioPaths:
         fused = fused_path(src, dst, "low_latency")
         return fused if fused is not None else Resampler(src.rate_hz, dst.rate_hz, "low_latency")
 
-    def _phone_to_model(self, ulaw: bytes) -> bytes:
+    def _phone_to_model(self, ulaw: bytes) -> bytes | memoryview:
+        """The session's input bytes for this μ-law (a fused path's view: use it before the next call)."""
         up = self._up
         if up is None:
             return ulaw if self._ulaw_in else transcode(ulaw, PHONE, self._in_format)
         if not isinstance(up, Resampler):
-            return up.process(ulaw)  # the fused path
+            return up.process_view(ulaw)  # the fused path
         resampled = up.process_decoded(int16_to_float(decode(ulaw, PHONE)))
         return encode(round_to_int16(resampled)[0], self._in_format)
 
-    def _model_to_phone(self, data: bytes, final: bool = False) -> bytes:
+    def _model_to_phone(self, data: bytes, final: bool = False) -> bytes | memoryview:
+        """μ-law bytes for the session's output bytes (a fused path's view: use it before the next call)."""
         down = self._down
         if down is None:
             return data if self._ulaw_out else transcode(data, self._out_format, PHONE)
         if not isinstance(down, Resampler):  # the fused path
+            if not final:
+                return down.process_view(data)
             out = down.process(data) if data else b""
-            if final:
-                out += down.flush()
-                self._down = self._new_path(self._out_format, PHONE)
+            out += down.flush()
+            self._down = self._new_path(self._out_format, PHONE)
             return out
         resampled = down.process_decoded(int16_to_float(decode(data, self._out_format)))
         if final:

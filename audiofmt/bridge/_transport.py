@@ -9,12 +9,20 @@ any byte of HTTP is read). `log_adapter` routes picows' log lines through the br
 logger: picows logs the upgrade request (path token, X-Twilio-Signature) and the client's
 request (Authorization) at its own level 9, and a plain Logger would get per-connection child
 loggers whose records skip the parent's filters.
+
+A connection given up on (a frame over the size limit, invalid UTF-8, a protocol violation) is
+not read any more: its close frame is sent and it is dropped when the peer answers or after a
+timeout, and meanwhile what the peer keeps sending cannot grow the read buffer. The bridge's own
+refusals stop the reading where they are made (`Peer.give_up`); picows' (a frame header over
+`max_frame_size`, a broken frame) through its logger, since picows logs an error exactly when it
+gives up on a connection. Nothing runs per read or per frame for this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,19 +31,30 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 __all__ = ["CountingProtocol", "Peer", "close_detail", "close_peer", "log_adapter"]
 
-_GAVE_UP = frozenset({1002, 1007, 1009})  # close codes after which a peer's input is not read
 _TEXT, _BINARY, _CONT, _CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
 
 
 class _Adapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A LoggerAdapter adds nothing but keeps picows from making child loggers (see module doc)."""
+    """A LoggerAdapter adds nothing but keeps picows from making child loggers (see module doc).
+    `gave_up`, when given, is called before each ERROR line: picows logs one exactly when it gives
+    up on a connection (and disconnects it a moment later)."""
+
+    def __init__(self, logger: logging.Logger, gave_up: Callable[[], None] | None = None) -> None:
+        super().__init__(logger, {})
+        self.gave_up = gave_up
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         return msg, kwargs
 
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR and self.gave_up is not None:
+            self.gave_up()
+        super().log(level, msg, *args, **kwargs)
 
-def log_adapter(logger: logging.Logger) -> logging.LoggerAdapter:  # type: ignore[type-arg]
-    return _Adapter(logger, {})
+
+def log_adapter(logger: logging.Logger, peer: Peer | None = None) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """`logger` for picows; with `peer`, picows giving up on the connection stops its reading."""
+    return _Adapter(logger, peer.stop_reading if peer is not None else None)
 
 
 class Peer(WSListener):
@@ -48,6 +67,7 @@ class Peer(WSListener):
     def __init__(self, max_bytes: int) -> None:
         self.transport = None
         self.max_bytes = max_bytes
+        self.gave_up = False  # its input is not read any more (see the module doc)
         self.parts: list[bytes] | None = None  # an unfinished fragmented message
         self.parts_type = _TEXT
         self.parts_size = 0
@@ -66,7 +86,7 @@ class Peer(WSListener):
             try:
                 text = frame.get_payload_as_utf8_text()
             except UnicodeDecodeError:
-                close_peer(transport, 1007, "invalid UTF-8", 2.0)
+                self.give_up(transport, 1007, "invalid UTF-8")
                 return
             self.sink(text)
         elif kind is _CLOSE:
@@ -74,24 +94,24 @@ class Peer(WSListener):
                 code = frame.get_close_code()
                 transport.send_close(code if code is not WSCloseCode.NO_INFO else WSCloseCode.OK)
             transport.disconnect()
-        elif kind is _TEXT or kind is _BINARY or kind is _CONT:
+        elif (kind is _TEXT or kind is _BINARY or kind is _CONT) and not self.gave_up:
             self._fragment(transport, frame, kind)
         # PING is answered by picows; PONG needs nothing
 
     def _fragment(self, transport: WSTransport, frame: WSFrame, kind: WSMsgType) -> None:
         if kind is _CONT:
             if self.parts is None:
-                close_peer(transport, 1002, "continuation without a message", 2.0)
+                self.give_up(transport, 1002, "continuation without a message")
                 return
         elif self.parts is not None:
-            close_peer(transport, 1002, "new message inside a fragmented one", 2.0)
+            self.give_up(transport, 1002, "new message inside a fragmented one")
             return
         else:
             self.parts, self.parts_type, self.parts_size = [], kind, 0
         self.parts_size += frame.payload_size
         if self.parts_size > self.max_bytes:
             self.parts = None
-            close_peer(transport, 1009, f"message over {self.max_bytes} bytes", 2.0)
+            self.give_up(transport, 1009, f"message over {self.max_bytes} bytes")
             return
         self.parts.append(frame.get_payload_as_bytes())
         if not frame.fin:
@@ -104,9 +124,22 @@ class Peer(WSListener):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            close_peer(transport, 1007, "invalid UTF-8", 2.0)
+            self.give_up(transport, 1007, "invalid UTF-8")
             return
         self.sink(text)
+
+    def give_up(self, transport: WSTransport, code: int, reason: str) -> None:
+        """Close with `code` and read no more of this peer."""
+        close_peer(transport, code, reason, 2.0)
+        self.stop_reading()
+
+    def stop_reading(self) -> None:
+        """Read no more of this peer (whole messages already read are still handled: picows
+        delivers those before the frame it refused)."""
+        self.gave_up = True
+        transport = self.transport
+        if transport is not None and not transport.is_disconnected:
+            transport.underlying_transport.pause_reading()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         gone, self.gone = self.gone, _nothing
@@ -160,10 +193,14 @@ def _nothing() -> None:
 
 class CountingProtocol(WSProtocol):  # type: ignore[misc]
     """picows' server protocol, counting open connections in `counter` (a one-item list shared by
-    the server): a connection over `cap` is aborted at once. `refuse()` is told about it."""
+    the server): a connection over `cap` is aborted at once. `refuse()` is told about it. `logger`
+    (picows' logger argument, a Logger) gets this connection's own adapter, whose error lines stop
+    the reading (see the module doc)."""
 
-    def __init__(self, counter: list[int], cap: int, refuse: Callable[[], None], *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, counter: list[int], cap: int, refuse: Callable[[], None], host: Any, path: Any, client_side: bool,
+                 listener_factory: Any, logger: logging.Logger, *args: Any) -> None:
+        ref = weakref.ref(self)
+        super().__init__(host, path, client_side, listener_factory, _Adapter(logger, lambda: _stop_reading(ref)), *args)
         self._counter, self._cap, self._refuse = counter, cap, refuse
         self._counted = self._made = False
         self.peer = "?"
@@ -188,19 +225,22 @@ class CountingProtocol(WSProtocol):  # type: ignore[misc]
             self._made = False
             super().connection_lost(exc)
 
-    def buffer_updated(self, nbytes: int) -> None:
-        super().buffer_updated(nbytes)
-        transport = self.transport
-        if transport is not None and transport.is_close_frame_sent:
-            handshake = transport.close_handshake
-            sent = handshake.sent if handshake is not None else None
-            if sent is not None and handshake.recv is None and sent.code.value in _GAVE_UP:
-                # picows refused a frame (over the size limit, or invalid) and keeps reading its
-                # payload until it disconnects: read no more, so the buffer cannot grow meanwhile
-                transport.underlying_transport.pause_reading()
-
     def abort(self) -> None:
         """Drop the connection (a handshake in progress when the server closes)."""
         transport = self.transport
         if self._made and transport is not None and not transport.is_disconnected:
             transport.disconnect(graceful=False)
+
+
+def _stop_reading(ref: weakref.ref[CountingProtocol]) -> None:
+    """picows gave up on a server connection: its Peer reads no more (or, during the upgrade, the socket)."""
+    protocol = ref()
+    if protocol is None:
+        return
+    listener = protocol.listener
+    if isinstance(listener, Peer):
+        listener.stop_reading()
+        return
+    transport = protocol.transport
+    if transport is not None and not transport.is_disconnected:
+        transport.underlying_transport.pause_reading()

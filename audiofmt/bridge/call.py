@@ -63,6 +63,7 @@ class Call:
         self.bucket = _RateLimit(self.limits.phone_rate_per_s, self.limits.phone_burst)
         self.audio_budget = _RateLimit(1000.0 * self.limits.audio_speedup, self.limits.audio_burst_ms)
         self.bytes_per_ms = float(self.core.session.input_format.bytes_per_ms)
+        self.slice_chars = self.limits.model_slice_chars
         self.over_realtime = 0
         self.drops_before: dict[str, int] = {}
         self.reported = [0, 0]
@@ -162,7 +163,7 @@ class Call:
                 await ws_connect(
                     lambda: model, config.realtime_url, extra_headers=config.headers(), max_frame_size=limits.model_max_bytes,
                     websocket_handshake_timeout=limits.upstream_connect_s, max_redirects=0,  # never the key to another host
-                    logger_name=log_adapter(redacting_logger("audiofmt.bridge.upstream", secrets)), enable_auto_ping=False)
+                    logger_name=log_adapter(redacting_logger("audiofmt.bridge.upstream", secrets), model), enable_auto_ping=False)
         except Exception as exc:
             if self.ended:
                 return
@@ -199,26 +200,38 @@ class Call:
         self._sync_reading()
 
     def _phone_message(self, message: Any) -> None:
-        """The hot path: one phone message, now or (over the rate) in order later."""
+        """The hot path: one phone message, now or (over the rate) in order later. The two token
+        buckets' `spend` is written out here (the same arithmetic as `_RateLimit.spend`): this runs
+        for every message of every call."""
+        bucket = self.bucket
         now = _now()
-        if self.waiting or not self.bucket.spend(1.0, now):
+        tokens = bucket.tokens + (now - bucket.last) * bucket.rate
+        if tokens > bucket.burst:
+            tokens = bucket.burst
+        if tokens < 1.0 or self.waiting:
             self.waiting.append(message)
             self.metrics.throttled()
             self._schedule()
             return
+        bucket.tokens, bucket.last = tokens - 1.0, now
         outs = self.core.receive_phone(message)
-        if not outs:
+        if len(outs) != 1 or type(outs[0]) is not _Append:  # anything but media → one append goes the general way
+            if outs:
+                self._route(outs)
             return
-        out = outs[0]
-        if len(outs) == 1 and type(out) is _Append:  # media → one append (the usual message)
-            text = out.text
-            assert text is not None  # an _Append is made from its text
-            if self.audio_budget.spend((len(text) - _APPEND_OVERHEAD) * 3 // 4 / self.bytes_per_ms, now):
-                self.model_send(_TEXT, text)
-            else:
-                self.over_realtime += 1
-            return
-        self._route(outs)
+        text: str = outs[0]._text  # type: ignore[assignment]  # an _Append is made from its text
+        budget = self.audio_budget
+        tokens = budget.tokens + (now - budget.last) * budget.rate
+        if tokens > budget.burst:
+            tokens = budget.burst
+        budget.last = now
+        ms = (len(text) - _APPEND_OVERHEAD) * 3 // 4 / self.bytes_per_ms
+        if tokens >= ms:
+            budget.tokens = tokens - ms
+            self.model_send(_TEXT, text)
+        else:
+            budget.tokens = tokens
+            self.over_realtime += 1
 
     def _route(self, outs: list[Any]) -> None:
         model_send, phone_send = self.model_send, self.phone_send
@@ -263,19 +276,18 @@ class Call:
         if self.model_waiting:
             self.model_waiting.append(message)
             return
-        if type(message) is str and len(message) > self.limits.model_slice_chars:
-            pieces = _pieces(message, self.limits.model_slice_chars, self.core.session.output_format.bytes_per_sample)
+        if len(message) > self.slice_chars and type(message) is str:
+            pieces = _pieces(message, self.slice_chars, self.core.session.output_format.bytes_per_sample)
             if len(pieces) > 1:
                 self.model_waiting.extend(pieces[1:])
                 self._schedule()
             message = pieces[0]
         outs = self.core.receive_model(message)
-        if not outs:
-            return
         if len(outs) == 1 and type(outs[0]) is ToPhone:  # a delta → one 20 ms frame (the usual event)
-            self.phone_send(_TEXT, outs[0].json())
-            return
-        self._route(outs)
+            text = outs[0]._text
+            self.phone_send(_TEXT, text if text is not None else outs[0].json())
+        elif outs:
+            self._route(outs)
 
     def _model_gone(self) -> None:
         transport = self.model.transport if self.model is not None else None
@@ -327,7 +339,7 @@ class Call:
             want = (bool(self.waiting) or self.pressed != 0, bool(self.model_waiting) or self.pressed != 0)
         for side, peer in ((0, self.phone), (1, self.model)):
             transport = peer.transport if peer is not None else None
-            if transport is None or transport.is_disconnected or want[side] == self.held[side]:
+            if peer is None or transport is None or transport.is_disconnected or want[side] == self.held[side] or peer.gave_up:
                 continue
             self.held[side] = want[side]
             underlying = transport.underlying_transport

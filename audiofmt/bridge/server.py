@@ -150,13 +150,13 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
     _require_transport()
     from picows import WSAutoPingStrategy, WSUpgradeResponse, WSUpgradeResponseWithListener
 
-    from ._transport import CountingProtocol, log_adapter
+    from ._transport import CountingProtocol
     from .call import Call
 
     limits = config.limits
     state = _State(config, slots or CallSlots(limits.max_calls), metrics if metrics is not None else NullMetrics())
     secrets = config.secrets()
-    server_log = log_adapter(redacting_logger("audiofmt.bridge.websocket", secrets))
+    server_log = redacting_logger("audiofmt.bridge.websocket", secrets)  # each connection adapts it (_transport)
     redacting_logger("audiofmt.bridge", secrets)
     auth = config.auth
     if (auth is None or not auth.enabled) and host not in ("127.0.0.1", "::1", "localhost"):

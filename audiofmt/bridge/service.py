@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import multiprocessing
@@ -194,6 +195,11 @@ async def _serve_until_signalled(opts: ServiceOptions, slots: CallSlots | None, 
         health = await start_health_server(opts.metrics_host or "127.0.0.1", opts.metrics_port, registry,
                                            lambda: (503, "draining") if state.draining else (200, "ok"))
     sockname = server.sockets[0].getsockname()
+    # what exists now (modules, the config, the server) lives as long as the process: out of the
+    # cyclic GC's sight, so that a full collection under load walks the calls' objects only (the
+    # ~64,000 objects of the imports took 12-37 ms per full collection here, a pause of every
+    # call's audio)
+    gc.freeze()
     ready(f"{sockname[0]}:{sockname[1]}")
     await stop.wait()
     log.info("signal received: draining (up to %g s)", opts.config.limits.drain_s)

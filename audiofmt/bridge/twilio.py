@@ -345,7 +345,19 @@ class TwilioMediaStream(_AudioPaths):
                 return [media]
             self._out_pending += data
         else:
-            self._out_pending += self._model_to_phone(data)
+            ulaw = self._model_to_phone(data)
+            if len(ulaw) == FRAME_BYTES and len(self._out_pending) < FRAME_BYTES:  # a 20 ms delta: one whole frame now
+                pending = self._out_pending
+                if pending:
+                    cut = FRAME_BYTES - len(pending)
+                    self._out_pending = bytes(ulaw[cut:])
+                    ulaw = pending + ulaw[:cut]
+                self._sent += FRAME_BYTES
+                self.stats.frames_out += 1
+                media = _new_object(ToPhone)
+                _set_text(media, self._media_head + _speedups.b64encode(ulaw) + _MEDIA_TAIL)
+                return [media]
+            self._out_pending += ulaw
         return self._frames(final=False)
 
     def _model_done(self, ev: dict[str, Any]) -> list[Output]:

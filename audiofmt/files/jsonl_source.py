@@ -101,8 +101,22 @@ class _Scanner:
         escapes undone for the ASCII characters base64 and names use."""
         while True:
             quote = self.buf.find(b'"', self.pos)
-            backslash = self.buf.find(b"\\", self.pos, quote if quote >= 0 else len(self.buf))
+            end = quote if quote >= 0 else len(self.buf)
+            backslash = self.buf.find(b"\\", self.pos, end)
             if backslash >= 0:
+                # base64 with every "/" written "\/" (PHP's json_encode, some loggers): a span
+                # whose only escapes are those is undone by one replace, not escape by escape
+                stop = end - 1 if quote < 0 and self.buf.endswith(b"\\") else end  # an escape cut by the read
+                span = self.buf[backslash:stop]
+                if stop > backslash and span.count(b"\\") == span.count(b"\\/") and b"\\\\" not in span:
+                    yield self.buf[self.pos : stop].replace(b"\\/", b"/")
+                    self.pos = stop
+                    if quote >= 0:
+                        self.pos = quote + 1
+                        return
+                    if stop == end and not self.more():
+                        raise self.fail("unterminated string")
+                    continue
                 yield self.buf[self.pos : backslash]
                 self.pos = backslash
                 while len(self.buf) - self.pos < 6 and self.more():
@@ -256,15 +270,21 @@ def _long_line(stream: BinaryIO, start: bytes, line_no: int, name: str) -> Itera
 
 def _b64_pieces(pieces: Iterator[bytes], where: str, field: str) -> Iterator[bytes]:
     """Strict base64 decoded as it arrives; every piece but the last a multiple of 6 bytes."""
-    pending = b""
+    pending, parts, size = b"", [], 0  # parts: pieces not yet joined to pending (joined once, not per piece)
     for piece in pieces:
-        pending += piece
+        parts.append(piece)
+        size += len(piece)
+        if size < 1 << 16:
+            continue
+        pending = b"".join((pending, *parts))
+        parts, size = [], 0
         usable = (len(pending) - 4) // 8 * 8  # keep the last group back: it may carry the padding
         if usable >= 1 << 16:
             head, pending = pending[:usable], pending[usable:]
             if b"=" in head:
                 raise FileFormatError(f"{where}: {field} is not valid base64 (padding inside the data)")
             yield _decode(head, where, field)
+    pending = b"".join((pending, *parts))
     if pending:
         yield _decode(pending, where, field)
 

@@ -25,57 +25,40 @@ from numba.core.typing import Signature  # type: ignore[attr-defined]
 from . import lazy_njit
 
 
-def _signature(real_type: types.Float) -> Signature:
-    table = types.Array(real_type, 1, "C", readonly=True)
+def _signature(complex_type: types.Complex) -> Signature:
+    table = types.Array(complex_type, 1, "C", readonly=True)
     return types.void(
-        types.Array(real_type, 2, "C"),  # z[rows, Ni]: forward transforms of the packed blocks, (re, im) pairs
-        table,  # ga_re[n_keep], ga_im[n_keep]: G·A
-        table,
-        table,  # gb_re, gb_im: G·B
-        table,
-        table,  # c_re[No/2], c_im, d_re, d_im: C and D
-        table,
-        table,
-        table,
-        types.Array(real_type, 2, "C"),  # w[rows, No]: the inverse transform's input, (re, im) pairs (written)
-        types.Array(real_type, 1, "C"),  # y: No + 2 values of scratch space
+        types.Array(complex_type, 2, "C"),  # z[rows, Ni/2]: forward transforms of the packed blocks
+        table,  # ga[n_keep]: G·A
+        table,  # gb[n_keep]: G·B
+        table,  # c[No/2]: C
+        table,  # d[No/2]: D
+        types.Array(complex_type, 2, "C"),  # w[rows, No/2]: the inverse transform's input (written)
+        types.Array(complex_type, 1, "C"),  # y: No/2 + 1 values of scratch space
     )
 
 
-@lazy_njit([_signature(types.float32), _signature(types.float64)], nogil=True, boundscheck=False)
-def resample_spectrum(z, ga_re, ga_im, gb_re, gb_im, c_re, c_im, d_re, d_im, w, y):
+@lazy_njit([_signature(types.complex64), _signature(types.complex128)], nogil=True, boundscheck=False)
+def resample_spectrum(z, ga, gb, c, d, w, y):
     """w[r] = the inverse transform's input for block r, from its forward transform z[r].
 
-    Complex numbers are (re, im) pairs of reals, the tables split into real and imaginary
-    parts. Indices are unsigned: numba then drops its negative-index wraparound test, which
-    otherwise makes this loop 3-6x slower."""
+    numba's complex arithmetic is the textbook formula ((a+bi)(c+di) = (ac-bd) + (ad+bc)i,
+    no special cases), which LLVM turns into vector code here: 2-2.5x faster than the same
+    pass over (re, im) pairs of reals. Indices are unsigned: numba then drops its
+    negative-index wraparound test, which otherwise makes this loop 3-6x slower."""
     one = np.uint64(1)
-    two = np.uint64(2)
-    n1 = np.uint64(z.shape[1] // 2)
-    n2 = np.uint64(w.shape[1] // 2)
-    n_keep = np.uint64(min(ga_re.shape[0], w.shape[1] // 2 + 1, z.shape[1] // 2))
+    n1 = np.uint64(z.shape[1])
+    n2 = np.uint64(w.shape[1])
+    n_keep = np.uint64(min(ga.shape[0], w.shape[1] + 1, z.shape[1]))
     for r in range(z.shape[0]):
         zr = z[r]
         wr = w[r]
         # Y[j] = GA[j]·Z[j] + GB[j]·conj(Z[n1 - j]), Z[n1] being Z[0]
-        y[0] = ga_re[0] * zr[0] - ga_im[0] * zr[1] + gb_re[0] * zr[0] + gb_im[0] * zr[1]
-        y[1] = ga_re[0] * zr[1] + ga_im[0] * zr[0] - gb_re[0] * zr[1] + gb_im[0] * zr[0]
+        y[0] = ga[0] * zr[0] + gb[0] * zr[0].conjugate()
         for j in range(one, n_keep):
-            mirror = two * (n1 - j)
-            a_re = zr[two * j]
-            a_im = zr[two * j + one]
-            b_re = zr[mirror]
-            b_im = zr[mirror + one]
-            y[two * j] = ga_re[j] * a_re - ga_im[j] * a_im + gb_re[j] * b_re + gb_im[j] * b_im
-            y[two * j + one] = ga_re[j] * a_im + ga_im[j] * a_re - gb_re[j] * b_im + gb_im[j] * b_re
-        for i in range(two * n_keep, two * n2 + two):
-            y[i] = 0.0
+            y[j] = ga[j] * zr[j] + gb[j] * zr[n1 - j].conjugate()
+        for i in range(n_keep, n2 + one):
+            y[i] = 0
         # W[k] = C[k]·Y[k] + D[k]·conj(Y[n2 - k])
         for k in range(n2):
-            mirror = two * (n2 - k)
-            p_re = y[two * k]
-            p_im = y[two * k + one]
-            q_re = y[mirror]
-            q_im = y[mirror + one]
-            wr[two * k] = c_re[k] * p_re - c_im[k] * p_im + d_re[k] * q_re + d_im[k] * q_im
-            wr[two * k + one] = c_re[k] * p_im + c_im[k] * p_re - d_re[k] * q_im + d_im[k] * q_re
+            wr[k] = c[k] * y[k] + d[k] * y[n2 - k].conjugate()

@@ -56,7 +56,7 @@ def _with_id(event: dict[str, Any], event_id: str | None) -> dict[str, Any]:
     return event
 
 
-def encode_audio(data: bytes) -> str:
+def encode_audio(data: bytes | memoryview) -> str:
     """Audio bytes as the base64 text the API carries (standard alphabet, padded)."""
     return b64encode(data)
 
@@ -71,7 +71,7 @@ def decode_audio(text: object, field: str = "delta") -> bytes:
     raise InvalidDataError(f"{field} must be a base64 string; got {type(text).__name__}")
 
 
-def append_event_json(audio: bytes, event_id: str | None = None) -> str:
+def append_event_json(audio: bytes | memoryview, event_id: str | None = None) -> str:
     """The compact JSON text of append_event(audio, event_id), built without a dict round trip
     (base64 never needs escaping; the event_id is escaped by json)."""
     b64 = b64encode(audio)
@@ -83,7 +83,7 @@ def append_event_json(audio: bytes, event_id: str | None = None) -> str:
 
 
 
-def append_event(audio: bytes, event_id: str | None = None) -> dict[str, Any]:
+def append_event(audio: bytes | memoryview, event_id: str | None = None) -> dict[str, Any]:
     """`input_audio_buffer.append` carrying `audio` (bytes already in the session's input format)."""
     return _with_id({"type": "input_audio_buffer.append", "audio": encode_audio(audio)}, event_id)
 

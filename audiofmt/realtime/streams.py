@@ -8,17 +8,18 @@ sample) and round to int16 once, by audiofmt's float rule, at the very end.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from .._checks import QualityName, check_channels, check_dtype, check_int, check_rate, check_samples
 from .._moved import RenamedAttribute, renamed_keywords
-from .._speedups import first_b64decode
-from ..codecs import decode, encode, int16_to_float, round_to_int16
+from .._speedups import first_b64decode, first_loads
+from ..codecs import _as_code_bytes, decode, encode, int16_to_float, round_to_int16
 from ..errors import AudioFormatError, InvalidSamplesError
-from ..formats import AudioFormat
+from ..formats import FORMATS, AudioFormat
 from ..resampler.core import Resampler, channel_mean
 from ..resampler.filters import get_quality
 from .events import (
@@ -37,7 +38,17 @@ from .events import (
 )
 from .session import Session
 
+if TYPE_CHECKING:
+    from ..bridge._fused import FusedPath
+
 __all__ = ["InputEncoder", "OutputDecoder", "AppendChunker"]
+
+
+def _fused_path(in_format: AudioFormat, out_format: AudioFormat, quality: QualityName) -> FusedPath | None:
+    """The fused G.711 ↔ int16 path at `quality` (float32), or None where none fits."""
+    from ..bridge._fused import fused_path
+
+    return fused_path(in_format, out_format, quality)
 
 Event = dict[str, Any] | str
 
@@ -71,14 +82,20 @@ class AppendChunker:
         self.as_json = as_json
         self.samples_sent = 0
         self._n_ids = 0
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._chunk_bytes = fmt.n_bytes(self.chunk_samples)
+        self._pending = b""  # coded samples not yet sent (coding is per sample: chunking changes no byte)
 
     def push(self, ints: np.ndarray) -> list[Event]:
         """Add int16 samples; returns the events of every chunk now complete."""
-        if not self._pending.shape[0] and ints.shape[0] == self.chunk_samples:  # one whole chunk
-            self.samples_sent += ints.shape[0]
-            return [self._append(encode(ints, self.format))]
-        self._pending = np.concatenate((self._pending, ints)) if self._pending.shape[0] else ints
+        return self.push_bytes(encode(ints, self.format))
+
+    def push_bytes(self, data: bytes | memoryview) -> list[Event]:
+        """Add samples already coded in the format (whole samples; a view is used at once, not
+        kept); returns the events of every chunk now complete."""
+        if not self._pending and len(data) == self._chunk_bytes:  # one whole chunk
+            self.samples_sent += self.chunk_samples
+            return [self._append(data)]
+        self._pending = self._pending + data if self._pending else bytes(data)
         return self._events(final=False)
 
     def finish(self) -> list[Event]:
@@ -87,7 +104,7 @@ class AppendChunker:
 
     def drop(self) -> None:
         """Forget samples not yet sent."""
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._pending = b""
 
     def next_id(self) -> str | None:
         if self.event_id_prefix is None:
@@ -98,19 +115,19 @@ class AppendChunker:
     def wrap(self, event: dict[str, Any]) -> Event:
         return json.dumps(event, separators=(",", ":")) if self.as_json else event
 
-    def _append(self, audio: bytes) -> Event:
+    def _append(self, audio: bytes | memoryview) -> Event:
         event_id = self.next_id()
         return append_event_json(audio, event_id) if self.as_json else append_event(audio, event_id)
 
     def _events(self, final: bool) -> list[Event]:
         out: list[Event] = []
-        n, start = self.chunk_samples, 0
-        while self._pending.shape[0] - start >= n or (final and self._pending.shape[0] > start):
-            chunk = self._pending[start : start + n]
-            out.append(self._append(encode(chunk, self.format)))
-            self.samples_sent += chunk.shape[0]
-            start += chunk.shape[0]
-        self._pending = self._pending[start:]
+        pending, n, start = self._pending, self._chunk_bytes, 0
+        while len(pending) - start >= n or (final and len(pending) > start):
+            chunk = pending[start : start + n]
+            out.append(self._append(chunk))
+            self.samples_sent += len(chunk) // self.format.bytes_per_sample
+            start += len(chunk)
+        self._pending = pending[start:]
         return out
 
 
@@ -125,6 +142,9 @@ class InputEncoder:
     rounded down), `n_clipped` samples clipped to int16.
     The default `quality="low_latency"` keeps a live stream within 6 ms of its input (alias-free
     from the Nyquist frequency, 116 dB); `"hq"` rejects more but holds back one FFT block (80-260 ms).
+    With `low_latency`, resampling to a G.711 format computes in float32 (its codes carry at most
+    14 bits: see audiofmt.bridge._fused), and mono int16 chunks are resampled, rounded and coded
+    by one fused kernel call each where the plan is one stage; everything else computes in float64.
     """
 
     @renamed_keywords(rate="rate_hz")
@@ -148,14 +168,22 @@ class InputEncoder:
         self.chunk_samples = self._chunks.chunk_samples
         self.quality = quality
         get_quality(quality)  # an unknown name fails here, not at the first rate change
+        self._fused: FusedPath | None = None
+        self._float: np.dtype[Any] = np.dtype(np.float64)
         self._resampler = self._new_resampler()
         self.n_in = 0
-        self.n_clipped = 0
+        self._clipped = 0  # clipped samples, not counting the current fused path's
 
     @property
     def n_out(self) -> int:
         """Samples carried by the append events returned so far (the format's own rate)."""
         return self._chunks.samples_sent
+
+    @property
+    def n_clipped(self) -> int:
+        """Samples clipped to int16 so far."""
+        fused = self._fused
+        return self._clipped + (fused.n_clipped if fused is not None else 0)
 
     rate = RenamedAttribute("rate_hz")
 
@@ -174,14 +202,40 @@ class InputEncoder:
         return heard_ms(self.samples_sent, self.format.rate_hz)
 
     def _new_resampler(self) -> Resampler | None:
+        """A new stream: a fused path where one fits (then None), else a Resampler where the rate
+        changes."""
+        g711 = self.format.codec != "pcm_s16le" and get_quality(self.quality).name == "low_latency"
+        self._fused, self._float = None, np.dtype(np.float32 if g711 else np.float64)
         if self.rate_hz == self.format.rate_hz:
             return None
+        if self.channels == 1 and g711:
+            self._fused = _fused_path(replace(FORMATS["pcm16"], rate_hz=self.rate_hz), self.format, self.quality)
+            if self._fused is not None:
+                return None
         return Resampler(self.rate_hz, self.format.rate_hz, self.quality, self.channels, downmix=True)
+
+    def _end_fused(self) -> None:
+        """Go on with the fused path's stream in the Resampler (a chunk it cannot take came)."""
+        fused = self._fused
+        if fused is not None:
+            self._clipped += fused.n_clipped
+            self._resampler, self._fused = fused.resampler(), None
 
     def process(self, samples: np.ndarray) -> list[Event]:
         """Encode the next piece of audio; returns the append events that are now complete."""
+        fused = self._fused
+        if (  # the fused hot path: mono int16 → codes in one kernel call
+            fused is not None
+            and type(samples) is np.ndarray
+            and samples.dtype == np.int16
+            and samples.ndim == 1
+            and samples.flags.c_contiguous
+        ):
+            self.n_in += samples.shape[0]
+            return self._chunks.push_bytes(fused.process_int16(samples))
         if (  # hot path: mono int16 at the format's rate goes straight to the chunker
             self._resampler is None
+            and fused is None
             and type(samples) is np.ndarray
             and samples.dtype == np.int16
             and samples.ndim == 1
@@ -196,7 +250,12 @@ class InputEncoder:
     def flush(self) -> list[Event]:
         """End of input: the resampler's tail and the last partial chunk, as events."""
         events = []
-        if self._resampler is not None:
+        if self._fused is not None:
+            tail, clipped = self._fused.flush_samples()
+            self._clipped += self._fused.n_clipped + clipped
+            events = self._chunks.push(tail)
+            self._resampler = self._new_resampler()
+        elif self._resampler is not None:
             events = self._chunks.push(self._to_int16(self._resampler.flush()))
             self._resampler = self._new_resampler()
         return events + self._chunks.finish()
@@ -209,6 +268,8 @@ class InputEncoder:
         """Drop audio not yet sent (pending and inside the resampler), without events; the
         counters keep counting what was sent."""
         self._chunks.drop()
+        if self._fused is not None:
+            self._clipped += self._fused.n_clipped
         self._resampler = self._new_resampler()
 
     def clear(self) -> list[Event]:
@@ -223,8 +284,10 @@ class InputEncoder:
         if samples.ndim != want_ndim or (want_ndim == 2 and samples.shape[1] != self.channels):
             want = "(frames,)" if self.channels == 1 else f"(frames, {self.channels})"
             raise InvalidSamplesError(f"samples must have shape {want}; got {samples.shape}")
+        self._end_fused()
         if self._resampler is not None:
-            x = int16_to_float(samples) if samples.dtype == np.int16 else samples.astype(np.float64)
+            dtype = self._float  # float32 to G.711, float64 to pcm16
+            x = int16_to_float(samples, dtype) if samples.dtype == np.int16 else samples.astype(dtype)
             return self._resampler.process(x)  # refuses NaN/inf itself
         if samples.dtype != np.int16 and not np.isfinite(samples).all():  # the resampler's rule, at any rate
             first = int(np.flatnonzero(~np.isfinite(samples.reshape(-1)))[0])
@@ -238,7 +301,7 @@ class InputEncoder:
         if resampled.dtype == np.int16:
             return resampled
         ints, clipped = round_to_int16(np.ascontiguousarray(resampled, dtype=np.float64))
-        self.n_clipped += clipped
+        self._clipped += clipped
         return ints
 
 
@@ -254,6 +317,9 @@ class OutputDecoder:
     returned (at `output_rate_hz`) and `n_clipped` samples clipped to int16.
     Resampling defaults to `quality="low_latency"` (at most 6 ms held back, so audio can be played
     as it arrives); `"hq"` holds back one FFT block (80-260 ms) for more rejection.
+    With `low_latency`, G.711 to int16 at another rate computes in float32 (the codes carry at most
+    14 bits: see audiofmt.bridge._fused), decoded, resampled and rounded by one fused kernel call
+    per delta where the plan is one stage; everything else computes in float64.
     """
 
     @renamed_keywords(rate="rate_hz")
@@ -268,7 +334,8 @@ class OutputDecoder:
         self.received: dict[tuple[str, int], int] = {}
         self.n_in = 0
         self.n_out = 0
-        self.n_clipped = 0
+        self._clipped = 0  # clipped samples, not counting the current fused path's
+        self._fused: FusedPath | None = None
         self._stream: tuple[str, int] | None = None
         self._audio_marked = self.session.audio_output_started
         self._switch(self.session.output_format)
@@ -286,13 +353,56 @@ class OutputDecoder:
 
     output_rate = RenamedAttribute("output_rate_hz")
 
+    @property
+    def n_clipped(self) -> int:
+        """Samples clipped to int16 so far."""
+        fused = self._fused
+        return self._clipped + (fused.n_clipped if fused is not None else 0)
+
     def _switch(self, fmt: AudioFormat) -> None:
+        """A new stream in `fmt`: a fused path where one fits, else a Resampler where the rate changes."""
+        if self._fused is not None:
+            self._clipped += self._fused.n_clipped
         self._format = fmt
-        needs = self.rate_hz is not None and self.rate_hz != fmt.rate_hz
-        self._resampler = Resampler(fmt.rate_hz, self.output_rate_hz, self.quality) if needs else None
+        self._fused = self._resampler = None
+        self._float: np.dtype[Any] = np.dtype(np.float64)
+        if self.rate_hz is None or self.rate_hz == fmt.rate_hz:
+            return
+        if self.dtype == np.int16 and fmt.codec != "pcm_s16le" and get_quality(self.quality).name == "low_latency":
+            self._float = np.dtype(np.float32)
+            self._fused = _fused_path(fmt, replace(FORMATS["pcm16"], rate_hz=self.rate_hz), self.quality)
+            if self._fused is not None:
+                return
+        self._resampler = Resampler(fmt.rate_hz, self.output_rate_hz, self.quality)
 
     def process(self, event: object) -> np.ndarray:
         """The audio samples this event carries (possibly none)."""
+        if type(event) is str:  # the hot path: an audio delta's text, parsed by the accelerator if any
+            try:
+                ev = first_loads(event)
+            except ValueError:
+                ev = None
+            kind = ev.get("type") if type(ev) is dict else None
+            if type(kind) is str and kind in AUDIO_DELTA_TYPES:
+                item_id, content_index, text = ev.get("item_id"), ev.get("content_index"), ev.get("delta")
+                # the fields read here are what json.loads gives (orjson differs only on floats and
+                # integers beyond 64 bits); anything else is parsed again by the full rules below
+                if type(item_id) is str and type(content_index) is int and type(text) is str:
+                    try:
+                        data = first_b64decode(text)
+                    except ValueError:
+                        data = None
+                    if data is not None:
+                        key = (item_id, content_index)
+                        fused = self._fused
+                        if fused is not None and self._stream == key and self._audio_marked:  # feed()'s hot path
+                            self.received[key] += len(data)
+                            self.n_in += len(data)
+                            count = fused._call(data)  # process_samples(data), one Python call less
+                            out = fused._samples[:count].copy() if count >= 0 else fused.process_samples(data)
+                            self.n_out += out.shape[0]
+                            return out
+                        return self.feed(data, item_id, content_index)
         ev = parse_event(event)
         kind = ev["type"]
         if kind in AUDIO_DELTA_TYPES:
@@ -306,6 +416,12 @@ class OutputDecoder:
     def flush(self) -> np.ndarray:
         """End of the current audio stream: whatever the resampler still holds."""
         self._stream = None
+        if self._fused is not None:
+            tail, clipped = self._fused.flush_samples()
+            self._clipped += clipped
+            self._switch(self._format)  # a fresh stream for the next item
+            self.n_out += tail.shape[0]
+            return tail
         if self._resampler is None:
             return self._empty()
         tail = self._resampler.flush()
@@ -320,6 +436,14 @@ class OutputDecoder:
 
     def feed(self, data: bytes, item_id: str = "", content_index: int = 0) -> np.ndarray:
         """Audio bytes in the session's output format (a delta's payload, base64 already undone)."""
+        fused = self._fused
+        if fused is not None and type(data) is bytes and self._stream == (item_id, content_index) and self._audio_marked:
+            key = self._stream  # the hot path: the next delta of the same item, one kernel call
+            self.received[key] += len(data)
+            self.n_in += len(data)
+            out = fused.process_samples(data)
+            self.n_out += out.shape[0]
+            return out
         samples = decode(data, self._format)
         head = None
         if self._stream is not None and self._stream != (item_id, content_index):
@@ -330,10 +454,15 @@ class OutputDecoder:
         if not self._audio_marked:
             self.session.mark_audio_output()
             self._audio_marked = True
-        if self._resampler is None:
+        if self._fused is not None:  # a G.711 format: one byte per sample, decode() took any bytes-like
+            out = self._fused.process_samples(data if type(data) is bytes else _as_code_bytes(data).tobytes())
+            self.n_out += out.shape[0]
+        elif self._resampler is None:
             out = self._finish(samples)
         else:
-            out = self._finish(self._resampler.process_decoded(int16_to_float(samples)))
+            floats = int16_to_float(samples, self._float)
+            resampled = self._resampler.process_decoded(floats) if self._float == np.float64 else self._resampler.process(floats)
+            out = self._finish(resampled)
         return np.concatenate((head, out)) if head is not None and head.shape[0] else out
 
     def _delta(self, ev: dict[str, Any]) -> np.ndarray:
@@ -367,7 +496,7 @@ class OutputDecoder:
         if self.dtype != np.int16:
             return x.astype(self.dtype, copy=False)
         ints, clipped = round_to_int16(np.ascontiguousarray(x))
-        self.n_clipped += clipped
+        self._clipped += clipped
         return ints
 
     def _empty(self) -> np.ndarray:

@@ -270,6 +270,7 @@ class Resampler:
         direct = result.ndim == 1 and result.dtype == self._compute
         for c, (engine, plane) in enumerate(zip(self._engines, planar)):
             engine.reuse_outputs()  # what is not written into the result is copied there at once
+            engine.for_throughput()
             column = result if result.ndim == 1 else result[:, c]
             pos = 0
             for start in range(0, plane.shape[0], self._piece):

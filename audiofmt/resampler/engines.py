@@ -65,6 +65,10 @@ class Chain:
         for stage in self.stages:
             stage.set_threads(n)
 
+    def for_throughput(self) -> None:
+        for stage in self.stages:
+            stage.for_throughput()
+
     @property
     def lookahead(self) -> int:
         """Input samples (at the chain's input rate) that must follow an output's time before

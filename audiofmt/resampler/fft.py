@@ -62,18 +62,59 @@ def _fft_functions() -> tuple[object, object]:
     return scipy.fft.rfft, scipy.fft.irfft
 
 _MAX_FFT = 1 << 21
-# Blocks per numpy call: 2^17 points of the larger transform (real samples), so that a batch's
-# packed blocks, bins and outputs (about 0.6 MB in float32) stay in a core's L2 cache. Measured
-# (interleaved A/B, CPU time): 2^18 input samples per call, as before, was up to 1.7x slower for
-# 8k -> 24k, whose output blocks are 3x the input ones; 2^17 points beat 2^16 at 5-6 ratios of
-# 7 in two runs by 2-14 % (96k -> 24k 6 % slower; noise is about 10 %).
+# Blocks per numpy call, unpacked transforms: 2^17 points of the larger transform (real samples).
+# Measured (interleaved A/B, CPU time): 2^18 input samples per call, as before, was up to 1.7x
+# slower for 8k -> 24k, whose output blocks are 3x the input ones; 2^17 points beat 2^16 at 5-6
+# ratios of 7 in two runs by 2-14 % (96k -> 24k 6 % slower; noise is about 10 %).
 _BATCH_POINTS = 1 << 17
+# Packed transforms: blocks per call such that their forward bins, spectra and inverse outputs
+# take at most this many bytes (within a core's L2 cache beside the tables and the signal).
+# Measured (CPU time, best of 7 interleaved rounds, 10 s per ratio): 768 KB is within noise of
+# the fastest at every ratio; 1 MB (about what 2^17 points gave) makes 8k -> 24k 1.8x slower
+# (13.2 -> 23.5 ns per input sample), 256 KB makes 44.1k -> 24k 1.4x slower.
+_BATCH_BYTES = 3 << 18
+_GROUP = 4  # rows pocketfft transforms at once (float32 in SSE registers; float64 takes 2)
 
 
-def _fft_cost(n: int) -> float:
-    """Relative time of a real FFT of size n on this class of machine (measured, rough)."""
-    per_point = 1.0 if n <= 8192 else 1.3 if n <= 32768 else 1.7
-    return per_point * n * math.log2(max(n, 2))
+def _fft_cost(n: int, itemsize: int) -> float:
+    """Relative time of a real FFT of size n (n even: a complex FFT of n/2 points) of reals of
+    `itemsize` bytes on this class of machine (measured, rough). pocketfft's complex64 FFTs
+    take 0.21-0.25 ns per point and log2 point up to 1920 points, whose data and scratch space
+    (2 × 15 KB) fit a 32 KB L1 cache; beyond, 0.26-0.38 (numpy 2.4, AMD EPYC). The steps are
+    taken by size in bytes, so float64 blocks are half as long (and have half the latency)."""
+    half = max(n // 2, 2)
+    n_bytes = half * 2 * itemsize
+    per_point = 1.0 if n_bytes <= 15360 else 1.2 if n_bytes <= 32768 else 1.35 if n_bytes <= 131072 else 1.7
+    if half % 4:  # no radix-4 pass (e.g. 1470 = 2·3·5·7²): 10-20 % more per point and log2 point
+        per_point *= 1.15
+    return per_point * half * math.log2(half)
+
+
+# Candidate block factors k (FFT sizes M·k and L·k): {1, 3, 5} × 2^s, sizes pocketfft runs with
+# radix-4, 2, 3 and 5 passes.
+_BLOCK_FACTORS = sorted({base << shift for base in (1, 3, 5) for shift in range(40) if (base << shift) <= _MAX_FFT})
+
+
+def _block_factor(l: int, m: int, pad: int, itemsize: int = 4) -> int:
+    """k for FFT sizes Ni = M·k, No = L·k: the cheapest per input sample by _fft_cost, with
+    the spectral step's pass over the No/2 output bins.
+
+    Measured against this choice (whole resample() calls, CPU time, best of 7-11 interleaved
+    rounds, float32): at 1:3 (8k -> 24k) k = 1280 (No = 3840) beat the former choice 2048
+    by 7-20 % in three scans, at 2:1 (48k -> 24k) k = 1536 beat 2048 by 8-17 % in four; at
+    the other ratios sizes within 2x of the choice are within noise (10 %) of each other."""
+    best: tuple[float, int] | None = None
+    for k in _BLOCK_FACTORS:
+        n_in, n_out = m * k, l * k
+        if n_in < 2 * pad + m:
+            continue
+        if max(n_in, n_out) > _MAX_FFT and best is not None:
+            break
+        cost = (_fft_cost(n_in, itemsize) + _fft_cost(n_out, itemsize) + n_out) / (n_in - 2 * pad)
+        if best is None or cost < best[0]:
+            best = (cost, k)
+    assert best is not None
+    return best[1]
 
 
 @lru_cache(maxsize=64)
@@ -89,18 +130,8 @@ def _fft_design(l: int, m: int, quality: Quality, dtype_code: str = "d") -> tupl
     taps = windowed_sinc(half, cutoff, kaiser_beta(attenuation))
     half_in = half if m >= l else -(-half * m // l)  # filter half-length in input samples
     pad = -(-half_in // m) * m
-    best: tuple[float, int] | None = None
-    for k in sorted({base << shift for base in (1, 3) for shift in range(40) if (base << shift) <= _MAX_FFT}):
-        n_in, n_out = m * k, l * k
-        if n_in < 2 * pad + m:
-            continue
-        if max(n_in, n_out) > _MAX_FFT and best is not None:
-            break
-        cost = (_fft_cost(n_in) + _fft_cost(n_out)) / (n_in - 2 * pad)
-        if best is None or cost < best[0]:
-            best = (cost, k)
-    assert best is not None
-    n_in, n_out = m * best[1], l * best[1]
+    k = _block_factor(l, m, pad, np.dtype(dtype_code).itemsize)
+    n_in, n_out = m * k, l * k
     n_high = max(n_in, n_out)
     circular = np.zeros(n_high)
     circular[: half + 1] = taps[half:]
@@ -113,8 +144,8 @@ def _fft_design(l: int, m: int, quality: Quality, dtype_code: str = "d") -> tupl
 
 @lru_cache(maxsize=64)
 def _packed_tables(l: int, m: int, quality: Quality, dtype_code: str) -> tuple[np.ndarray, ...]:
-    """(G·A, G·B, C, D) for kernels.spectrum.resample_spectrum (see there), each as its real
-    and its imaginary part in dtype_code's precision: the gains below the lower Nyquist (the bin at it, which the stop
+    """(G·A, G·B, C, D) for kernels.spectrum.resample_spectrum (see there), complex in
+    dtype_code's precision: the gains below the lower Nyquist (the bin at it, which the stop
     band's edge leaves below -150 dB, is dropped: the packed inverse needs it real)."""
     _, n_in, n_out, gains = _fft_design(l, m, quality, dtype_code)
     g = gains[:-1].astype(np.float64)
@@ -124,7 +155,8 @@ def _packed_tables(l: int, m: int, quality: Quality, dtype_code: str) -> tuple[n
     w_out = np.exp(2j * np.pi * k / n_out)
     scale = 1.0 / (n_out // 2)  # the inverse complex FFT's 1 / (No/2)
     tables = (g * (1 - 1j * w_in) / 2, g * (1 + 1j * w_in) / 2, (1 + 1j * w_out) * scale / 2, (1 - 1j * w_out) * scale / 2)
-    result = tuple(np.ascontiguousarray(part.astype(dtype_code)) for t in tables for part in (t.real, t.imag))
+    complex_type = np.result_type(np.dtype(dtype_code), np.complex64)
+    result = tuple(np.ascontiguousarray(t.astype(complex_type)) for t in tables)
     for t in result:
         t.setflags(write=False)
     return result
@@ -156,6 +188,8 @@ class FFTEngine:
         self.out_offset = self.pad * l // m
         self.threads = 1
         self._buffers: dict[int, tuple[np.ndarray, ...]] = {}
+        self._reuse: np.ndarray | None = None  # set by reuse_outputs(): the output buffer
+        self._group = 1  # blocks per push are a multiple of this (for_throughput(): _GROUP)
         self._rfft, self._irfft = _fft_functions()
         self._complex = np.result_type(self._dtype, np.complex64)
         # Both sizes even (always, for the built-in presets): the transforms run packed, two
@@ -166,17 +200,27 @@ class FFTEngine:
         if self._packed:  # kernels.spectrum's kernel, or its numpy twin while numba is not loaded
             from .numpy_spectrum import SpectralStep
 
-            self._step = SpectralStep(self._dtype)
+            self._step = SpectralStep(self._complex)
         self._one = self._dtype.type(1)
         self._buffer = np.zeros(self.pad, dtype=self._dtype)  # holds input from absolute index self._start
         self._start = -self.pad
         self._next_block = 0
 
     def reuse_outputs(self) -> None:
-        """Accepted for the engine interface; this engine's outputs are always fresh arrays."""
+        """From now on push() and finish() return views into one buffer that the next call
+        overwrites (for a consumer that copies what it keeps, e.g. the next stage of a chain):
+        fresh memory for every chunk's output costs page faults."""
+        self._reuse = np.empty(0, dtype=self._dtype)
 
     def set_threads(self, n: int) -> None:
         self.threads = max(1, n)
+
+    def for_throughput(self) -> None:
+        """One-shot use: each push transforms whole groups of 4 blocks (pocketfft transforms 4
+        rows at once in vector registers, a remainder row by row at 3-4x the cost per row) and
+        holds up to 3 complete blocks back for the next push or finish(). The same samples,
+        later: not for a live stream."""
+        self._group = _GROUP
 
     @property
     def lookahead(self) -> int:
@@ -189,6 +233,7 @@ class FFTEngine:
         n_buffered = self._start + self._buffer.shape[0]  # absolute index where x begins
         n_avail = n_buffered + x.shape[0]
         n_blocks = (n_avail + self.pad - self.n_fft_in) // self.hop_in + 1 - self._next_block
+        n_blocks -= n_blocks % self._group  # throughput mode: whole groups, the rest held back
         if n_blocks <= 0:
             if x.shape[0]:
                 self._buffer = np.concatenate((self._buffer, x))
@@ -197,16 +242,32 @@ class FFTEngine:
         # the buffered tail and x, need a (short) joined copy.
         first_start = self._next_block * self.hop_in - self.pad
         n_straddling = min(n_blocks, max(0, -((first_start - n_buffered) // self.hop_in)))
+        n_straddling = min(n_blocks, -(-n_straddling // self._group) * self._group)  # whole groups too
         count = n_blocks * self.hop_out
-        out = np.empty(count, dtype=self._dtype) if into is None else into[:count]
+        if into is not None:
+            out = into[:count]
+        elif self._reuse is None:
+            out = np.empty(count, dtype=self._dtype)
+        else:
+            if self._reuse.shape[0] < count:
+                self._reuse = np.empty(max(count, 2 * self._reuse.shape[0]), dtype=self._dtype)
+            out = self._reuse[:count]
         split = n_straddling * self.hop_out
+        tasks: list[Callable[[int], None]] = []
         if n_straddling:
             span = (n_straddling - 1) * self.hop_in + self.n_fft_in
             joined = np.concatenate((self._buffer, x[: first_start + span - n_buffered]))
-            self._transform(joined[first_start - self._start :], n_straddling, out[:split])
+            tasks += self._tasks(joined[first_start - self._start :], n_straddling, out[:split])
         if n_blocks > n_straddling:
             inside_start = first_start + n_straddling * self.hop_in - n_buffered
-            self._transform(x[inside_start:], n_blocks - n_straddling, out[split:])
+            tasks += self._tasks(x[inside_start:], n_blocks - n_straddling, out[split:])
+        if self.threads > 1 and len(tasks) > 1:  # the joined blocks run beside the others
+            from .threads import run_parallel
+
+            run_parallel(tasks, self.threads)
+        else:
+            for task in tasks:
+                task(0)
         self._next_block += n_blocks
         keep_from = self._next_block * self.hop_in - self.pad
         if keep_from >= n_buffered:
@@ -217,12 +278,13 @@ class FFTEngine:
         return out
 
     def finish(self, total: int | None) -> np.ndarray:
-        """Emit the rest: `total` outputs in all, the input being zero after what was pushed.
-
-        This engine is only ever a chain's last stage, so `total` is always given."""
-        if total is None:
-            raise ValueError("FFTEngine.finish needs the total output length")
+        """Emit the rest: `total` outputs in all, the input being zero after what was pushed;
+        total=None (inside a chain): every output whose filter reaches an input sample, those
+        at input times before n_in + pad."""
+        self._group = 1  # every block that is left, now
         n_in = self._start + self._buffer.shape[0]
+        if total is None:
+            total = -(-(n_in + self.pad) * self.l // self.m) if n_in > 0 else 0
         n_blocks = -(-(total - self._next_block * self.hop_out) // self.hop_out)
         if n_blocks <= 0:
             return np.zeros(0, dtype=self._dtype)
@@ -230,11 +292,14 @@ class FFTEngine:
         out = self.push(np.zeros(max(0, needed - n_in), dtype=self._dtype))
         return out[: out.shape[0] - ((self._next_block * self.hop_out) - total)]
 
-    def _transform(self, signal: np.ndarray, n_blocks: int, dest: np.ndarray) -> None:
-        """dest[:] = outputs of `n_blocks` consecutive blocks whose first window starts at signal[0]."""
+    def _tasks(self, signal: np.ndarray, n_blocks: int, dest: np.ndarray) -> list[Callable[[int], None]]:
+        """Tasks that together set dest[:] = the outputs of `n_blocks` consecutive blocks whose
+        first window starts at signal[0]: one, or with threads, runs of whole groups of 4 blocks
+        (pocketfft transforms 4 rows at once, a remainder row by row), at least 2 blocks each,
+        several per thread. A task is called with its thread's slot (scratch space)."""
         span = (n_blocks - 1) * self.hop_in + self.n_fft_in
         if signal.shape[0] < span:
-            raise ValueError("FFTEngine._transform: the signal does not cover the blocks")
+            raise ValueError("FFTEngine._tasks: the signal does not cover the blocks")
         if self._packed:  # block i is signal[i*hop : i*hop + Ni] read as Ni/2 complex pairs
             pairs = np.ascontiguousarray(signal[: span - span % 2]).view(self._complex)
             step = pairs.strides[0]
@@ -246,17 +311,17 @@ class FFTEngine:
             rows = self._transform_rows
         out = dest.reshape(n_blocks, self.hop_out)
         if self.threads <= 1 or n_blocks < 4:
-            rows(frames, out, 0)
-            return
-        from .threads import TASKS_PER_THREAD, run_parallel
+            return [lambda slot: rows(frames, out, slot)]
+        from .threads import TASKS_PER_THREAD
 
-        parts = min(self.threads * TASKS_PER_THREAD, n_blocks // 2)  # runs of at least 2 blocks
-        bounds = [n_blocks * i // parts for i in range(parts + 1)]
+        groups = -(-n_blocks // _GROUP)
+        parts = min(self.threads * TASKS_PER_THREAD, groups, n_blocks // 2)
+        bounds = [min(n_blocks, _GROUP * (groups * i // parts)) for i in range(parts + 1)]
 
         def task(a: int, b: int) -> Callable[[int], None]:
             return lambda slot: rows(frames[a:b], out[a:b], slot)
 
-        run_parallel([task(a, b) for a, b in pairwise(bounds)], self.threads)
+        return [task(a, b) for a, b in pairwise(bounds)]
 
     def _scratch(self, slot: int, rows: int) -> tuple[np.ndarray, ...]:
         """Reused buffers of at least `rows` rows for one thread's transforms (slot: its task
@@ -305,23 +370,27 @@ class FFTEngine:
         assert step is not None
         n_blocks = frames.shape[0]
         n_half_in, n_half_out = self.n_fft_in // 2, self.n_fft_out // 2
-        per_batch = min(n_blocks, max(1, _BATCH_POINTS // max(self.n_fft_in, self.n_fft_out)))
+        row_bytes = (n_half_in + 2 * n_half_out) * self._complex.itemsize  # forward, spectrum, blocks
+        per_batch = max(1, _BATCH_BYTES // row_bytes)
+        if per_batch >= 2 * _GROUP:  # pocketfft transforms 4 rows at once in vector registers, a remainder one by one
+            per_batch -= per_batch % _GROUP
+        per_batch = min(n_blocks, per_batch)
         buffers = self._buffers.get(slot)
         if buffers is None or buffers[0].shape[0] < per_batch:
             buffers = (
                 np.empty((per_batch, n_half_in), dtype=self._complex),
                 np.empty((per_batch, n_half_out), dtype=self._complex),
                 np.empty((per_batch, n_half_out), dtype=self._complex),
-                np.empty(2 * n_half_out + 2, dtype=self._dtype),
+                np.empty(n_half_out + 1, dtype=self._complex),
             )
             self._buffers[slot] = buffers
         forward, spectrum, blocks, scratch = buffers
         tables = self._tables
-        one, axes, real = self._one, [(-1,), (), (-1,)], self._dtype
+        one, axes = self._one, [(-1,), (), (-1,)]
         for b in range(0, n_blocks, per_batch):
             rows = min(per_batch, n_blocks - b)
             _POCKETFFT.fft(frames[b : b + rows], one, axes=axes, out=forward[:rows])
-            step(forward[:rows].view(real), *tables, spectrum[:rows].view(real), scratch)
+            step(forward[:rows], *tables, spectrum[:rows], scratch)
             _POCKETFFT.ifft(spectrum[:rows], one, axes=axes, out=blocks[:rows])
             samples = blocks[:rows].view(self._dtype)
             out[b : b + rows] = samples[:, self.out_offset : self.out_offset + self.hop_out]

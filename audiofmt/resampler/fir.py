@@ -162,6 +162,9 @@ class FIRStage:
     def set_threads(self, n: int) -> None:
         self.threads = max(1, n)
 
+    def for_throughput(self) -> None:
+        """One-shot use (see FFTEngine.for_throughput): nothing changes for a FIR stage."""
+
     def _call(self, x: np.ndarray, x_start: int, j_start: int, out: np.ndarray) -> None:
         """_compute, split into one run of consecutive outputs per thread when there are many
         (FFT batches are cut finer: a block costs the same wherever it falls): each output is

@@ -2,7 +2,9 @@
 
 A stage is a zero-phase low-pass with a rate change (half-band 2:1 or 1:2, polyphase L/M, or
 the FFT engine). The built-in presets: hq and vhq are half-band 2:1 stages while the rate is
->= 3 × the output rate, then the overlap-save FFT engine; low_latency is one polyphase stage.
+>= 3 × the output rate, then the overlap-save FFT engine, then half-band 1:2 stages while the
+output rate is >= 3 × the FFT stage's (8k -> 24k: FFT 8k -> 12k, half-band 12k -> 24k);
+low_latency is one polyphase stage.
 The multi-stage FIR chains below (a steep half-band with a transition centred on N) serve a
 custom `Quality` whose transition is symmetric about N; `plan()` picks the cheapest of a few
 such chain shapes by a cost model calibrated on the kernels. Plans depend on nothing but their
@@ -45,6 +47,12 @@ class Stage:
 def _halfband(rate: int, passband_hz: float) -> Stage:
     """2:1 half-band stage at `rate` that is flat to passband_hz (and stops from rate/2 - passband_hz)."""
     return Stage("halfband", rate, rate // 2, rate / 4, rate / 2 - 2 * passband_hz)
+
+
+def _interpolator(rate: int, passband_hz: float) -> Stage:
+    """1:2 half-band stage to `rate` that is flat to passband_hz (and stops the images from
+    rate/2 - passband_hz): the mirror image of _halfband."""
+    return Stage("interpolate", rate // 2, rate, rate / 4, rate / 2 - 2 * passband_hz)
 
 
 def _wide(in_rate: int, out_rate: int, passband_hz: float, stopband_hz: float) -> Stage:
@@ -104,7 +112,8 @@ def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
     - Upsampling: one polyphase stage, or a steep 1:2 half-band interpolator and a short
       polyphase stage from 2 × in_rate.
     A preset with a latency cap gets one polyphase stage. The fft preset: half-band stages
-    while the rate is >= 3 × out_rate, then the overlap-save engine.
+    while the rate is >= 3 × out_rate, then the overlap-save engine, then half-band 1:2 stages
+    while out_rate is >= 3 × the rate they start from (the mirror image).
     """
     nyquist = min(in_rate, out_rate) / 2
     passband, stopband = quality.passband_end * nyquist, quality.stopband_begin * nyquist
@@ -119,7 +128,11 @@ def plan(in_rate: int, out_rate: int, quality: Quality) -> tuple[Stage, ...]:
         while rate % 2 == 0 and rate >= 3 * out_rate:
             stages.append(_halfband(rate, stopband))
             rate //= 2
-        return (*stages, steep("fft", rate, out_rate))
+        top, suffix = out_rate, []  # upsampling: 1:2 half-band stages after the FFT stage, likewise
+        while top % 2 == 0 and top >= 3 * rate:
+            suffix.append(_interpolator(top, stopband))
+            top //= 2
+        return (*stages, steep("fft", rate, top), *reversed(suffix))
     if quality.max_latency_ms is not None or not quality.symmetric:
         return (steep("polyphase", in_rate, out_rate),)
     candidates: list[list[Stage]] = []
