@@ -164,7 +164,7 @@ def test_the_kernel_is_used_at_once_when_numba_is_loaded():
 
     engine = FFTEngine(44100, 24000, 240, 441, get_quality("hq"), np.dtype(np.float64))
     assert isinstance(engine._step, SpectralStep) and engine._step._kernel is _kernel_for(np.dtype(np.float64))
-    assert numpy_spectrum.TWIN_BUDGET == 1 << 24
+    assert numpy_spectrum.TWIN_BUDGET == 1 << 25
 
 
 def _complex_step(z, ga, gb, c, d, w, y):

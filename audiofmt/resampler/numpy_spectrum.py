@@ -33,13 +33,17 @@ import numpy as np
 
 __all__ = ["resample_spectrum", "SpectralStep", "TWIN_BUDGET"]
 
-# Points (rows x No of the inverse transforms: ~1.15 per output sample) the twins may compute
-# before the kernel is loaded: the break-even of CPU time measured on the 2-core VM. Importing
-# numba and loading the kernel took 0.22 s of CPU (best of 7 processes); the twin cost more than
-# the kernel by 12.5 ns per point for hq 44.1 kHz -> 24 kHz in float64 (break-even 16.8 Mi
-# points), 17.5 ns at 48 kHz -> 24 kHz (12.0 Mi), 13.9 ns at 16 kHz -> 8 kHz (15.1 Mi), 5.7 ns
-# at 8 kHz -> 24 kHz (37.1 Mi). 2^24 points are about 10 min of 24 kHz output.
-TWIN_BUDGET = 1 << 24
+# Points (rows x No of the inverse transforms: ~1.2 per output sample) the twins may compute
+# before the kernel is loaded. Measured on the 2-core VM against the kernel written with numba's
+# complex arithmetic: importing numba and loading the kernel take 0.23 s of CPU (best of 7
+# processes); the twin costs 17-22 ns more per point (hq 44.1/48 kHz -> 24 kHz, 16 kHz -> 8 or
+# 24 kHz, float64), so CPU time alone breaks even at 10-13 Mi points. A whole conversion weighs
+# the other way: 10 min of 44.1 kHz FLAC -> pcm16 (16.8 Mi points) took 0.94 s wall / 1.64 s CPU
+# with the twin throughout against 1.09 s / 1.57 s with the kernel from the start (best of 7,
+# interleaved): numba's start-up sits on the critical path, the twin's work beside the decoding
+# thread. 2^25 points, about 20 min of 24 kHz output, keeps such files numba-free; past it the
+# kernel is loaded once (the most a late switch can add is that one load).
+TWIN_BUDGET = 1 << 25
 _twin_points = 0
 _kernels: dict[np.dtype, Callable[..., None]] = {}
 _load_lock = threading.Lock()
@@ -96,27 +100,48 @@ def _complex(
 def _complex_terms(
     out_re: np.ndarray, out_im: np.ndarray, g: np.ndarray, a: Any, h: np.ndarray, b: Any, scratch: np.ndarray
 ) -> None:
-    """out = g·a + h·conj(b) in numba's complex arithmetic; a and b complex arrays or (re, im) pairs."""
+    """out = g·a + h·conj(b) in numba's complex arithmetic; a and b complex arrays or (re, im) pairs.
+
+    conj(b) = b_re - (-0.0 - b_im)i, so h·conj(b) = (h_re·b_re - h_im·(-b_im)) + (h_re·(-b_im) +
+    h_im·b_re)i; a product's sign follows its factors' exactly and x - (-y) = x + y, -x + y = y - x
+    exactly, so that is (h_re·b_re + h_im·b_im) + (h_im·b_re - h_re·b_im)i, bit for bit."""
     a_re, a_im = (a.real, a.imag) if isinstance(a, np.ndarray) else a
     b_re, b_im = (b.real, b.imag) if isinstance(b, np.ndarray) else b
+    g_re, g_im = _parts(g)
+    h_re, h_im = _parts(h)
     t, u = scratch[0], scratch[1]
-    np.subtract(-0.0, b_im, out=u)  # conj's imaginary part (numba negates as -0.0 - x)
-    # real: (g_re·a_re - g_im·a_im) + (h_re·b_re - h_im·(-b_im))
-    np.multiply(g.real, a_re, out=out_re)
-    np.multiply(g.imag, a_im, out=t)
+    # real: (g_re·a_re - g_im·a_im) + (h_re·b_re + h_im·b_im)
+    np.multiply(g_re, a_re, out=out_re)
+    np.multiply(g_im, a_im, out=t)
     np.subtract(out_re, t, out=out_re)
-    np.multiply(h.real, b_re, out=t)
-    np.multiply(h.imag, u, out=out_im)  # out_im as scratch until its turn
-    np.subtract(t, out_im, out=t)
-    np.add(out_re, t, out=out_re)
-    # imaginary: (g_re·a_im + g_im·a_re) + (h_re·(-b_im) + h_im·b_re)
-    np.multiply(h.real, u, out=t)
-    np.multiply(h.imag, b_re, out=u)
+    np.multiply(h_re, b_re, out=t)
+    np.multiply(h_im, b_im, out=u)
     np.add(t, u, out=t)
-    np.multiply(g.real, a_im, out=out_im)
-    np.multiply(g.imag, a_re, out=u)
+    np.add(out_re, t, out=out_re)
+    # imaginary: (g_re·a_im + g_im·a_re) + (h_im·b_re - h_re·b_im)
+    np.multiply(g_re, a_im, out=out_im)
+    np.multiply(g_im, a_re, out=u)
     np.add(out_im, u, out=out_im)
+    np.multiply(h_im, b_re, out=t)
+    np.multiply(h_re, b_im, out=u)
+    np.subtract(t, u, out=t)
     np.add(out_im, t, out=out_im)
+
+
+_table_parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _parts(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A complex table's real and imaginary parts as contiguous arrays, kept for the engine's own
+    read-only tables (lru-cached in fft.py, so a few), made anew for any other."""
+    if table.flags.writeable:
+        return np.ascontiguousarray(table.real), np.ascontiguousarray(table.imag)
+    kept = _table_parts.get(id(table))
+    if kept is None or kept[0] is not table:
+        if len(_table_parts) > 256:
+            _table_parts.clear()
+        kept = _table_parts[id(table)] = (table, np.ascontiguousarray(table.real), np.ascontiguousarray(table.imag))
+    return kept[1], kept[2]
 
 
 def _real_pairs(
