@@ -373,8 +373,9 @@ def test_numpy_twins_match_the_kernels_on_every_input():
     assert str(numpy_error.value) == str(kernel_error.value)
 
 
-@pytest.mark.parametrize(("rate", "to"), [(8000, "g711_ulaw"), (8000, "g711_alaw"), (24000, "pcm16")])
-def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
+def _convert_1s_stereo_without_numba(rate: int, to: str, tmp_path: Path) -> np.ndarray:
+    """Convert 1 s of a stereo PCM_16 WAV at `rate` to `to` (out.raw) in a fresh process, check
+    that numba never loaded, and return the input's int16 samples."""
     t = np.arange(rate) / rate
     stereo = np.stack([0.7 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 1000 * t + 0.3)], axis=1)
     source = tmp_path / "in.wav"
@@ -384,6 +385,12 @@ def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["0", "False"], done.stderr
     ints = soundfile.read(source, dtype="int16")[0]
+    return ints
+
+
+@pytest.mark.parametrize(("rate", "to"), [(8000, "g711_ulaw"), (8000, "g711_alaw"), (24000, "pcm16")])
+def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
+    ints = _convert_1s_stereo_without_numba(rate, to, tmp_path)
     mean, _ = audiofmt.float_to_int16((ints[:, 0] / 32768 + ints[:, 1] / 32768) / 2, clip="ignore")
     assert (tmp_path / "out.raw").read_bytes() == audiofmt.encode(mean, to)
 
@@ -392,15 +399,7 @@ def test_a_conversion_without_resampling_loads_no_numba(rate, to, tmp_path):
 def test_a_conversion_by_the_fft_engine_alone_loads_no_numba(rate, to, tmp_path):
     """hq plans made of the FFT engine alone run its spectral step in numpy (resampler.numpy_spectrum)
     and round in numpy: numba never loads, and the output is what the kernels give."""
-    t = np.arange(rate) / rate
-    stereo = np.stack([0.7 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 1000 * t + 0.3)], axis=1)
-    source = tmp_path / "in.wav"
-    soundfile.write(source, stereo, rate, subtype="PCM_16")
-    code = (f"import sys; from audiofmt.cli import main; rc = main(['convert', {str(source)!r}, '-o', {str(tmp_path / 'out.raw')!r}, "
-            f"'--to', {to!r}, '-q']); print(rc, 'numba' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["0", "False"], done.stderr
-    ints = soundfile.read(source, dtype="int16")[0]
+    ints = _convert_1s_stereo_without_numba(rate, to, tmp_path)
     mean = (ints[:, 0] / 32768 + ints[:, 1] / 32768) / 2
     resampled, _ = audiofmt.float_to_int16(audiofmt.resample(mean, rate, audiofmt.get_format(to).rate_hz), clip="ignore")
     assert (tmp_path / "out.raw").read_bytes() == audiofmt.encode(resampled, to)
