@@ -24,32 +24,20 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def _kernel_is_complex() -> bool:
-    """Whether kernels.spectrum's kernel takes complex arrays (else (re, im) pairs of reals)."""
-    from numba import types
-
-    return isinstance(kernel.signatures[0].args[0].dtype, types.Complex)
-
-
 def _kernel_for(dtype: np.dtype) -> object:
-    """The kernel for samples of `dtype`, in whichever form it has (FFTEngine's choice)."""
-    key = np.result_type(dtype, np.complex64) if _kernel_is_complex() else np.dtype(dtype)
-    return kernel.variant(key, readonly=True)
+    """The kernel for samples of `dtype` (complex spectra of that precision: FFTEngine's choice)."""
+    return kernel.variant(np.result_type(dtype, np.complex64), readonly=True)
 
 
 def _both(z: np.ndarray, tables: tuple[np.ndarray, ...], n_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """(kernel's w, twin's w) for real spectra z (rows, Ni) as (re, im) pairs and tables split into
-    real and imaginary parts, both called in the kernel's form."""
+    """(kernel's w, twin's w) for real spectra z (rows, Ni) as (re, im) pairs, read as complex
+    numbers, and the complex tables (read-only, as the engine's)."""
     dtype = z.dtype
-    w_kernel = np.full((z.shape[0], n_out), np.nan, dtype=dtype)
-    w_twin = np.full((z.shape[0], n_out), np.nan, dtype=dtype)
-    y = np.empty(n_out + 2, dtype=dtype)
-    if _kernel_is_complex():
-        cdtype = np.result_type(dtype, np.complex64)
-        if len(tables) == 8:
-            tables = tuple(np.ascontiguousarray(tables[i] + 1j * tables[i + 1], dtype=cdtype) for i in range(0, 8, 2))
-        z, y = z.view(cdtype), y.view(cdtype)
-        w_kernel, w_twin = w_kernel.view(cdtype), w_twin.view(cdtype)
+    cdtype = np.result_type(dtype, np.complex64)
+    w_kernel = np.full((z.shape[0], n_out), np.nan, dtype=dtype).view(cdtype)
+    w_twin = np.full((z.shape[0], n_out), np.nan, dtype=dtype).view(cdtype)
+    y = np.empty(n_out // 2 + 1, dtype=cdtype)
+    z = z.view(cdtype)
     _kernel_for(dtype)(z, *tables, w_kernel, y)
     resample_spectrum(z, *tables, w_twin, y)
     return w_kernel, w_twin
@@ -89,10 +77,9 @@ def test_twin_is_the_kernel_for_any_sizes(dtype):
         n2 = int(rng.integers(1, 70))
         n_gains = int(rng.integers(1, 80))
         rows = int(rng.integers(1, 5))
-        tables = tuple(
-            np.ascontiguousarray(rng.standard_normal(n).astype(dtype))
-            for n in (n_gains,) * 4 + (n2,) * 4
-        )
+        parts = [rng.standard_normal(n).astype(dtype) for n in (n_gains,) * 4 + (n2,) * 4]  # (re, im) of 4 tables
+        cdtype = np.result_type(dtype, np.complex64)
+        tables = tuple(np.ascontiguousarray(parts[i] + 1j * parts[i + 1], dtype=cdtype) for i in range(0, 8, 2))
         for t in tables:
             t.setflags(write=False)
         z = rng.standard_normal((rows, 2 * n1)).astype(dtype)
@@ -167,31 +154,13 @@ def test_the_kernel_is_used_at_once_when_numba_is_loaded():
     assert numpy_spectrum.TWIN_BUDGET == 1 << 25
 
 
-def _complex_step(z, ga, gb, c, d, w, y):
-    """The spectral step written with numba's complex arithmetic (the kernel's other form)."""
-    n1, n2 = z.shape[1], w.shape[1]
-    n_keep = min(ga.shape[0], n2 + 1, n1)
-    for r in range(z.shape[0]):
-        zr = z[r]
-        wr = w[r]
-        y[0] = ga[0] * zr[0] + gb[0] * zr[0].conjugate()
-        for j in range(1, n_keep):
-            y[j] = ga[j] * zr[j] + gb[j] * zr[n1 - j].conjugate()
-        for i in range(n_keep, n2 + 1):
-            y[i] = 0
-        for k in range(n2):
-            wr[k] = c[k] * y[k] + d[k] * y[n2 - k].conjugate()
-
-
 @pytest.mark.skipif(sys.version_info >= (3, 14), reason="numba's complex product recovers infinities from Python 3.14 on")
 @pytest.mark.parametrize("complex_dtype", [np.complex64, np.complex128])
 def test_twin_is_numbas_complex_arithmetic_for_the_complex_form(complex_dtype):
-    """The twin's complex form (complex spectra and tables) gives numba's complex arithmetic bit
-    for bit, for the engine's designs and arbitrary sizes, zeros and subnormals included."""
-    from numba import njit
-
-    step = njit(boundscheck=False)(_complex_step)
+    """The twin gives the kernel's (numba's) complex arithmetic bit for bit on complex spectra
+    with signed zeros and subnormals, for the engine's designs and arbitrary sizes."""
     real = np.dtype(complex_dtype).char.lower()
+    step = _kernel_for(np.dtype(real))
     rng = np.random.default_rng(9)
     q = get_quality("hq")
     cases = []
@@ -199,15 +168,14 @@ def test_twin_is_numbas_complex_arithmetic_for_the_complex_form(complex_dtype):
         g = gcd(rate_in, rate_out)
         l, m = rate_out // g, rate_in // g
         engine = FFTEngine(rate_in, rate_out, l, m, q, np.dtype(real))
-        parts = _packed_tables(l, m, q, real)  # split into real and imaginary parts, or complex already
-        pairs = [(parts[i], parts[i + 1]) for i in range(0, 8, 2)] if len(parts) == 8 else [(t.real, t.imag) for t in parts]
-        tables = tuple(np.ascontiguousarray(re + 1j * im, dtype=complex_dtype) for re, im in pairs)
-        cases.append((engine.n_fft_in // 2, engine.n_fft_out // 2, tables))
+        cases.append((engine.n_fft_in // 2, engine.n_fft_out // 2, _packed_tables(l, m, q, real)))
     for _ in range(100):
         n1, n2, n_gains = (int(v) for v in rng.integers(1, 60, size=3))
         tables = tuple(
             (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(complex_dtype) for n in (n_gains, n_gains, n2, n2)
         )
+        for t in tables:
+            t.setflags(write=False)  # as the engine's
         cases.append((n1, n2, tables))
     for i, (n1, n2, tables) in enumerate(cases):
         rows = 1 + i % 4

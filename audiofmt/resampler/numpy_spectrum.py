@@ -11,9 +11,7 @@ step runs in numpy until numba is worth loading:
   no fused multiply-add in either: numba compiles the kernel without fastmath), vectorised over
   the rows and bins of a batch instead of looped. tests/test_numpy_spectrum.py compares the two
   over many sizes, ratios and both dtypes, and whole conversions. It takes the kernel's
-  arguments in either form the kernel may have: real (re, im) pairs with split tables, or
-  complex arrays computed with numba's complex arithmetic (tested against numba on that form);
-  FFTEngine passes its dtype for the one, its complex dtype for the other.
+  arguments: complex spectra and tables, computed as numba's complex arithmetic computes them.
 - `SpectralStep` (one per engine) calls the kernel when numba is already imported in the process
   (loading one kernel then costs a few ms), else the twin, until the twins of the process have
   done TWIN_BUDGET points of work; then it loads the kernel (ski rental: the twin's extra cost
@@ -49,37 +47,14 @@ _kernels: dict[np.dtype, Callable[..., None]] = {}
 _load_lock = threading.Lock()
 
 
-def _accumulate(out: np.ndarray, terms: tuple[tuple[np.ndarray, np.ndarray, int], ...], scratch: np.ndarray) -> None:
-    """out = a0·x0 ± a1·x1 ± a2·x2 ± a3·x3, each product rounded, summed from left to right
-    (terms: (a, x, sign); the first sign is +)."""
-    (a, x, _), *rest = terms
-    np.multiply(a, x, out=out)
-    for a, x, sign in rest:
-        np.multiply(a, x, out=scratch)
-        if sign > 0:
-            np.add(out, scratch, out=out)
-        else:
-            np.subtract(out, scratch, out=out)
-
-
-def resample_spectrum(z: np.ndarray, *args: np.ndarray) -> None:
-    """kernels.spectrum.resample_spectrum in numpy, with its arguments, in either of its two
-    forms: real arrays of (re, im) pairs and tables split into real and imaginary parts
-    (`_real_pairs`), or complex arrays and tables (`_complex`, the form of a kernel written with
-    numba's complex arithmetic). `y`, the kernel's scratch, is not used: the twin needs a whole
-    batch of scratch."""
-    if z.dtype.kind == "c":
-        _complex(z, *args)
-    else:
-        _real_pairs(z, *args)
-
-
-def _complex(
+def resample_spectrum(
     z: np.ndarray, ga: np.ndarray, gb: np.ndarray, c: np.ndarray, d: np.ndarray, w: np.ndarray, y: np.ndarray | None = None
 ) -> None:
-    """W = C·Y + D·conj(Y mirrored) from Y = GA·Z + GB·conj(Z mirrored), as numba computes
-    complex products and sums: (a+bi)(c+di) = (ac - bd) + (ad + bc)i, conj(x+yi) = x + (-0.0 - y)i,
-    then the two products added part by part."""
+    """kernels.spectrum.resample_spectrum in numpy, with its arguments: W = C·Y + D·conj(Y
+    mirrored) from Y = GA·Z + GB·conj(Z mirrored), as numba computes complex products and sums:
+    (a+bi)(c+di) = (ac - bd) + (ad + bc)i, conj(x+yi) = x + (-0.0 - y)i, then the two products
+    added part by part. `y`, the kernel's scratch, is not used: the twin needs a whole batch of
+    scratch."""
     rows, n1, n2 = z.shape[0], z.shape[1], w.shape[1]
     n_keep = min(ga.shape[0], n2 + 1, n1)
     real = z.real.dtype
@@ -142,47 +117,6 @@ def _parts(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             _table_parts.clear()
         kept = _table_parts[id(table)] = (table, np.ascontiguousarray(table.real), np.ascontiguousarray(table.imag))
     return kept[1], kept[2]
-
-
-def _real_pairs(
-    z: np.ndarray,
-    ga_re: np.ndarray,
-    ga_im: np.ndarray,
-    gb_re: np.ndarray,
-    gb_im: np.ndarray,
-    c_re: np.ndarray,
-    c_im: np.ndarray,
-    d_re: np.ndarray,
-    d_im: np.ndarray,
-    w: np.ndarray,
-    y: np.ndarray | None = None,
-) -> None:
-    """The real-pairs form: w[r] = the inverse transform's input for block r from its forward
-    transform z[r], (re, im) pairs, each sum of four products taken from left to right."""
-    rows, n1, n2 = z.shape[0], z.shape[1] // 2, w.shape[1] // 2
-    n_keep = min(ga_re.shape[0], n2 + 1, n1)
-    z_re, z_im = z[:, 0::2], z[:, 1::2]
-    spectrum = np.empty((2, rows, n2 + 1), dtype=z.dtype)  # Y, real and imaginary parts
-    spectrum[:, :, n_keep:] = 0.0
-    scratch = np.empty((rows, max(n_keep, n2)), dtype=z.dtype)
-    # Y[j] = GA[j]·Z[j] + GB[j]·conj(Z[n1 - j]), Z[n1] being Z[0]: bin 0 apart, then the others
-    # with the mirrored bins as a reversed view
-    for lo, hi, b_re, b_im in (
-        (0, 1, z_re[:, :1], z_im[:, :1]),
-        (1, n_keep, z_re[:, n1 - 1 : n1 - n_keep : -1], z_im[:, n1 - 1 : n1 - n_keep : -1]),
-    ):
-        if hi <= lo:
-            continue
-        a_re, a_im, t = z_re[:, lo:hi], z_im[:, lo:hi], scratch[:, : hi - lo]
-        g1, g2, g3, g4 = ga_re[lo:hi], ga_im[lo:hi], gb_re[lo:hi], gb_im[lo:hi]
-        _accumulate(spectrum[0, :, lo:hi], ((g1, a_re, 1), (g2, a_im, -1), (g3, b_re, 1), (g4, b_im, 1)), t)
-        _accumulate(spectrum[1, :, lo:hi], ((g1, a_im, 1), (g2, a_re, 1), (g3, b_im, -1), (g4, b_re, 1)), t)
-    # W[k] = C[k]·Y[k] + D[k]·conj(Y[n2 - k])
-    p_re, p_im = spectrum[0, :, :n2], spectrum[1, :, :n2]
-    q_re, q_im = spectrum[0, :, n2:0:-1], spectrum[1, :, n2:0:-1]
-    t = scratch[:, :n2]
-    _accumulate(w[:, 0::2], ((c_re, p_re, 1), (c_im, p_im, -1), (d_re, q_re, 1), (d_im, q_im, 1)), t)
-    _accumulate(w[:, 1::2], ((c_re, p_im, 1), (c_im, p_re, 1), (d_re, q_im, -1), (d_im, q_re, 1)), t)
 
 
 def _kernel(dtype: np.dtype) -> Callable[..., None]:
