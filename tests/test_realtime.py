@@ -396,6 +396,33 @@ def test_input_encoder_to_g711_in_frames_is_the_float32_stream(fmt):
     assert encoder.n_in == x.shape[0] and encoder.n_out == expected.shape[0] and encoder.n_clipped == clipped
 
 
+def test_input_encoder_keeps_clipped_counts_across_flush_and_reset():
+    """Each stream's clipped samples stay counted when flush() or reset() starts the next one."""
+    rng = np.random.default_rng(8)
+    square = np.where(np.arange(12000) % 60 < 30, 31000.0, -31000.0)  # overshoots: clipped
+    x = (square + rng.standard_normal(12000) * 500).clip(-32768, 32767).astype(np.int16)
+
+    def encoder() -> InputEncoder:
+        made = InputEncoder(_session("g711_ulaw", "pcm16"), rate_hz=24000, chunk_ms=20)
+        assert made._fused is not None  # the fused path's own count is what must carry over
+        return made
+
+    whole = encoder()
+    whole.process(x)
+    whole.flush()
+    cut = encoder()
+    cut.process(x)  # the part output before a reset
+    assert whole.n_clipped > cut.n_clipped > 0
+    stream = encoder()
+    stream.process(x)
+    stream.flush()
+    stream.process(x)
+    stream.reset()
+    stream.process(x)
+    stream.flush()
+    assert stream.n_clipped == 2 * whole.n_clipped + cut.n_clipped
+
+
 def test_input_encoder_to_g711_goes_on_in_float32_after_a_float_chunk():
     rng = np.random.default_rng(6)
     x = (rng.standard_normal(9600) * 3000).astype(np.int16)

@@ -170,9 +170,9 @@ class InputEncoder:
         get_quality(quality)  # an unknown name fails here, not at the first rate change
         self._fused: FusedPath | None = None
         self._float: np.dtype[Any] = np.dtype(np.float64)
+        self._clipped = 0  # clipped samples, not counting the current fused path's
         self._resampler = self._new_resampler()
         self.n_in = 0
-        self._clipped = 0  # clipped samples, not counting the current fused path's
 
     @property
     def n_out(self) -> int:
@@ -203,7 +203,9 @@ class InputEncoder:
 
     def _new_resampler(self) -> Resampler | None:
         """A new stream: a fused path where one fits (then None), else a Resampler where the rate
-        changes."""
+        changes. The current fused path's clipped samples are kept in the count."""
+        if self._fused is not None:
+            self._clipped += self._fused.n_clipped
         g711 = self.format.codec != "pcm_s16le" and get_quality(self.quality).name == "low_latency"
         self._fused, self._float = None, np.dtype(np.float32 if g711 else np.float64)
         if self.rate_hz == self.format.rate_hz:
@@ -252,7 +254,7 @@ class InputEncoder:
         events = []
         if self._fused is not None:
             tail, clipped = self._fused.flush_samples()
-            self._clipped += self._fused.n_clipped + clipped
+            self._clipped += clipped
             events = self._chunks.push(tail)
             self._resampler = self._new_resampler()
         elif self._resampler is not None:
@@ -268,8 +270,6 @@ class InputEncoder:
         """Drop audio not yet sent (pending and inside the resampler), without events; the
         counters keep counting what was sent."""
         self._chunks.drop()
-        if self._fused is not None:
-            self._clipped += self._fused.n_clipped
         self._resampler = self._new_resampler()
 
     def clear(self) -> list[Event]:
