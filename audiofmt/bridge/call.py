@@ -200,37 +200,22 @@ class Call:
         self._sync_reading()
 
     def _phone_message(self, message: Any) -> None:
-        """The hot path: one phone message, now or (over the rate) in order later. The two token
-        buckets' `spend` is written out here (the same arithmetic as `_RateLimit.spend`): this runs
-        for every message of every call."""
-        bucket = self.bucket
+        """The hot path: one phone message, now or (over the rate) in order later."""
         now = _now()
-        tokens = bucket.tokens + (now - bucket.last) * bucket.rate
-        if tokens > bucket.burst:
-            tokens = bucket.burst
-        if tokens < 1.0 or self.waiting:
+        if self.waiting or not self.bucket.spend(1.0, now):
             self.waiting.append(message)
             self.metrics.throttled()
             self._schedule()
             return
-        bucket.tokens, bucket.last = tokens - 1.0, now
         outs = self.core.receive_phone(message)
         if len(outs) != 1 or type(outs[0]) is not _Append:  # anything but media → one append goes the general way
             if outs:
                 self._route(outs)
             return
         text: str = outs[0]._text  # type: ignore[assignment]  # an _Append is made from its text
-        budget = self.audio_budget
-        tokens = budget.tokens + (now - budget.last) * budget.rate
-        if tokens > budget.burst:
-            tokens = budget.burst
-        budget.last = now
-        ms = (len(text) - _APPEND_OVERHEAD) * 3 // 4 / self.bytes_per_ms
-        if tokens >= ms:
-            budget.tokens = tokens - ms
+        if self.audio_budget.spend((len(text) - _APPEND_OVERHEAD) * 3 // 4 / self.bytes_per_ms, now):
             self.model_send(_TEXT, text)
         else:
-            budget.tokens = tokens
             self.over_realtime += 1
 
     def _route(self, outs: list[Any]) -> None:
