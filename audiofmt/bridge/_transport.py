@@ -137,9 +137,7 @@ class Peer(WSListener):
         """Read no more of this peer (whole messages already read are still handled: picows
         delivers those before the frame it refused)."""
         self.gave_up = True
-        transport = self.transport
-        if transport is not None and not transport.is_disconnected:
-            transport.underlying_transport.pause_reading()
+        _pause_reading(self.transport)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         gone, self.gone = self.gone, _nothing
@@ -240,7 +238,11 @@ def _stop_reading(ref: weakref.ref[CountingProtocol]) -> None:
     listener = protocol.listener
     if isinstance(listener, Peer):
         listener.stop_reading()
-        return
-    transport = protocol.transport
+    else:
+        _pause_reading(protocol.transport)
+
+
+def _pause_reading(transport: WSTransport | None) -> None:
+    """Read no more from this connection's socket (if it is still connected)."""
     if transport is not None and not transport.is_disconnected:
         transport.underlying_transport.pause_reading()
