@@ -36,6 +36,7 @@ from ..errors import AudioFormatError
 from ..realtime.events import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
+    fast_audio_delta,
     parse_event,
     truncate_event,
 )
@@ -265,16 +266,11 @@ class TwilioMediaStream(_AudioPaths):
         """Handle one Realtime server event (JSON text, dict or SDK model)."""
         self.stats.model_events += 1
         try:
-            if type(event) is str:  # the hot path: an audio delta, parsed by the accelerator if any
-                try:
-                    ev = _first_loads(event)
-                except ValueError:
-                    ev = None
+            delta = fast_audio_delta(event) if type(event) is str else None  # the hot path: an audio delta
+            if delta is not None:
                 # its fields drop a huge integer literal whether orjson reads it as a float or json as
                 # an int (see receive_phone); any other event is parsed again by json's rules
-                kind = ev.get("type") if type(ev) is dict else None
-                if type(kind) is str and kind in AUDIO_DELTA_TYPES:
-                    return self._model_delta(ev)
+                return self._model_delta(delta)
             ev = parse_event(event)
             kind = ev["type"]
             if kind in AUDIO_DELTA_TYPES:

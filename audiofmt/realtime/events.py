@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .._speedups import b64decode_strict, b64encode, loads
+from .._speedups import b64decode_strict, b64encode, first_loads, loads
 from ..errors import EventError, InvalidDataError
 from ..formats import AudioFormat, get_format
 
@@ -46,6 +46,19 @@ MAX_EVENT_BYTES = 15 * 1024 * 1024
 AUDIO_DELTA_TYPES = frozenset({"response.audio.delta", "response.output_audio.delta"})  # beta, GA
 AUDIO_DONE_TYPES = frozenset({"response.audio.done", "response.output_audio.done"})
 SESSION_TYPES = frozenset({"session.created", "session.updated"})
+
+
+def fast_audio_delta(text: str) -> dict[str, Any] | None:
+    """The hot paths' shortcut: `text` parsed by the JSON accelerator (orjson when installed) if
+    it is an audio delta event, else None, and the caller parses it by parse_event's rules.
+    orjson and json differ only on floats and integers beyond 64 bits, which the callers' field
+    checks (item_id a str, content_index an int, delta a str) refuse either way."""
+    try:
+        ev = first_loads(text)
+    except ValueError:
+        return None
+    kind = ev.get("type") if type(ev) is dict else None
+    return ev if type(kind) is str and kind in AUDIO_DELTA_TYPES else None
 
 
 def _with_id(event: dict[str, Any], event_id: str | None) -> dict[str, Any]:

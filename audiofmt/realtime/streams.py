@@ -16,7 +16,7 @@ from numpy.typing import DTypeLike
 
 from .._checks import QualityName, check_channels, check_dtype, check_int, check_rate, check_samples
 from .._moved import RenamedAttribute, renamed_keywords
-from .._speedups import first_b64decode, first_loads
+from .._speedups import first_b64decode
 from ..codecs import _as_code_bytes, decode, encode, int16_to_float, round_to_int16
 from ..errors import AudioFormatError, InvalidSamplesError
 from ..formats import FORMATS, AudioFormat
@@ -32,6 +32,7 @@ from .events import (
     clear_event,
     commit_event,
     decode_audio,
+    fast_audio_delta,
     field,
     heard_ms,
     parse_event,
@@ -377,32 +378,27 @@ class OutputDecoder:
 
     def process(self, event: object) -> np.ndarray:
         """The audio samples this event carries (possibly none)."""
-        if type(event) is str:  # the hot path: an audio delta's text, parsed by the accelerator if any
-            try:
-                ev = first_loads(event)
-            except ValueError:
-                ev = None
-            kind = ev.get("type") if type(ev) is dict else None
-            if type(kind) is str and kind in AUDIO_DELTA_TYPES:
-                item_id, content_index, text = ev.get("item_id"), ev.get("content_index"), ev.get("delta")
-                # the fields read here are what json.loads gives (orjson differs only on floats and
-                # integers beyond 64 bits); anything else is parsed again by the full rules below
-                if type(item_id) is str and type(content_index) is int and type(text) is str:
-                    try:
-                        data = first_b64decode(text)
-                    except ValueError:
-                        data = None
-                    if data is not None:
-                        key = (item_id, content_index)
-                        fused = self._fused
-                        if fused is not None and self._stream == key and self._audio_marked:  # feed()'s hot path
-                            self.received[key] += len(data)
-                            self.n_in += len(data)
-                            count = fused._call(data)  # process_samples(data), one Python call less
-                            out = fused._samples[:count].copy() if count >= 0 else fused.process_samples(data)
-                            self.n_out += out.shape[0]
-                            return out
-                        return self.feed(data, item_id, content_index)
+        ev = fast_audio_delta(event) if type(event) is str else None  # the hot path: an audio delta's text
+        if ev is not None:
+            item_id, content_index, text = ev.get("item_id"), ev.get("content_index"), ev.get("delta")
+            # the fields read here are what json.loads gives (orjson differs only on floats and
+            # integers beyond 64 bits); anything else is parsed again by the full rules below
+            if type(item_id) is str and type(content_index) is int and type(text) is str:
+                try:
+                    data = first_b64decode(text)
+                except ValueError:
+                    data = None
+                if data is not None:
+                    key = (item_id, content_index)
+                    fused = self._fused
+                    if fused is not None and self._stream == key and self._audio_marked:  # feed()'s hot path
+                        self.received[key] += len(data)
+                        self.n_in += len(data)
+                        count = fused._call(data)  # process_samples(data), one Python call less
+                        out = fused._samples[:count].copy() if count >= 0 else fused.process_samples(data)
+                        self.n_out += out.shape[0]
+                        return out
+                    return self.feed(data, item_id, content_index)
         ev = parse_event(event)
         kind = ev["type"]
         if kind in AUDIO_DELTA_TYPES:
