@@ -20,7 +20,7 @@ import audiofmt
 from audiofmt.cli import main
 from audiofmt.errors import OutputError, OutputExistsError
 from audiofmt.files import convert_file, max_frames_for
-from audiofmt.files.outputs import atomic_output, plan_outputs
+from audiofmt.files.outputs import atomic_output, plan_outputs, remove_unfinished_outputs
 
 from .conftest import REPO
 
@@ -258,6 +258,44 @@ def test_a_signal_to_the_batch_parent_alone_ends_every_worker(sig, tmp_path, sta
     _wait_for(lambda: all(_gone(w) for w in workers), 30)  # SIGKILL: the workers follow by PR_SET_PDEATHSIG
     _wait_for(lambda: _parts(out) == [], 30)
     assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("raise_on_signal", ["worker", "command"])
+def test_the_first_terminating_signal_decides(raise_on_signal, monkeypatch):
+    """The pool's terminate() when a sibling worker ends, the parent's SIGTERM and the
+    parent-death signal can all reach one worker: a second signal landing in the job's cleanup
+    (seen in CI) must not cut it short, so the first one sets the rest to be ignored."""
+    from audiofmt.files import batch, outputs
+
+    previous = {sig: signal.getsignal(sig) for sig in outputs.TERMINATING_SIGNALS}
+    handler = batch._worker_signal if raise_on_signal == "worker" else outputs._raise_terminated
+    monkeypatch.setattr(batch, "_in_job", True)
+    try:
+        for sig in outputs.TERMINATING_SIGNALS:
+            signal.signal(sig, handler)
+        with pytest.raises(outputs.Terminated):
+            handler(signal.SIGTERM, None)
+        assert all(signal.getsignal(sig) == signal.SIG_IGN for sig in outputs.TERMINATING_SIGNALS)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def test_the_last_sweep_removes_a_temporary_file_whose_cleanup_was_cut_short(tmp_path, monkeypatch):
+    out = tmp_path / "x.wav"
+    real_unlink = os.unlink
+
+    def second_ctrl_c(path, *args, **kwargs):  # a KeyboardInterrupt lands inside the block's own cleanup
+        monkeypatch.setattr(os, "unlink", real_unlink)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), atomic_output(out) as f:
+        f.write(b"partial")
+        monkeypatch.setattr(os, "unlink", second_ctrl_c)
+        raise KeyboardInterrupt
+    assert len(_parts(tmp_path)) == 1
+    remove_unfinished_outputs()
+    assert os.listdir(tmp_path) == []
 
 
 # --- 4. duration limits and the free-space guard -------------------------------------------------

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import importlib.abc
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -107,7 +108,13 @@ def _exit_now(code: int) -> None:
     """End the process now, once stdout and stderr are flushed, skipping the interpreter's
     teardown: after numba has initialised, tearing it and LLVM down takes 0.15-0.4 s, longer
     than a short conversion. Every output is complete by then (atomic outputs renamed, pools
-    and the reading thread joined, sources closed); nothing else is left to run at exit."""
+    and the reading thread joined, sources closed); nothing else is left to run at exit, but
+    the temporary file of an output whose cleanup a second signal cut short, removed here."""
+    from ..files.outputs import TERMINATING_SIGNALS, remove_unfinished_outputs
+
+    for sig in (signal.SIGINT, *TERMINATING_SIGNALS):
+        signal.signal(sig, signal.SIG_IGN)
+    remove_unfinished_outputs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._checks import check_int
 from ..errors import AudioFormatError
 from .convert import ConvertResult, RawSpec, convert_file
-from .outputs import TERMINATING_SIGNALS, Terminated
+from .outputs import TERMINATING_SIGNALS, Terminated, remove_unfinished_outputs
 
 if TYPE_CHECKING:  # the pool's modules load only for a pool
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -95,6 +95,10 @@ def _worker_init(queue: Any, parent_pid: int) -> None:
 
 
 def _worker_signal(signum: int, _frame: object) -> None:
+    # The first signal decides; later ones (the parent's SIGTERM, the pool's own terminate()
+    # when a sibling ends, the parent-death signal) must not cut the job's cleanup short.
+    for sig in TERMINATING_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     if not _in_job:
         os._exit(128 + signum)
     raise Terminated(signum)
@@ -110,7 +114,8 @@ def _run_in_worker(index: int, job: Job) -> Outcome:
     try:
         _in_job = True
         return run_job(job, None if queue is None else report)
-    except Terminated as exc:  # the temporary output is gone by now; end this worker
+    except Terminated as exc:  # the temporary output is gone by now (the sweep is a second guard); end this worker
+        remove_unfinished_outputs()
         os._exit(128 + exc.signum)
     finally:
         _in_job = False

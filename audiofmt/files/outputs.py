@@ -44,6 +44,7 @@ __all__ = [
     "Terminated",
     "atomic_output",
     "plan_outputs",
+    "remove_unfinished_outputs",
     "same_file",
     "signals_raise",
 ]
@@ -57,6 +58,8 @@ _RESERVE_DIVISOR = 50
 _OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE, errno.EROFS})
 # paths that name an already open descriptor: written through, never renamed over
 _FD_PATHS = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/")
+# temporary files of this process's atomic_output blocks, from creation until published or removed
+_unfinished: set[str] = set()
 
 _Identity = tuple[str, tuple[int, int] | None]
 
@@ -218,6 +221,7 @@ def atomic_output(path: PathLike, *, overwrite: bool = True) -> Iterator[BinaryI
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
     except OSError as exc:
         raise OutputError(f"{name}: cannot write ({exc.strerror})") from None
+    _unfinished.add(tmp)
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
@@ -226,9 +230,22 @@ def atomic_output(path: PathLike, *, overwrite: bool = True) -> Iterator[BinaryI
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _unfinished.discard(tmp)
         if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
             raise OutputError(f"{name}: cannot write ({exc.strerror})") from None
         raise
+    _unfinished.discard(tmp)
+
+
+def remove_unfinished_outputs() -> None:
+    """Remove the temporary file of every atomic_output block of this process that has neither
+    published nor removed it: the last step of a process that ends on a signal, since a second
+    signal (or Ctrl-C) can cut a block's own cleanup short. Only for a process about to end:
+    another thread's block still writing would lose its temporary file."""
+    for tmp in list(_unfinished):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        _unfinished.discard(tmp)
 
 
 def _publish(tmp: str, final: str, name: str, overwrite: bool) -> None:
@@ -297,12 +314,15 @@ TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHU
 
 
 def _raise_terminated(signum: int, _frame: object) -> None:
+    for sig in TERMINATING_SIGNALS:  # the first signal decides; a second must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
     raise Terminated(signum)
 
 
 @contextmanager
 def signals_raise() -> Iterator[None]:
-    """Within the block (main thread only), SIGTERM and SIGHUP raise Terminated."""
+    """Within the block (main thread only), SIGTERM and SIGHUP raise Terminated, once: later
+    ones are ignored until the block ends and restores the previous handlers."""
     previous = {sig: signal.signal(sig, _raise_terminated) for sig in TERMINATING_SIGNALS}
     try:
         yield
