@@ -10,6 +10,7 @@ import json
 import logging
 import socket
 import ssl
+import warnings
 
 import pytest
 
@@ -1049,3 +1050,13 @@ def test_the_closing_handshake_completes_when_the_caller_answers(monkeypatch):
             return twilio.close_code, twilio.close_reason
 
     assert asyncio.run(run()) == (1000, "call ended")
+
+
+def test_the_queue_limits_that_bound_nothing_warn_when_set():
+    with pytest.warns(DeprecationWarning, match="phone_max_queue bounds nothing"):
+        Limits(phone_max_queue=64)
+    with pytest.warns(DeprecationWarning, match="model_max_queue"):
+        Limits(model_max_queue=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Limits(max_calls=5, phone_max_queue=32)  # the other fields, and the default values, say nothing

@@ -4,6 +4,7 @@ endpoint, the API key's variable, the session, auth, greeting and per-call profi
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,8 @@ class Limits:
     one of its messages has to wait (over the phone's rate, a large delta's later slices, a peer
     slow to read), so received-but-unhandled input is at most one read buffer per socket; unsent
     output is bounded by the socket's write limit plus `send_timeout_s`. `phone_max_queue` and
-    `model_max_queue` are kept for compatibility and no longer used (the websockets shell's queues).
+    `model_max_queue` bound nothing since the shell has no message queues: they are accepted for
+    compatibility, and setting either warns (DeprecationWarning).
     """
 
     phone_max_bytes: int = 16 * 1024
@@ -49,6 +51,16 @@ class Limits:
     max_calls: int = 100  # calls at once (per server; the CLI shares one count across workers)
     max_connections: int = 512  # open TCP connections per process, handshakes in progress included
     drain_s: float = 30.0  # on shutdown: how long calls may continue before they are cut
+
+    def __post_init__(self) -> None:
+        for name in ("phone_max_queue", "model_max_queue"):
+            if getattr(self, name) != _UNUSED_DEFAULTS[name]:
+                warnings.warn(f"Limits.{name} bounds nothing (the bridge keeps no message queue: a socket stops "
+                              "being read as soon as a message has to wait); it will be removed", DeprecationWarning,
+                              stacklevel=3)
+
+
+_UNUSED_DEFAULTS = {"phone_max_queue": 32, "model_max_queue": 8}
 
 
 @dataclass
