@@ -127,6 +127,14 @@ class Harness:
         return f"{'wss' if self.ssl else 'ws'}://127.0.0.1:{self.port}{path}"
 
 
+async def _until(condition, timeout: float = 10.0) -> None:
+    """Wait for the bridge to reach a state (a loaded machine can take far longer than usual)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 async def _http_get(port: int, path: str) -> tuple[str, str]:
     """(status line, body) of a plain HTTP/1.0 GET on 127.0.0.1:port."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -375,7 +383,7 @@ def test_silent_connections_beyond_the_cap_are_aborted(monkeypatch):
     async def run() -> tuple[list[bytes], dict]:
         async with Harness(stand_in, monkeypatch, limits=Limits(max_connections=3)) as h:
             held = [await asyncio.open_connection("127.0.0.1", h.port) for _ in range(3)]
-            await asyncio.sleep(0.1)
+            await _until(lambda: h.server._state.open_connections == 3)
             reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
             try:
                 extra = await asyncio.wait_for(reader.read(), 5)  # closed at once: EOF
@@ -383,7 +391,7 @@ def test_silent_connections_beyond_the_cap_are_aborted(monkeypatch):
                 extra = b""
             writer.close()
             held[0][1].close()
-            await asyncio.sleep(0.2)
+            await _until(lambda: h.server._state.open_connections == 2)
             async with connect(h.url()) as twilio:  # room again: a real call goes through
                 got = await _converse(twilio)
             for _, w in held[1:]:
@@ -454,8 +462,16 @@ def test_fragmented_messages_are_reassembled_within_the_size_limit(monkeypatch):
             await twilio.send(_start())
             text = _media(0)
             await twilio.send(iter([text[:50], text[50:120], text[120:]]))  # one message in three frames
-            await asyncio.sleep(0.3)
-            appends = sum(e["type"] == "input_audio_buffer.append" for e in stand_in.received)
+
+            def appends_seen() -> int:
+                return sum(e["type"] == "input_audio_buffer.append" for e in stand_in.received)
+
+            for _ in range(200):  # the Realtime socket opens after `start`: slow on a loaded machine
+                if appends_seen():
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
+            appends = appends_seen()
             piece = "x" * 6000  # each frame under 16 KiB, the message over it
             await twilio.send(iter([piece, piece, piece]))
             with pytest.raises(ConnectionClosed):
@@ -494,12 +510,12 @@ def test_max_calls_refuses_the_next_caller_with_503(monkeypatch):
             await first.send(CONNECTED)
             await first.send(_start())
             await first.send(_media(0))
-            await asyncio.sleep(0.2)
+            await _until(lambda: h.server._state.slots.count == 1)
             code = await _refused(h, "/")
             await first.send(STOP)
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(first.recv(), 5)
-            await asyncio.sleep(0.1)
+            await _until(lambda: h.server._state.slots.count == 0)
             async with connect(h.url()) as second:  # the slot is free again
                 await second.send(CONNECTED)
             return code
@@ -894,7 +910,7 @@ def test_greeting_and_a_profile_picked_by_a_custom_parameter(monkeypatch):
             await twilio.send(_start({"profile": "sales", "vip": "yes"}))
             for i in range(3):
                 await twilio.send(_media(i))
-            await asyncio.sleep(0.2)
+            await _until(lambda: len(stand_in.received) >= 2)
             await twilio.send(STOP)
 
     asyncio.run(run())
@@ -985,13 +1001,13 @@ def test_metrics_count_a_call_and_health_answers(monkeypatch):
             async with connect(h.url()) as twilio:
                 await twilio.send(CONNECTED)
                 await twilio.send(_start())
-                await asyncio.sleep(0.1)
+                await _until(lambda: stand_in.received)  # the Realtime socket is open: the call is up
                 active = registry.get_sample_value("audiofmt_bridge_active_calls")
                 await twilio.send(STOP)
             await asyncio.sleep(0.2)
             async with connect(h.url()) as twilio:
                 await _converse(twilio)
-            await asyncio.sleep(0.2)
+            await _until(lambda: registry.get_sample_value("audiofmt_bridge_calls_total", {"outcome": "stopped"}) == 2)
             result = (active, await _http_get(port, "/healthz"), await _http_get(port, "/metrics"), await _http_get(port, "/nope"))
             health.close()
             return result
