@@ -79,17 +79,19 @@ def test_ffmpeg_sends_rtp_to_the_endpoint(payload_type, codec, raw_format, name,
 
     reference, received, endpoint = _run(scenario())
     s = endpoint.stats
-    assert len(reference) == 16000 and (s.packets_received, s.lost, s.late, s.duplicates) == (100, 0, 0, 0)
-    assert not s.dropped and s.played == 100 - s.skipped
+    assert len(reference) == 16000 and (s.packets_received, s.lost, s.duplicates) == (100, 0, 0)
+    # A loaded machine can deliver a packet after its frame was played: it is counted late and
+    # concealed, never played out of place (seen once in CI-like load; 0 on a quiet machine).
+    assert s.late <= 10 and not s.dropped and 100 - s.skipped - s.late <= s.played <= 100 - s.late
     real = [f.index for f in received if not f.concealed]
     assert real[0] == 0  # frames are delivered from the first played one on
-    if s.stretched == s.skipped == 0:
+    if s.stretched == s.skipped == s.late == 0:
         assert real == list(range(100))
         np.testing.assert_array_equal(_frames(received), audiofmt.decode(reference, name))
-    else:  # adaptation moved the delay: every played frame is still ffmpeg's, in order
+    else:  # adaptation moved the delay, or a frame came late: every played frame is still ffmpeg's, in order
         ref_frames = audiofmt.decode(reference, name).reshape(100, 160)
         positions = [int(np.flatnonzero((ref_frames == f.samples).all(axis=1))[0]) for f in received if not f.concealed]
-        assert positions == sorted(set(positions)) and len(positions) == 100 - s.skipped
+        assert positions == sorted(set(positions)) and len(positions) == s.played
 
 
 def _udp_port_bound(port: int) -> bool | None:
