@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -155,6 +156,28 @@ def test_broken_files_name_the_path_and_the_problem(name, match, tmp_path):
         convert_file(FIXTURES / name, out, "pcm16")
     assert name in str(info.value)
     assert list(tmp_path.iterdir()) == []  # nothing half-written, no temp file
+
+
+@pytest.mark.parametrize(("rate", "target"), [(48000, "pcm16"), (24000, "pcm16"), (8000, "g711_ulaw"), (44100, "g711_alaw")])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_nan_or_inf_in_a_float_file_names_the_file_frame_and_channel(rate, target, bad, tmp_path):
+    x = np.full((70010, 2), 0.25, dtype=np.float32)
+    x[70001, 1] = bad  # in the second block of 65536 frames
+    path = tmp_path / "bad.wav"
+    soundfile.write(path, x, rate, subtype="FLOAT")
+    kind = "NaN" if np.isnan(bad) else "infinite"
+    match = rf"^bad\.wav: frame 70001 \({70001 / rate:.3f} s\), channel 1, is {kind}; float samples must be finite$"
+    with pytest.raises(audiofmt.InvalidSamplesError) as info:
+        convert_file(path, tmp_path / "out.pcm", target)
+    assert re.match(match, str(info.value).replace(str(tmp_path) + "/", "")), str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.wav"]  # nothing written, no temp file
+    with pytest.raises(audiofmt.InvalidSamplesError) as info:
+        convert_file(path, tmp_path / "out.pcm", target, channel=1)
+    assert "frame 70001" in str(info.value) and "channel 1" in str(info.value)
+    convert_file(path, tmp_path / "out.pcm", target, channel=0)  # the bad sample is in a channel not used
+    with pytest.raises(audiofmt.InvalidSamplesError) as info:
+        probe(path)
+    assert re.match(match, str(info.value).replace(str(tmp_path) + "/", "")), str(info.value)
 
 
 def test_wrong_extensions_are_read_by_content():

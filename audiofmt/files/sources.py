@@ -24,7 +24,7 @@ import numpy as np
 
 from .._checks import MAX_CHANNELS, check_int, check_rate
 from .._moved import RenamedAttribute, renamed_keywords
-from ..errors import AudioFormatError, DamagedFileError, FileFormatError
+from ..errors import AudioFormatError, DamagedFileError, FileFormatError, InvalidSamplesError
 from ..formats import FORMATS
 from .content import HEAD_BYTES, events_message, not_raw_message, peek, raw_chunks, sniff
 
@@ -40,6 +40,7 @@ __all__ = [
     "RAW_FORMATS",
     "BLOCK_FRAMES",
     "PathLike",
+    "check_finite",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -129,6 +130,26 @@ class AudioSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_finite(name: str, samples: np.ndarray, first_frame: int, rate_hz: int,
+                 block: np.ndarray | None = None, channel: int | None = None) -> None:
+    """Raise InvalidSamplesError naming the file, the frame (counted from the file's start), its
+    time and its channel at the first NaN or ±inf in `samples`: a (frames, channels) block, or
+    the mono taken from `block` (its mean, or its `channel`) that starts at frame `first_frame`."""
+    finite = np.isfinite(samples)
+    if finite.all():
+        return
+    i = int(np.argmin(finite if finite.ndim == 1 else finite.all(axis=1)))
+    frame = samples if samples.ndim == 2 else block
+    if channel is None and frame is not None and not np.isfinite(frame[i]).all():
+        channel = int(np.argmin(np.isfinite(frame[i])))
+    value = samples[i] if samples.ndim == 1 else samples[i, channel]
+    where = "" if channel is None else f", channel {channel}"
+    raise InvalidSamplesError(
+        f"{name}: frame {first_frame + i} ({(first_frame + i) / rate_hz:.3f} s){where}, "
+        f"is {'NaN' if np.isnan(value) else 'infinite'}; float samples must be finite"
+    )
 
 
 class _Unreadable(FileFormatError):
