@@ -180,6 +180,28 @@ def test_nan_or_inf_in_a_float_file_names_the_file_frame_and_channel(rate, targe
     assert re.match(match, str(info.value).replace(str(tmp_path) + "/", "")), str(info.value)
 
 
+def test_a_wav_whose_header_was_never_completed_is_read_to_its_end(tmp_path):
+    """A recorder that could not seek back (a pipe) or stopped before it did leaves data size 0:
+    the audio runs to the end of the file, as FFmpeg and sox read it (and as stdin already did)."""
+    x = (np.arange(3000, dtype=np.int16) * 7).reshape(1500, 2)
+    path = tmp_path / "unfinished.wav"
+    soundfile.write(path, x, 16000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data")
+    data[at + 4 : at + 8] = (0).to_bytes(4, "little")
+    data[4:8] = (36).to_bytes(4, "little")  # the RIFF size of the empty header too
+    path.write_bytes(bytes(data))
+    with open_source(path) as src:
+        assert (src.rate_hz, src.channels) == (16000, 2)
+        np.testing.assert_array_equal(np.concatenate(list(src.blocks(int16=src.int16_exact))), x if src.int16_exact else x / 32768)
+    assert convert_file(path, tmp_path / "out.pcm", "pcm16").frames_in == 1500
+    assert probe(path).frames == 1500
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros(0, dtype=np.int16), 16000, subtype="PCM_16")
+    with pytest.raises(FileFormatError, match="empty.wav: no audio frames"):
+        convert_file(empty, tmp_path / "out2.pcm", "pcm16")
+
+
 def test_wrong_extensions_are_read_by_content():
     assert open_source(FIXTURES / "mp3_named_as.wav").container == "MP3"
     assert open_source(FIXTURES / "flac_named_as.ogg").container == "FLAC"
