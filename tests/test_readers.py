@@ -179,6 +179,25 @@ def test_mp4_with_its_index_at_the_end_from_a_pipe_says_so(tmp_path):
     assert run.returncode == 0, run.stderr
 
 
+def test_caf_with_a_free_chunk_from_a_pipe_says_so(tmp_path):
+    """libsndfile and sox write a 'free' chunk before a CAF's audio; FFmpeg (5.1 and PyAV's 8.0)
+    misreads the chunks after it when it cannot seek. From a pipe that is one line saying so,
+    not "not a readable audio file"; from the file (or `convert - < x.caf`) it converts."""
+    caf = FIXTURES / "speech_22k.caf"
+    assert b"free" in caf.read_bytes()[:64]
+    cat = subprocess.Popen(["cat", str(caf)], stdout=subprocess.PIPE)
+    run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                         stdin=cat.stdout, capture_output=True, cwd=REPO)
+    cat.wait()
+    assert run.returncode == 1 and not (tmp_path / "x.pcm").exists()
+    assert run.stderr.count(b"\n") == 1 and b"<stdin>: cannot read this CAF from a pipe" in run.stderr, run.stderr
+    assert b"pass the file itself" in run.stderr
+    with open(caf, "rb") as redirected:
+        run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                             stdin=redirected, capture_output=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+
+
 def test_wav_on_a_pipe_keeps_the_damage_check(tmp_path):
     cut = (FIXTURES / "speech_16k_stereo_pcm16.wav").read_bytes()[:40000]
     run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],

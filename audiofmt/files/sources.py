@@ -197,6 +197,11 @@ def open_source(
                 ) from None
             if isinstance(exc, DamagedFileError):
                 raise
+            if kind == "CAF" and not seekable and b"free" in head:
+                raise FileFormatError(
+                    f"{name}: cannot read this CAF from a pipe: FFmpeg misreads its 'free' chunk (written by "
+                    "libsndfile and sox) when it cannot seek; pass the file itself"
+                ) from None
             raise FileFormatError(f"{name}: not a readable audio file ({exc})") from None
     if not os.path.exists(path):  # type: ignore[arg-type]
         raise FileFormatError(f"{name}: no such file")
