@@ -198,6 +198,21 @@ def test_caf_with_a_free_chunk_from_a_pipe_says_so(tmp_path):
     assert run.returncode == 0, run.stderr
 
 
+@needs_ffmpeg
+def test_an_mp3_without_audio_frames_is_one_line_from_ffmpeg_alone(tmp_path):
+    """An MP3 holding only its LAME Info frame (an encoder given no samples). libsndfile is not an
+    MP3 reader here (docs/formats.md): trying it as a fallback printed libmpg123's own warning on
+    stderr and added "File does not exist or is not a regular file" to the message."""
+    empty = tmp_path / "empty.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono", "-t", "0",
+                    "-c:a", "libmp3lame", str(empty)], check=True)
+    run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", str(empty), "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                         capture_output=True, cwd=REPO)
+    assert run.returncode == 1 and not (tmp_path / "x.pcm").exists()
+    assert run.stderr.count(b"\n") == 1 and run.stderr.startswith(b"audiofmt: error: "), run.stderr
+    assert b"empty.mp3: not a readable audio file (FFmpeg: " in run.stderr and b"libsndfile" not in run.stderr
+
+
 def test_wav_on_a_pipe_keeps_the_damage_check(tmp_path):
     cut = (FIXTURES / "speech_16k_stereo_pcm16.wav").read_bytes()[:40000]
     run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],

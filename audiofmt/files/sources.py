@@ -227,14 +227,16 @@ def open_source(
         raise FileFormatError(events_message(name))
     from .sndfile_source import open_libsndfile
 
-    readers = [open_libsndfile, _open_av] if kind in LIBSNDFILE_CONTAINERS else [_open_av, open_libsndfile]
+    # MP3 is FFmpeg's alone (see LIBSNDFILE_CONTAINERS); anything else FFmpeg cannot open gets libsndfile too
+    readers = ([open_libsndfile, _open_av] if kind in LIBSNDFILE_CONTAINERS
+               else [_open_av] if kind == "MP3" else [_open_av, open_libsndfile])
     failures = []
     for reader in readers:
         try:
             return reader(name, os.fspath(path), block_frames, ignore_errors, head)  # type: ignore[arg-type]
         except _Unreadable as exc:
             failures.append(str(exc))
-    raise FileFormatError(f"{name}: not a readable audio file ({failures[0]}; {failures[1]})")
+    raise FileFormatError(f"{name}: not a readable audio file ({'; '.join(failures)})")
 
 
 
