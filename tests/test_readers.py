@@ -92,6 +92,24 @@ DAMAGED = {
 }
 
 
+def _syncsafe(n: int) -> bytes:
+    return bytes(((n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F))
+
+
+def test_a_cut_mp3_with_cover_art_is_damaged_too(tmp_path):
+    """Cover art makes the ID3v2 tag longer than the first bytes read to recognise the file; the
+    Xing/Info frame that declares the length comes after it and must still be found."""
+    data = (FIXTURES / "broken_half.mp3").read_bytes()
+    tag_end = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(data[6:10]))
+    picture = b"\x00image/png\x00\x03\x00" + np.random.default_rng(0).bytes(50_000)
+    frame = b"APIC" + _syncsafe(len(picture)) + b"\x00\x00" + picture
+    tagged = tmp_path / "with_cover.mp3"
+    tagged.write_bytes(b"ID3\x04\x00\x00" + _syncsafe(len(frame)) + frame + data[tag_end:])
+    with pytest.raises(DamagedFileError, match=DAMAGED["broken_half.mp3"]) as info:
+        convert_file(tagged, tmp_path / "out.pcm", "pcm16")
+    assert "with_cover.mp3" in str(info.value) and list(tmp_path.iterdir()) == [tagged]
+
+
 @pytest.mark.parametrize("name", sorted(DAMAGED))
 def test_damaged_inputs_fail_unless_errors_are_ignored(name, tmp_path):
     out = tmp_path / "out.pcm"
