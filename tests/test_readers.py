@@ -238,6 +238,20 @@ def test_wav_on_a_pipe_keeps_the_damage_check(tmp_path):
     assert run.returncode == 1 and b"declared" in run.stderr and not (tmp_path / "x.pcm").exists()
 
 
+def test_wav_on_a_pipe_with_a_long_header_keeps_the_damage_check(tmp_path):
+    """Recorders put chunks of several KB before the audio (bext, iXML, JUNK padding): the data
+    chunk's size lies past the first 4 KB peeked from the pipe, and must still be found."""
+    data = (FIXTURES / "speech_16k_stereo_pcm16.wav").read_bytes()
+    at = data.index(b"data")
+    padded = bytearray(data[:at] + b"JUNK" + (8192).to_bytes(4, "little") + bytes(8192) + data[at:])
+    padded[4:8] = (len(padded) - 8).to_bytes(4, "little")
+    command = [sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16", "-y"]
+    whole = subprocess.run(command, input=bytes(padded), capture_output=True, cwd=REPO)
+    assert whole.returncode == 0, whole.stderr
+    cut = subprocess.run(command, input=bytes(padded[: len(padded) // 2]), capture_output=True, cwd=REPO)
+    assert cut.returncode == 1 and b"<stdin>: damaged or cut short" in cut.stderr and b"declared" in cut.stderr, cut.stderr
+
+
 def test_a_source_is_a_context_manager_with_a_fresh_blocks():
     for path, raw in ((FIXTURES / "speech_48k_stereo.flac", None), (FIXTURES / "speech_44k_mono.m4a", None),
                       (FIXTURES / "speech_8k.ulaw", RawSpec("g711_ulaw"))):

@@ -51,13 +51,18 @@ class _AvUnreadable(FileFormatError):
 
 
 class _TailKeeper:
-    """A read-only stream wrapper that remembers the last bytes read (for the Ogg end check)."""
+    """A read-only stream wrapper that remembers the last bytes read (for the Ogg end check) and
+    the first `head_keep` (a header longer than what could be peeked: WAV chunks before the data,
+    an ID3v2 tag with cover art before the Xing frame)."""
 
-    def __init__(self, stream: BinaryIO, keep: int = _OGG_MAX_PAGE + 1024) -> None:
+    def __init__(self, stream: BinaryIO, keep: int = _OGG_MAX_PAGE + 1024, head_keep: int = 1 << 16) -> None:
         self.stream, self.keep, self.tail, self.n_read = stream, keep, b"", 0
+        self.head, self.head_keep = b"", head_keep
 
     def read(self, n: int = -1) -> bytes:
         data = self.stream.read(n)
+        if self.n_read < self.head_keep:
+            self.head += data[: self.head_keep - self.n_read]
         self.n_read += len(data)
         self.tail = (self.tail + data)[-self.keep :] if len(data) < self.keep else data[-self.keep :]
         return data
@@ -157,6 +162,8 @@ def open_av(
     seekable = not isinstance(target, str) and getattr(target, "seekable", lambda: False)()
     keeper = None if isinstance(target, str) or seekable else _TailKeeper(target)
     container = open_container(target if keeper is None else keeper)
+    if keeper is not None and len(keeper.head) > len(head):
+        head = keeper.head  # what FFmpeg read to open it: the whole header when it is longer than the peek
     try:
         info, first = _describe(name, container, head, ignore_errors, target if isinstance(target, str) else None)
     except BaseException:
