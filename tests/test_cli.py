@@ -92,6 +92,15 @@ def test_decode_and_info(tmp_path, capsysbinary):
     assert run(capsysbinary, "info", str(FIXTURES / "not_audio.wav")).returncode == 1
 
 
+def test_info_json_is_valid_json_for_silence(capsysbinary):
+    """A silent file's levels are -inf dBFS: JSON has no such number, so --json says null
+    (Python's json would write -Infinity, which jq, JSON.parse and strict parsers refuse)."""
+    info = run(capsysbinary, "info", "--json", str(FIXTURES / "silence_16k.wav"))
+    assert info.returncode == 0
+    report = json.loads(info.stdout, parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
+    assert report["peak_dbfs"] is None and report["rms_dbfs"] is None and report["frames"] == 16000
+
+
 def test_roundtrip_demo(tmp_path, capsysbinary):
     result = run(capsysbinary, "roundtrip", str(FIXTURES / "speech_16k.wav"), "--format", "g711_alaw", "-o", str(tmp_path / "back.wav"))
     assert result.returncode == 0 and b"round-trip SNR" in result.stdout and (tmp_path / "back.wav").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -155,6 +156,50 @@ def test_broken_files_name_the_path_and_the_problem(name, match, tmp_path):
         convert_file(FIXTURES / name, out, "pcm16")
     assert name in str(info.value)
     assert list(tmp_path.iterdir()) == []  # nothing half-written, no temp file
+
+
+@pytest.mark.parametrize(("rate", "target"), [(48000, "pcm16"), (24000, "pcm16"), (8000, "g711_ulaw"), (44100, "g711_alaw")])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_nan_or_inf_in_a_float_file_names_the_file_frame_and_channel(rate, target, bad, tmp_path):
+    x = np.full((70010, 2), 0.25, dtype=np.float32)
+    x[70001, 1] = bad  # in the second block of 65536 frames
+    path = tmp_path / "bad.wav"
+    soundfile.write(path, x, rate, subtype="FLOAT")
+    kind = "NaN" if np.isnan(bad) else "infinite"
+    match = rf"^bad\.wav: frame 70001 \({70001 / rate:.3f} s\), channel 1, is {kind}; float samples must be finite$"
+    with pytest.raises(audiofmt.InvalidSamplesError) as info:
+        convert_file(path, tmp_path / "out.pcm", target)
+    assert re.match(match, str(info.value).replace(str(tmp_path) + "/", "")), str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.wav"]  # nothing written, no temp file
+    with pytest.raises(audiofmt.InvalidSamplesError) as info:
+        convert_file(path, tmp_path / "out.pcm", target, channel=1)
+    assert "frame 70001" in str(info.value) and "channel 1" in str(info.value)
+    convert_file(path, tmp_path / "out.pcm", target, channel=0)  # the bad sample is in a channel not used
+    with pytest.raises(audiofmt.InvalidSamplesError) as info:
+        probe(path)
+    assert re.match(match, str(info.value).replace(str(tmp_path) + "/", "")), str(info.value)
+
+
+def test_a_wav_whose_header_was_never_completed_is_read_to_its_end(tmp_path):
+    """A recorder that could not seek back (a pipe) or stopped before it did leaves data size 0:
+    the audio runs to the end of the file, as FFmpeg and sox read it (and as stdin already did)."""
+    x = (np.arange(3000, dtype=np.int16) * 7).reshape(1500, 2)
+    path = tmp_path / "unfinished.wav"
+    soundfile.write(path, x, 16000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data")
+    data[at + 4 : at + 8] = (0).to_bytes(4, "little")
+    data[4:8] = (36).to_bytes(4, "little")  # the RIFF size of the empty header too
+    path.write_bytes(bytes(data))
+    with open_source(path) as src:
+        assert (src.rate_hz, src.channels) == (16000, 2)
+        np.testing.assert_array_equal(np.concatenate(list(src.blocks(int16=src.int16_exact))), x if src.int16_exact else x / 32768)
+    assert convert_file(path, tmp_path / "out.pcm", "pcm16").frames_in == 1500
+    assert probe(path).frames == 1500
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros(0, dtype=np.int16), 16000, subtype="PCM_16")
+    with pytest.raises(FileFormatError, match=r"empty\.wav: no audio frames"):
+        convert_file(empty, tmp_path / "out2.pcm", "pcm16")
 
 
 def test_wrong_extensions_are_read_by_content():

@@ -92,6 +92,24 @@ DAMAGED = {
 }
 
 
+def _syncsafe(n: int) -> bytes:
+    return bytes(((n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F))
+
+
+def test_a_cut_mp3_with_cover_art_is_damaged_too(tmp_path):
+    """Cover art makes the ID3v2 tag longer than the first bytes read to recognise the file; the
+    Xing/Info frame that declares the length comes after it and must still be found."""
+    data = (FIXTURES / "broken_half.mp3").read_bytes()
+    tag_end = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(data[6:10]))
+    picture = b"\x00image/png\x00\x03\x00" + np.random.default_rng(0).bytes(50_000)
+    frame = b"APIC" + _syncsafe(len(picture)) + b"\x00\x00" + picture
+    tagged = tmp_path / "with_cover.mp3"
+    tagged.write_bytes(b"ID3\x04\x00\x00" + _syncsafe(len(frame)) + frame + data[tag_end:])
+    with pytest.raises(DamagedFileError, match=DAMAGED["broken_half.mp3"]) as info:
+        convert_file(tagged, tmp_path / "out.pcm", "pcm16")
+    assert "with_cover.mp3" in str(info.value) and list(tmp_path.iterdir()) == [tagged]
+
+
 @pytest.mark.parametrize("name", sorted(DAMAGED))
 def test_damaged_inputs_fail_unless_errors_are_ignored(name, tmp_path):
     out = tmp_path / "out.pcm"
@@ -179,11 +197,59 @@ def test_mp4_with_its_index_at_the_end_from_a_pipe_says_so(tmp_path):
     assert run.returncode == 0, run.stderr
 
 
+def test_caf_with_a_free_chunk_from_a_pipe_says_so(tmp_path):
+    """libsndfile and sox write a 'free' chunk before a CAF's audio; FFmpeg (5.1 and PyAV's 8.0)
+    misreads the chunks after it when it cannot seek. From a pipe that is one line saying so,
+    not "not a readable audio file"; from the file (or `convert - < x.caf`) it converts."""
+    caf = FIXTURES / "speech_22k.caf"
+    assert b"free" in caf.read_bytes()[:64]
+    cat = subprocess.Popen(["cat", str(caf)], stdout=subprocess.PIPE)
+    run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                         stdin=cat.stdout, capture_output=True, cwd=REPO)
+    cat.wait()
+    assert run.returncode == 1 and not (tmp_path / "x.pcm").exists()
+    assert run.stderr.count(b"\n") == 1 and b"<stdin>: cannot read this CAF from a pipe" in run.stderr, run.stderr
+    assert b"pass the file itself" in run.stderr
+    with open(caf, "rb") as redirected:
+        run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                             stdin=redirected, capture_output=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+
+
+@needs_ffmpeg
+def test_an_mp3_without_audio_frames_is_one_line_from_ffmpeg_alone(tmp_path):
+    """An MP3 holding only its LAME Info frame (an encoder given no samples). libsndfile is not an
+    MP3 reader here (docs/formats.md): trying it as a fallback printed libmpg123's own warning on
+    stderr and added "File does not exist or is not a regular file" to the message."""
+    empty = tmp_path / "empty.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono", "-t", "0",
+                    "-c:a", "libmp3lame", str(empty)], check=True)
+    run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", str(empty), "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
+                         capture_output=True, cwd=REPO)
+    assert run.returncode == 1 and not (tmp_path / "x.pcm").exists()
+    assert run.stderr.count(b"\n") == 1 and run.stderr.startswith(b"audiofmt: error: "), run.stderr
+    assert b"empty.mp3: not a readable audio file (FFmpeg: " in run.stderr and b"libsndfile" not in run.stderr
+
+
 def test_wav_on_a_pipe_keeps_the_damage_check(tmp_path):
     cut = (FIXTURES / "speech_16k_stereo_pcm16.wav").read_bytes()[:40000]
     run = subprocess.run([sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16"],
                          input=cut, capture_output=True, cwd=REPO)
     assert run.returncode == 1 and b"declared" in run.stderr and not (tmp_path / "x.pcm").exists()
+
+
+def test_wav_on_a_pipe_with_a_long_header_keeps_the_damage_check(tmp_path):
+    """Recorders put chunks of several KB before the audio (bext, iXML, JUNK padding): the data
+    chunk's size lies past the first 4 KB peeked from the pipe, and must still be found."""
+    data = (FIXTURES / "speech_16k_stereo_pcm16.wav").read_bytes()
+    at = data.index(b"data")
+    padded = bytearray(data[:at] + b"JUNK" + (8192).to_bytes(4, "little") + bytes(8192) + data[at:])
+    padded[4:8] = (len(padded) - 8).to_bytes(4, "little")
+    command = [sys.executable, "-m", "audiofmt", "convert", "-", "-o", str(tmp_path / "x.pcm"), "--to", "pcm16", "-y"]
+    whole = subprocess.run(command, input=bytes(padded), capture_output=True, cwd=REPO)
+    assert whole.returncode == 0, whole.stderr
+    cut = subprocess.run(command, input=bytes(padded[: len(padded) // 2]), capture_output=True, cwd=REPO)
+    assert cut.returncode == 1 and b"<stdin>: damaged or cut short" in cut.stderr and b"declared" in cut.stderr, cut.stderr
 
 
 def test_a_source_is_a_context_manager_with_a_fresh_blocks():

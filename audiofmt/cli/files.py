@@ -56,7 +56,9 @@ def _info(args: argparse.Namespace) -> int:
             if not args.json:
                 say(args, f"audiofmt: error: {exc}")
     if args.json:
-        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+        for r in reports:  # silence is -inf dBFS, which JSON cannot hold: null
+            r.update({k: None for k in ("peak_dbfs", "rms_dbfs") if k in r and r[k] == float("-inf")})
+        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2, allow_nan=False))
     else:
         for r in reports:
             if "error" not in r:
@@ -155,7 +157,7 @@ def add_decode_info_parsers(commands: Any, common: argparse.ArgumentParser) -> N
         "  audiofmt info call.ulaw           # .ulaw/.alaw/.pcm: read as g711_ulaw/g711_alaw/pcm16 raw",
     )
     info.add_argument("files", nargs="+", metavar="FILE")
-    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--json", action="store_true", help="machine-readable output (levels of silence: null)")
     add_raw_options(info)
     info.set_defaults(run=_info, signals=True)
 

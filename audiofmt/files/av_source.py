@@ -51,13 +51,18 @@ class _AvUnreadable(FileFormatError):
 
 
 class _TailKeeper:
-    """A read-only stream wrapper that remembers the last bytes read (for the Ogg end check)."""
+    """A read-only stream wrapper that remembers the last bytes read (for the Ogg end check) and
+    the first `head_keep` (a header longer than what could be peeked: WAV chunks before the data,
+    an ID3v2 tag with cover art before the Xing frame)."""
 
-    def __init__(self, stream: BinaryIO, keep: int = _OGG_MAX_PAGE + 1024) -> None:
+    def __init__(self, stream: BinaryIO, keep: int = _OGG_MAX_PAGE + 1024, head_keep: int = 1 << 16) -> None:
         self.stream, self.keep, self.tail, self.n_read = stream, keep, b"", 0
+        self.head, self.head_keep = b"", head_keep
 
     def read(self, n: int = -1) -> bytes:
         data = self.stream.read(n)
+        if self.n_read < self.head_keep:
+            self.head += data[: self.head_keep - self.n_read]
         self.n_read += len(data)
         self.tail = (self.tail + data)[-self.keep :] if len(data) < self.keep else data[-self.keep :]
         return data
@@ -81,14 +86,19 @@ def ogg_end_problem(tail: bytes) -> str | None:
     return "no complete Ogg page at the end of the file (cut short?)"
 
 
-def mp3_has_length_header(head: bytes) -> bool:
+def mp3_has_length_header(head: bytes, path: str | None = None) -> bool:
     """True if an MP3 starts (after any ID3v2 tag) with a Xing/Info/VBRI frame, which declares
-    the number of frames; without one FFmpeg's length is an estimate from the bit rate."""
+    the number of frames; without one FFmpeg's length is an estimate from the bit rate. A tag
+    longer than `head` (cover art) is skipped in the file at `path`, when there is one."""
     start = 0
     if head[:3] == b"ID3" and len(head) >= 10:
         size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
         start = 10 + size + (10 if head[5] & 0x10 else 0)
     first = head[start : start + 4096]
+    if start + 200 > len(head) and path is not None:
+        with open(path, "rb") as f:
+            f.seek(start)
+            first = f.read(4096)
     return any(tag in first[:200] for tag in (b"Xing", b"Info", b"VBRI"))
 
 
@@ -152,8 +162,10 @@ def open_av(
     seekable = not isinstance(target, str) and getattr(target, "seekable", lambda: False)()
     keeper = None if isinstance(target, str) or seekable else _TailKeeper(target)
     container = open_container(target if keeper is None else keeper)
+    if keeper is not None and len(keeper.head) > len(head):
+        head = keeper.head  # what FFmpeg read to open it: the whole header when it is longer than the peek
     try:
-        info, first = _describe(name, container, head, ignore_errors)
+        info, first = _describe(name, container, head, ignore_errors, target if isinstance(target, str) else None)
     except BaseException:
         container.close()
         raise
@@ -179,7 +191,7 @@ def open_av(
     return info, make_blocks, close
 
 
-def _describe(name: str, container: Any, head: bytes, ignore_errors: bool) -> tuple[dict[str, Any], Any]:
+def _describe(name: str, container: Any, head: bytes, ignore_errors: bool, path: str | None) -> tuple[dict[str, Any], Any]:
     """Rate and channels from the first decoded frame (HE-AAC and some MP4s declare others),
     and the declared length when the container stores one."""
     if not container.streams.audio:
@@ -197,7 +209,7 @@ def _describe(name: str, container: Any, head: bytes, ignore_errors: bool) -> tu
         raise _AvUnreadable(f"no audio frames in this {fmt_name} input")
     rate, channels = first.sample_rate, first.layout.nb_channels
     declared = None
-    trusted = fmt_name in TRUSTED_LENGTH_FORMATS and (fmt_name != "mp3" or mp3_has_length_header(head))
+    trusted = fmt_name in TRUSTED_LENGTH_FORMATS and (fmt_name != "mp3" or mp3_has_length_header(head, path))
     if trusted:
         if stream.duration is not None and stream.time_base is not None:
             declared = round(stream.duration * stream.time_base * rate)

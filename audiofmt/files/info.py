@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .sources import PathLike, RawSpec, open_source
+from .sources import PathLike, RawSpec, check_finite, open_source
 
 __all__ = ["ProbeResult", "probe"]
 
@@ -47,6 +47,7 @@ def probe(path: PathLike, raw: RawSpec | None = None, *, ignore_errors: bool = F
     with open_source(path, raw, ignore_errors=ignore_errors) as src:
         frames, peak, energy = 0, 0.0, 0.0
         for block in src.blocks():
+            check_finite(src.name, block, frames, src.rate_hz)
             frames += block.shape[0]
             if block.size:
                 peak = max(peak, float(np.max(np.abs(block))))

@@ -19,7 +19,7 @@ from .._checks import QualityName, check_int
 from ..errors import AudioFormatError, FileFormatError
 from ..formats import AudioFormat
 from .numpy_codec import round_to_int16
-from .sources import AudioSource
+from .sources import AudioSource, check_finite
 
 __all__ = ["Pipeline", "gain_factor", "is_regular_file", "read_ahead", "to_int16"]
 
@@ -101,8 +101,10 @@ class Pipeline:
         for block in blocks:
             if limit is not None and self.frames_in + block.shape[0] > limit:
                 block = block[: limit - self.frames_in]
-            self.frames_in += block.shape[0]
             mono = mono_of(block)
+            if not self.int16:
+                check_finite(self.src.name, mono, self.frames_in, self.src.rate_hz, block, self.channel)
+            self.frames_in += block.shape[0]
             yield mono if push is None else push(mono)
             if self.progress is not None:
                 self.progress(self.frames_in, self.total)

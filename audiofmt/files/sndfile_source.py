@@ -7,6 +7,7 @@ silently shorten it); a read error part-way is damage. Both raise DamagedFileErr
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +30,8 @@ def open_libsndfile(name: str, path: str, block_frames: int, ignore_errors: bool
         raise _Unreadable(f"libsndfile: {_libsndfile_message(exc)}") from None
     if handle.frames <= 0:
         handle.close()
+        if _unfinished_wav(head, path):
+            raise _Unreadable("libsndfile: the WAV header's data size is 0 but audio follows it")
         raise FileFormatError(f"{name}: no audio frames (truncated or empty {handle.format} file)")
     rate, present = handle.samplerate, handle.frames
     declared = _declared_frames(handle)
@@ -83,6 +86,21 @@ def open_libsndfile(name: str, path: str, block_frames: int, ignore_errors: bool
         declared if declared is not None else present,
         int16_exact=handle.subtype in INT16_SUBTYPES,
     )
+
+
+def _unfinished_wav(head: bytes, path: str) -> bool:
+    """A WAV whose data chunk declares 0 bytes but has bytes after it: the header of a recording
+    that was never completed (a writer that could not seek back, or stopped first). libsndfile
+    reads no frames from it; FFmpeg, like sox, reads the audio to the end of the file."""
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return False
+    at = 12
+    while at + 8 <= len(head):
+        size = int.from_bytes(head[at + 4 : at + 8], "little")
+        if head[at : at + 4] == b"data":
+            return size == 0 and os.path.getsize(path) > at + 8
+        at += 8 + size + (size & 1)
+    return False
 
 
 def _amount(n_frames: int, rate: int) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._checks import MAX_CHANNELS, check_int, check_rate
 from .._moved import RenamedAttribute, renamed_keywords
-from ..errors import AudioFormatError, DamagedFileError, FileFormatError
+from ..errors import AudioFormatError, DamagedFileError, FileFormatError, InvalidSamplesError
 from ..formats import FORMATS
 from .content import HEAD_BYTES, events_message, not_raw_message, peek, raw_chunks, sniff
 
@@ -40,6 +40,7 @@ __all__ = [
     "RAW_FORMATS",
     "BLOCK_FRAMES",
     "PathLike",
+    "check_finite",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -131,6 +132,26 @@ class AudioSource:
         self.close()
 
 
+def check_finite(name: str, samples: np.ndarray, first_frame: int, rate_hz: int,
+                 block: np.ndarray | None = None, channel: int | None = None) -> None:
+    """Raise InvalidSamplesError naming the file, the frame (counted from the file's start), its
+    time and its channel at the first NaN or ±inf in `samples`: a (frames, channels) block, or
+    the mono taken from `block` (its mean, or its `channel`) that starts at frame `first_frame`."""
+    finite = np.isfinite(samples)
+    if finite.all():
+        return
+    i = int(np.argmin(finite if finite.ndim == 1 else finite.all(axis=1)))
+    frame = samples if samples.ndim == 2 else block
+    if channel is None and frame is not None and not np.isfinite(frame[i]).all():
+        channel = int(np.argmin(np.isfinite(frame[i])))
+    value = samples[i] if samples.ndim == 1 else samples[i, channel]
+    where = "" if channel is None else f", channel {channel}"
+    raise InvalidSamplesError(
+        f"{name}: frame {first_frame + i} ({(first_frame + i) / rate_hz:.3f} s){where}, "
+        f"is {'NaN' if np.isnan(value) else 'infinite'}; float samples must be finite"
+    )
+
+
 class _Unreadable(FileFormatError):
     """A reader could not open the file at all (another reader may). Internal: open_source
     turns it into a FileFormatError naming every reader's reason."""
@@ -176,6 +197,11 @@ def open_source(
                 ) from None
             if isinstance(exc, DamagedFileError):
                 raise
+            if kind == "CAF" and not seekable and b"free" in head:
+                raise FileFormatError(
+                    f"{name}: cannot read this CAF from a pipe: FFmpeg misreads its 'free' chunk (written by "
+                    "libsndfile and sox) when it cannot seek; pass the file itself"
+                ) from None
             raise FileFormatError(f"{name}: not a readable audio file ({exc})") from None
     if not os.path.exists(path):  # type: ignore[arg-type]
         raise FileFormatError(f"{name}: no such file")
@@ -201,14 +227,16 @@ def open_source(
         raise FileFormatError(events_message(name))
     from .sndfile_source import open_libsndfile
 
-    readers = [open_libsndfile, _open_av] if kind in LIBSNDFILE_CONTAINERS else [_open_av, open_libsndfile]
+    # MP3 is FFmpeg's alone (see LIBSNDFILE_CONTAINERS); anything else FFmpeg cannot open gets libsndfile too
+    readers = ([open_libsndfile, _open_av] if kind in LIBSNDFILE_CONTAINERS
+               else [_open_av] if kind == "MP3" else [_open_av, open_libsndfile])
     failures = []
     for reader in readers:
         try:
             return reader(name, os.fspath(path), block_frames, ignore_errors, head)  # type: ignore[arg-type]
         except _Unreadable as exc:
             failures.append(str(exc))
-    raise FileFormatError(f"{name}: not a readable audio file ({failures[0]}; {failures[1]})")
+    raise FileFormatError(f"{name}: not a readable audio file ({'; '.join(failures)})")
 
 
 
