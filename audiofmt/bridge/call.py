@@ -6,6 +6,8 @@ phone text → `TwilioMediaStream.receive_phone` → sends; model text → `rece
 Every bound of the old task-per-direction shell holds:
 - the phone's messages are rate-limited (`Limits.phone_rate_per_s`, `phone_burst`): beyond the
   rate they wait in order and the phone socket stops being read (TCP pushes back), nothing lost;
+  its other frames (pings, pongs, fragments) cost the same budget, and over it the socket is not
+  read until they are paid for;
 - caller audio reaches the model at most at `audio_speedup` × real time plus `audio_burst_ms`;
 - a model delta over `model_slice_chars` is handled in slices, one per loop turn;
 - a peer whose write buffer passes `write_limit_bytes` stops the reading of both sockets; if it
@@ -61,6 +63,7 @@ class Call:
         self.waiting: deque[Any] = deque()  # phone messages held back (rate, model not up yet)
         self.model_waiting: deque[Any] = deque()  # slices of a large model delta
         self.bucket = _RateLimit(self.limits.phone_rate_per_s, self.limits.phone_burst)
+        self.phone.budget, self.phone.sync = self.bucket, self._sync_reading
         self.audio_budget = _RateLimit(1000.0 * self.limits.audio_speedup, self.limits.audio_burst_ms)
         self.bytes_per_ms = float(self.core.session.input_format.bytes_per_ms)
         self.slice_chars = self.limits.model_slice_chars
@@ -316,12 +319,14 @@ class Call:
             self._schedule()
 
     def _sync_reading(self) -> None:
-        """Read a socket only while nothing of its own waits and no peer is slow to read; once the
-        call has ended, always (what comes in is ignored, and the close answers must be read)."""
+        """Read a socket only while nothing of its own waits, no peer is slow to read and the phone
+        is within its frame budget; once the call has ended, unless the phone is over that budget
+        (what comes in is ignored, and the close answers must be read)."""
         if self.ended:
-            want = (False, False)
+            want = (self.phone.throttled, False)
         else:
-            want = (bool(self.waiting) or self.pressed != 0, bool(self.model_waiting) or self.pressed != 0)
+            slow = self.pressed != 0
+            want = (bool(self.waiting) or slow or self.phone.throttled, bool(self.model_waiting) or slow)
         for side, peer in ((0, self.phone), (1, self.model)):
             transport = peer.transport if peer is not None else None
             if peer is None or transport is None or transport.is_disconnected or want[side] == self.held[side] or peer.gave_up:
