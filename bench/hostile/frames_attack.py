@@ -10,6 +10,7 @@ Scenarios (each one client, after the upgrade and a proper `connected` + `start`
   cont-empty     a TEXT frame with fin=0, then empty CONTINUATION frames (fin=0) forever
   cont-tiny      a TEXT frame with fin=0, then 1-byte CONTINUATION frames (fin=0) up to the limit
   media-flood    control: ordinary media messages as fast as possible (the rate limit applies)
+  tiny-flood     whole 2-byte text messages ("{}") as fast as possible (the rate limit applies)
 Prints the honest call's round trips, the bridge's RSS and CPU over the attack, and its log tail.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ import _stack
 
 
 def attacker(port: int, scenario: str, seconds: float, out: mp.Queue) -> None:
-    read = scenario in ("ping-read", "ping-empty", "pong", "media-flood")
+    read = scenario in ("ping-read", "ping-empty", "pong", "media-flood", "tiny-flood")
     s, head = _stack.raw_connect(port, rcvbuf=4096 if not read else None)
     assert b" 101 " in head.split(b"\r\n")[0], head
     s.sendall(_stack.text(_stack.CONNECTED) + _stack.text(_stack.start_msg("MZattack")))
@@ -59,6 +60,8 @@ def attacker(port: int, scenario: str, seconds: float, out: mp.Queue) -> None:
     elif scenario == "cont-tiny":
         s.sendall(_stack.frame(0x1, b"{", fin=False))
         unit = _stack.frame(0x0, b"x", fin=False) * 8192
+    elif scenario == "tiny-flood":
+        unit = _stack.text("{}") * 8192
     elif scenario == "media-flood":
         unit = b"".join(_stack.text(_stack.media_msg(i, "MZattack")) for i in range(200))
     else:
