@@ -552,6 +552,40 @@ def test_a_message_in_too_many_fragments_is_refused(monkeypatch):
     assert closes and int.from_bytes(closes[0][:2], "big") == 1009
 
 
+def test_a_flood_of_large_messages_holds_little_unread_input(monkeypatch):
+    """What a flooding caller gets the bridge to hold (messages read but waiting for the rate, and
+    the read buffer they came in) stays near one small read: the phone socket's kernel receive
+    buffer is fixed small, so TCP's receive autotuning cannot hand the bridge megabytes per read."""
+    big = _media_at(0, 0, bytes(range(256)) * 47)  # ~16 KiB, a media message at the size limit
+
+    async def run() -> tuple[int, int]:
+        async with Harness(StandInRealtime(reply_ms=0), monkeypatch, limits=Limits(phone_rate_per_s=50, phone_burst=10)) as h:
+            _reader, writer = await _raw_phone(h)
+            await _until(lambda: h.server.calls)
+            call = next(iter(h.server.calls))
+            frame = _ws_frame(0x1, big.encode())
+            most = 0
+
+            async def flood() -> None:
+                for _ in range(600):  # ~10 MB
+                    writer.write(frame)
+                    await writer.drain()
+
+            task = asyncio.create_task(flood())
+            for _ in range(150):
+                await asyncio.sleep(0.01)
+                most = max(most, sum(len(m) for m in call.waiting))
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            sock = call.phone.transport.underlying_transport.get_extra_info("socket")
+            rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            writer.close()
+            return most, rcvbuf
+
+    most, rcvbuf = asyncio.run(run())
+    assert rcvbuf <= 256 * 1024 and most <= 512 * 1024, (most, rcvbuf)
+
+
 def test_idle_call_is_closed_on_both_sides(monkeypatch, caplog):
     stand_in = StandInRealtime()
 

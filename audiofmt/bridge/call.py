@@ -12,6 +12,8 @@ Every bound of the old task-per-direction shell holds:
 - a model delta over `model_slice_chars` is handled in slices, one per loop turn;
 - a peer whose write buffer passes `write_limit_bytes` stops the reading of both sockets; if it
   has not made room within `send_timeout_s`, the call ends;
+- the phone socket's kernel receive buffer is fixed (64 KiB), so one read, and the messages it
+  holds back, stay small however fast the phone sends;
 - start, idle and connect timeouts end the call; closing waits `close_s` for the peer's answer.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -43,6 +46,11 @@ _TEXT = WSMsgType.TEXT
 _APPEND_OVERHEAD = len('{"type":"input_audio_buffer.append","audio":""}')
 _APPEND_HEAD_LEN = _APPEND_OVERHEAD - 2
 _PER_TURN = 16  # waiting messages handled per loop turn and call
+# the phone socket's kernel receive buffer (SO_RCVBUF; Linux doubles it): fixed, so that TCP's
+# receive autotuning cannot grow it to megabytes and hand them over in one read (picows' read
+# buffer grows to the largest read, and every message of a read is held until the rate takes it);
+# Twilio sends ~17 KB/s
+_PHONE_RCVBUF = 64 * 1024
 
 
 class Call:
@@ -87,6 +95,9 @@ class Call:
     def _phone_connected(self, transport: Any) -> None:
         state = self.state
         transport.underlying_transport.set_write_buffer_limits(high=self.limits.write_limit_bytes)
+        sock = transport.underlying_transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _PHONE_RCVBUF)
         if not state.slots.acquire():  # lost a race with another upgrade since the check
             state.metrics.reject("capacity")
             close_peer(transport, 1013, "busy", self.limits.close_s)

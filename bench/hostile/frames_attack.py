@@ -11,6 +11,7 @@ Scenarios (each one client, after the upgrade and a proper `connected` + `start`
   cont-tiny      a TEXT frame with fin=0, then 1-byte CONTINUATION frames (fin=0) up to the limit
   media-flood    control: ordinary media messages as fast as possible (the rate limit applies)
   tiny-flood     whole 2-byte text messages ("{}") as fast as possible (the rate limit applies)
+  big-flood      media messages of ~16 KiB (12 KB of audio) as fast as possible, read side drained
 Prints the honest call's round trips, the bridge's RSS and CPU over the attack, and its log tail.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import _stack
 
 
 def attacker(port: int, scenario: str, seconds: float, out: mp.Queue) -> None:
-    read = scenario in ("ping-read", "ping-empty", "pong", "media-flood", "tiny-flood")
+    read = scenario in ("ping-read", "ping-empty", "pong", "media-flood", "tiny-flood", "big-flood")
     s, head = _stack.raw_connect(port, rcvbuf=4096 if not read else None)
     assert b" 101 " in head.split(b"\r\n")[0], head
     s.sendall(_stack.text(_stack.CONNECTED) + _stack.text(_stack.start_msg("MZattack")))
@@ -62,6 +63,9 @@ def attacker(port: int, scenario: str, seconds: float, out: mp.Queue) -> None:
         unit = _stack.frame(0x0, b"x", fin=False) * 8192
     elif scenario == "tiny-flood":
         unit = _stack.text("{}") * 8192
+    elif scenario == "big-flood":
+        big = bytes(range(256)) * 47
+        unit = b"".join(_stack.text(_stack.media_msg(i, "MZattack", payload=big, timestamp=i * 1504)) for i in range(64))
     elif scenario == "media-flood":
         unit = b"".join(_stack.text(_stack.media_msg(i, "MZattack")) for i in range(200))
     else:
@@ -87,16 +91,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario")
     ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--clients", type=int, default=1, help="attacking connections (each its own process)")
     args = ap.parse_args()
     with _stack.stack() as (port, log, _bridge):
         out: mp.Queue = mp.Queue()
         time.sleep(0.3)
         before = _stack.rss_series(log)[-1]
-        proc = mp.Process(target=attacker, args=(port, args.scenario, args.seconds, out))
-        proc.start()
+        procs = [mp.Process(target=attacker, args=(port, args.scenario, args.seconds, out)) for _ in range(args.clients)]
+        for proc in procs:
+            proc.start()
         time.sleep(0.3)
         result = asyncio.run(_stack.honest_call(port, args.seconds - 1))
-        proc.join(args.seconds + 10)
+        for proc in procs:
+            proc.join(args.seconds + 10)
         time.sleep(1.0)
         series = _stack.rss_series(log)
         during = [r for r in series if r[0] >= before[0]]
