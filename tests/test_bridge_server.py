@@ -489,9 +489,12 @@ def _ws_frame(opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
     return bytes([(0x80 if fin else 0) | opcode]) + length + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
-async def _raw_phone(h: Harness) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A raw client after the upgrade and Twilio's `connected` + `start`."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+async def _raw_phone(h: Harness, sock: socket.socket | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw client (on `sock`, connected, if given) after the upgrade and Twilio's `connected` + `start`."""
+    if sock is None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+    else:
+        reader, writer = await asyncio.open_connection(sock=sock)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
@@ -584,6 +587,30 @@ def test_a_flood_of_large_messages_holds_little_unread_input(monkeypatch):
 
     most, rcvbuf = asyncio.run(run())
     assert rcvbuf <= 256 * 1024 and most <= 512 * 1024, (most, rcvbuf)
+
+
+def test_a_caller_that_stops_reading_ends_the_call_within_the_send_timeout(monkeypatch):
+    """A half-open caller keeps sending media but reads nothing: what the bridge sends it may wait
+    in the kernel's send buffer (fixed small for the phone) and write_limit_bytes, no more, so the
+    call ends with send_timeout instead of parking megabytes in an autotuned send buffer."""
+    async def run() -> str:
+        limits = Limits(send_timeout_s=0.5)
+        async with Harness(StandInRealtime(reply_ms=120_000), monkeypatch, limits=limits) as h:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", h.port))
+            reader, writer = await _raw_phone(h, sock)
+            await _until(lambda: h.server.calls)
+            call = next(iter(h.server.calls))
+            for i in range(20):  # the 10th append makes the stand-in send 2 minutes of reply at once
+                writer.write(_ws_frame(0x1, _media(i).encode()))
+            await writer.drain()
+            await _until(lambda: not h.server.calls, timeout=8.0)  # never read: only the send timeout ends it
+            writer.close()
+            return call.outcome
+
+    assert asyncio.run(run()) == "send_timeout"
 
 
 def test_idle_call_is_closed_on_both_sides(monkeypatch, caplog):

@@ -12,8 +12,9 @@ Every bound of the old task-per-direction shell holds:
 - a model delta over `model_slice_chars` is handled in slices, one per loop turn;
 - a peer whose write buffer passes `write_limit_bytes` stops the reading of both sockets; if it
   has not made room within `send_timeout_s`, the call ends;
-- the phone socket's kernel receive buffer is fixed (64 KiB), so one read, and the messages it
-  holds back, stay small however fast the phone sends;
+- the phone socket's kernel buffers are fixed (64 KiB each way), so one read, and the messages it
+  holds back, stay small however fast the phone sends, and a phone that stops reading reaches
+  the write limit (and the send timeout) within seconds;
 - start, idle and connect timeouts end the call; closing waits `close_s` for the peer's answer.
 """
 
@@ -46,11 +47,12 @@ _TEXT = WSMsgType.TEXT
 _APPEND_OVERHEAD = len('{"type":"input_audio_buffer.append","audio":""}')
 _APPEND_HEAD_LEN = _APPEND_OVERHEAD - 2
 _PER_TURN = 16  # waiting messages handled per loop turn and call
-# the phone socket's kernel receive buffer (SO_RCVBUF; Linux doubles it): fixed, so that TCP's
-# receive autotuning cannot grow it to megabytes and hand them over in one read (picows' read
-# buffer grows to the largest read, and every message of a read is held until the rate takes it);
-# Twilio sends ~17 KB/s
-_PHONE_RCVBUF = 64 * 1024
+# the phone socket's kernel buffers (SO_RCVBUF, SO_SNDBUF; Linux doubles them): fixed, so that
+# TCP's autotuning cannot grow them to megabytes. Received: one read hands over no more (picows'
+# read buffer grows to the largest read, and every message of a read is held until the rate takes
+# it). Sent: a caller that stops reading fills them in seconds, not minutes, and the send timeout
+# ends the call. Twilio sends ~17 KB/s and is sent at most ~35 KB/s
+_PHONE_SOCKET_BUFFER = 64 * 1024
 
 
 class Call:
@@ -97,7 +99,8 @@ class Call:
         transport.underlying_transport.set_write_buffer_limits(high=self.limits.write_limit_bytes)
         sock = transport.underlying_transport.get_extra_info("socket")
         if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _PHONE_RCVBUF)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _PHONE_SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _PHONE_SOCKET_BUFFER)
         if not state.slots.acquire():  # lost a race with another upgrade since the check
             state.metrics.reject("capacity")
             close_peer(transport, 1013, "busy", self.limits.close_s)
