@@ -600,7 +600,7 @@ def test_a_caller_that_stops_reading_ends_the_call_within_the_send_timeout(monke
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.setblocking(False)
             await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", h.port))
-            reader, writer = await _raw_phone(h, sock)
+            _reader, writer = await _raw_phone(h, sock)
             await _until(lambda: h.server.calls)
             call = next(iter(h.server.calls))
             for i in range(20):  # the 10th append makes the stand-in send 2 minutes of reply at once
