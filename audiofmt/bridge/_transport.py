@@ -116,11 +116,12 @@ class Peer(WSListener):
                 self._fragment(transport, frame, kind)
 
     def _throttle(self) -> None:
-        """Over the budget: not read (the call's `sync`) until the debt is paid."""
+        """Over the budget: not read (the call's `sync`) until the debt is paid, checked at least
+        once a second (a closed connection ends it: the timer does not keep the call alive)."""
         wait = self.budget.wait_s()
-        if wait > 0.0:
+        if wait > 0.0 and self.transport is not None and not self.transport.is_disconnected:
             self.throttled = True
-            asyncio.get_running_loop().call_later(wait, self._throttle)
+            asyncio.get_running_loop().call_later(min(wait, 1.0), self._throttle)
         else:
             self.throttled = False
         self.sync()
