@@ -481,6 +481,138 @@ def test_fragmented_messages_are_reassembled_within_the_size_limit(monkeypatch):
     assert asyncio.run(run()) == (1009, 1)
 
 
+def _ws_frame(opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
+    """One client frame (masked, as RFC 6455 requires), for frames websockets will not send."""
+    key = bytes([0x5A, 0x13, 0xC4, 0x77])
+    n = len(payload)
+    length = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    return bytes([(0x80 if fin else 0) | opcode]) + length + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+async def _raw_phone(h: Harness, sock: socket.socket | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw client (on `sock`, connected, if given) after the upgrade and Twilio's `connected` + `start`."""
+    if sock is None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+    else:
+        reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    writer.write(_ws_frame(0x1, CONNECTED.encode()) + _ws_frame(0x1, _start().encode()))
+    await writer.drain()
+    return reader, writer
+
+
+async def _server_frames(reader: asyncio.StreamReader, seconds: float) -> list[tuple[int, bytes]]:
+    """The (opcode, payload) of every frame the bridge sends within `seconds` (or until it closes)."""
+    frames: list[tuple[int, bytes]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    try:
+        while (left := deadline - loop.time()) > 0:
+            head = await asyncio.wait_for(reader.readexactly(2), left)
+            n = head[1] & 0x7F
+            if n >= 126:
+                n = int.from_bytes(await reader.readexactly(2 if n == 126 else 8), "big")
+            frames.append((head[0] & 0x0F, await reader.readexactly(n)))
+    except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+        pass
+    return frames
+
+
+def test_a_ping_flood_is_answered_only_at_the_phone_rate(monkeypatch):
+    """Pings (and pongs, and fragments) cost the phone's message rate like messages do: beyond it
+    they get no pong and the socket is not read, so one caller's ping flood cannot take the event
+    loop from the other calls."""
+    async def run() -> int:
+        async with Harness(StandInRealtime(), monkeypatch, limits=Limits(phone_rate_per_s=1, phone_burst=20)) as h:
+            reader, writer = await _raw_phone(h)
+            writer.write(b"".join(_ws_frame(0x9, i.to_bytes(4, "big")) for i in range(2000)))
+            await writer.drain()
+            pongs = sum(op == 0xA for op, _ in await _server_frames(reader, 1.0))
+            writer.close()
+            return pongs
+
+    assert asyncio.run(run()) <= 25  # the burst of 20 (less the two messages) and ~1 a second, not 2000
+
+
+def test_a_message_in_too_many_fragments_is_refused(monkeypatch):
+    """Empty continuation frames add nothing to a message's size but each one is kept: a message
+    may come in at most phone_max_bytes // 256 fragments (64), then the socket closes with 1009."""
+    async def run() -> list[tuple[int, bytes]]:
+        limits = Limits(phone_rate_per_s=1e6, phone_burst=10**6)  # the fragment count alone, not the rate
+        async with Harness(StandInRealtime(), monkeypatch, limits=limits) as h:
+            reader, writer = await _raw_phone(h)
+            writer.write(_ws_frame(0x1, b"{", fin=False) + _ws_frame(0x0, b"", fin=False) * 5000)
+            await writer.drain()
+            frames = await _server_frames(reader, 3.0)
+            await _until(lambda: not h.server.calls)
+            writer.close()
+            return frames
+
+    frames = asyncio.run(run())
+    closes = [payload for op, payload in frames if op == 0x8]
+    assert closes and int.from_bytes(closes[0][:2], "big") == 1009
+
+
+def test_a_flood_of_large_messages_holds_little_unread_input(monkeypatch):
+    """What a flooding caller gets the bridge to hold (messages read but waiting for the rate, and
+    the read buffer they came in) stays near one small read: the phone socket's kernel receive
+    buffer is fixed small, so TCP's receive autotuning cannot hand the bridge megabytes per read."""
+    big = _media_at(0, 0, bytes(range(256)) * 47)  # ~16 KiB, a media message at the size limit
+
+    async def run() -> tuple[int, int]:
+        async with Harness(StandInRealtime(reply_ms=0), monkeypatch, limits=Limits(phone_rate_per_s=50, phone_burst=10)) as h:
+            _reader, writer = await _raw_phone(h)
+            await _until(lambda: h.server.calls)
+            call = next(iter(h.server.calls))
+            frame = _ws_frame(0x1, big.encode())
+            most = 0
+
+            async def flood() -> None:
+                for _ in range(600):  # ~10 MB
+                    writer.write(frame)
+                    await writer.drain()
+
+            task = asyncio.create_task(flood())
+            for _ in range(150):
+                await asyncio.sleep(0.01)
+                most = max(most, sum(len(m) for m in call.waiting))
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            sock = call.phone.transport.underlying_transport.get_extra_info("socket")
+            rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            writer.close()
+            return most, rcvbuf
+
+    most, rcvbuf = asyncio.run(run())
+    assert rcvbuf <= 256 * 1024 and most <= 512 * 1024, (most, rcvbuf)
+
+
+def test_a_caller_that_stops_reading_ends_the_call_within_the_send_timeout(monkeypatch):
+    """A half-open caller keeps sending media but reads nothing: what the bridge sends it may wait
+    in the kernel's send buffer (fixed small for the phone) and write_limit_bytes, no more, so the
+    call ends with send_timeout instead of parking megabytes in an autotuned send buffer."""
+    async def run() -> str:
+        limits = Limits(send_timeout_s=0.5)
+        async with Harness(StandInRealtime(reply_ms=120_000), monkeypatch, limits=limits) as h:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", h.port))
+            _reader, writer = await _raw_phone(h, sock)
+            await _until(lambda: h.server.calls)
+            call = next(iter(h.server.calls))
+            for i in range(20):  # the 10th append makes the stand-in send 2 minutes of reply at once
+                writer.write(_ws_frame(0x1, _media(i).encode()))
+            await writer.drain()
+            await _until(lambda: not h.server.calls, timeout=8.0)  # never read: only the send timeout ends it
+            writer.close()
+            return call.outcome
+
+    assert asyncio.run(run()) == "send_timeout"
+
+
 def test_idle_call_is_closed_on_both_sides(monkeypatch, caplog):
     stand_in = StandInRealtime()
 

@@ -67,6 +67,14 @@ class _RateLimit:
         self.tokens = tokens
         return False
 
+    def take(self, amount: float, now: float | None = None) -> bool:
+        """Take `amount` tokens even if that leaves a debt, paid back at the rate before `spend`
+        succeeds again; True if there were that many."""
+        if self.spend(amount, now):
+            return True
+        self.tokens -= amount
+        return False
+
     def wait_s(self, amount: float = 1.0) -> float:
         """Seconds until `amount` tokens are saved (0.0 when they are)."""
         return max(0.0, (amount - self.tokens) / self.rate - (_now() - self.last))

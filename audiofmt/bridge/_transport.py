@@ -2,13 +2,17 @@
 
 picows hands over frames, not messages, from a callback (no task, no queue, no await per
 message). `Peer` turns them into whole text/binary messages for a `_Call` (fragments reassembled
-up to `max_bytes`; invalid UTF-8 closes with 1007, an oversized message with 1009), answers the
-peer's close handshake, and reports write-buffer pressure. `CountingProtocol` is picows' protocol
-with a per-process cap on open TCP connections (one over the cap is aborted as it arrives, before
-any byte of HTTP is read). `log_adapter` routes picows' log lines through the bridge's redacting
-logger: picows logs the upgrade request (path token, X-Twilio-Signature) and the client's
-request (Authorization) at its own level 9, and a plain Logger would get per-connection child
-loggers whose records skip the parent's filters.
+up to `max_bytes`, in at most `max_bytes // 256` frames; invalid UTF-8 closes with 1007, an
+oversized message with 1009), answers the peer's close handshake and (when picows does not) its
+pings, and reports write-buffer pressure. Given a `budget` (the phone's message rate), every frame
+that is not a whole text message (a ping, a pong, a fragment) costs one message: over the budget a
+ping gets no pong and the socket is not read until the debt is paid (`throttled`), so a flood of
+control frames or fragments costs the event loop no more than a flood of messages.
+`CountingProtocol` is picows' protocol with a per-process cap on open TCP connections (one over
+the cap is aborted as it arrives, before any byte of HTTP is read). `log_adapter` routes picows'
+log lines through the bridge's redacting logger: picows logs the upgrade request (path token,
+X-Twilio-Signature) and the client's request (Authorization) at its own level 9, and a plain
+Logger would get per-connection child loggers whose records skip the parent's filters.
 
 A connection given up on (a frame over the size limit, invalid UTF-8, a protocol violation) is
 not read any more: its close frame is sent and it is dropped when the peer answers or after a
@@ -32,6 +36,8 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 __all__ = ["CountingProtocol", "Peer", "close_detail", "close_peer", "log_adapter"]
 
 _TEXT, _BINARY, _CONT, _CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
+_PING, _PONG = WSMsgType.PING, WSMsgType.PONG
+_FRAGMENT_BYTES = 256  # a message may come in at most max_bytes // 256 frames (empty ones count too)
 
 
 class _Adapter(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -60,7 +66,9 @@ def log_adapter(logger: logging.Logger, peer: Peer | None = None) -> logging.Log
 class Peer(WSListener):
     """One side of a call. `sink(message)` gets each whole message (str for text, bytes for
     binary); `gone()` once, when the connection is closed or lost; `pressure(paused)` when the
-    write buffer crosses its high (True) or low (False) water mark."""
+    write buffer crosses its high (True) or low (False) water mark. With a `budget` (a _RateLimit),
+    each frame but a whole text message costs one token; over it `throttled` is set until the debt
+    is paid, and `sync()` is told each time it changes (the call pauses or resumes the reading)."""
 
     transport: WSTransport | None
 
@@ -68,6 +76,9 @@ class Peer(WSListener):
         self.transport = None
         self.max_bytes = max_bytes
         self.gave_up = False  # its input is not read any more (see the module doc)
+        self.budget: Any = None  # a _RateLimit for the frames that are not whole text messages
+        self.throttled = False  # over the budget: not to be read until the debt is paid
+        self.sync: Callable[[], None] = _nothing
         self.parts: list[bytes] | None = None  # an unfinished fragmented message
         self.parts_type = _TEXT
         self.parts_size = 0
@@ -94,9 +105,26 @@ class Peer(WSListener):
                 code = frame.get_close_code()
                 transport.send_close(code if code is not WSCloseCode.NO_INFO else WSCloseCode.OK)
             transport.disconnect()
-        elif (kind is _TEXT or kind is _BINARY or kind is _CONT) and not self.gave_up:
-            self._fragment(transport, frame, kind)
-        # PING is answered by picows; PONG needs nothing
+        else:
+            paid = self.budget is None or self.budget.take(1.0)
+            if not paid and not self.throttled:
+                self._throttle()
+            if kind is _PING:  # (only when picows' own answering is off) within the budget: a pong
+                if paid:
+                    transport.send_pong(frame.get_payload_as_bytes())
+            elif kind is not _PONG and not self.gave_up:
+                self._fragment(transport, frame, kind)
+
+    def _throttle(self) -> None:
+        """Over the budget: not read (the call's `sync`) until the debt is paid, checked at least
+        once a second (a closed connection ends it: the timer does not keep the call alive)."""
+        wait = self.budget.wait_s()
+        if wait > 0.0 and self.transport is not None and not self.transport.is_disconnected:
+            self.throttled = True
+            asyncio.get_running_loop().call_later(min(wait, 1.0), self._throttle)
+        else:
+            self.throttled = False
+        self.sync()
 
     def _fragment(self, transport: WSTransport, frame: WSFrame, kind: WSMsgType) -> None:
         if kind is _CONT:
@@ -108,6 +136,10 @@ class Peer(WSListener):
             return
         else:
             self.parts, self.parts_type, self.parts_size = [], kind, 0
+        if len(self.parts) >= self.max_bytes // _FRAGMENT_BYTES:
+            self.parts = None
+            self.give_up(transport, 1009, f"message in over {self.max_bytes // _FRAGMENT_BYTES} frames")
+            return
         self.parts_size += frame.payload_size
         if self.parts_size > self.max_bytes:
             self.parts = None

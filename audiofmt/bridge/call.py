@@ -6,10 +6,15 @@ phone text → `TwilioMediaStream.receive_phone` → sends; model text → `rece
 Every bound of the old task-per-direction shell holds:
 - the phone's messages are rate-limited (`Limits.phone_rate_per_s`, `phone_burst`): beyond the
   rate they wait in order and the phone socket stops being read (TCP pushes back), nothing lost;
+  its other frames (pings, pongs, fragments) cost the same budget, and over it the socket is not
+  read until they are paid for;
 - caller audio reaches the model at most at `audio_speedup` × real time plus `audio_burst_ms`;
 - a model delta over `model_slice_chars` is handled in slices, one per loop turn;
 - a peer whose write buffer passes `write_limit_bytes` stops the reading of both sockets; if it
   has not made room within `send_timeout_s`, the call ends;
+- the phone socket's kernel buffers are fixed (64 KiB each way), so one read, and the messages it
+  holds back, stay small however fast the phone sends, and a phone that stops reading reaches
+  the write limit (and the send timeout) within seconds;
 - start, idle and connect timeouts end the call; closing waits `close_s` for the peer's answer.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -41,6 +47,12 @@ _TEXT = WSMsgType.TEXT
 _APPEND_OVERHEAD = len('{"type":"input_audio_buffer.append","audio":""}')
 _APPEND_HEAD_LEN = _APPEND_OVERHEAD - 2
 _PER_TURN = 16  # waiting messages handled per loop turn and call
+# the phone socket's kernel buffers (SO_RCVBUF, SO_SNDBUF; Linux doubles them): fixed, so that
+# TCP's autotuning cannot grow them to megabytes. Received: one read hands over no more (picows'
+# read buffer grows to the largest read, and every message of a read is held until the rate takes
+# it). Sent: a caller that stops reading fills them in seconds, not minutes, and the send timeout
+# ends the call. Twilio sends ~17 KB/s and is sent at most ~35 KB/s
+_PHONE_SOCKET_BUFFER = 64 * 1024
 
 
 class Call:
@@ -61,6 +73,7 @@ class Call:
         self.waiting: deque[Any] = deque()  # phone messages held back (rate, model not up yet)
         self.model_waiting: deque[Any] = deque()  # slices of a large model delta
         self.bucket = _RateLimit(self.limits.phone_rate_per_s, self.limits.phone_burst)
+        self.phone.budget, self.phone.sync = self.bucket, self._sync_reading
         self.audio_budget = _RateLimit(1000.0 * self.limits.audio_speedup, self.limits.audio_burst_ms)
         self.bytes_per_ms = float(self.core.session.input_format.bytes_per_ms)
         self.slice_chars = self.limits.model_slice_chars
@@ -84,6 +97,10 @@ class Call:
     def _phone_connected(self, transport: Any) -> None:
         state = self.state
         transport.underlying_transport.set_write_buffer_limits(high=self.limits.write_limit_bytes)
+        sock = transport.underlying_transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _PHONE_SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _PHONE_SOCKET_BUFFER)
         if not state.slots.acquire():  # lost a race with another upgrade since the check
             state.metrics.reject("capacity")
             close_peer(transport, 1013, "busy", self.limits.close_s)
@@ -316,12 +333,14 @@ class Call:
             self._schedule()
 
     def _sync_reading(self) -> None:
-        """Read a socket only while nothing of its own waits and no peer is slow to read; once the
-        call has ended, always (what comes in is ignored, and the close answers must be read)."""
+        """Read a socket only while nothing of its own waits, no peer is slow to read and the phone
+        is within its frame budget; once the call has ended, unless the phone is over that budget
+        (what comes in is ignored, and the close answers must be read)."""
         if self.ended:
-            want = (False, False)
+            want = (self.phone.throttled, False)
         else:
-            want = (bool(self.waiting) or self.pressed != 0, bool(self.model_waiting) or self.pressed != 0)
+            slow = self.pressed != 0
+            want = (bool(self.waiting) or slow or self.phone.throttled, bool(self.model_waiting) or slow)
         for side, peer in ((0, self.phone), (1, self.model)):
             transport = peer.transport if peer is not None else None
             if peer is None or transport is None or transport.is_disconnected or want[side] == self.held[side] or peer.gave_up:

@@ -49,6 +49,9 @@ class _AppSocket:
     def set_write_buffer_limits(self, high: int) -> None:
         return None
 
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default  # the app's socket: its buffers are the app's to set
+
     def pause_reading(self) -> None:
         self.reading.clear()
 

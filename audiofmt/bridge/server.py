@@ -201,7 +201,7 @@ async def serve(host: str | None, port: int, config: BridgeConfig, *, ssl: Any =
             None, None, False, lambda request: gate(protocol, request), server_log,
             True,  # an exception in a callback closes that connection (1011), never the server
             limits.handshake_s, False, 20.0, 20.0, WSAutoPingStrategy.PING_WHEN_IDLE,
-            True,  # ping answered with pong
+            False,  # pings are answered by the call's Peer, within the phone's message rate
             limits.phone_max_bytes, None, 4096)
         state.protocols.add(protocol)
         return protocol
