@@ -173,3 +173,24 @@ def audio_value(code: int) -> int:
     import audiofmt
 
     return int(audiofmt.decode(bytes([code]), "g711_ulaw")[0])
+
+
+def test_source_hosts_are_remembered_within_a_bound_and_every_spelling_is_still_checked():
+    """The canonical form of a source host is cached (parsing it per datagram cost ~4 µs), never
+    more than a bounded number of them, and a spelling of the peer's host (IPv4-mapped IPv6)
+    is still the peer while strangers stay strangers."""
+    from audiofmt.bridge.udp import _HOSTS_KEPT
+
+    class _Clock:
+        def time(self) -> float:
+            return 1.0
+
+    endpoint = RtpEndpoint(remote_addr=(LOCALHOST, 5004))
+    endpoint._loop = _Clock()  # type: ignore[assignment]
+    for i in range(3 * _HOSTS_KEPT):
+        endpoint.datagram_received(_packet(ATTACKER, i, 99), (f"10.0.{i // 256}.{i % 256}", 5004))
+        assert len(endpoint._hosts) <= _HOSTS_KEPT
+    assert endpoint.stats.dropped["source address not the peer"] == 3 * _HOSTS_KEPT
+    endpoint.datagram_received(_packet(PEER, 1, 1234), (f"::ffff:{LOCALHOST}", 5004))
+    endpoint.datagram_received(_packet(PEER, 2, 1234), (LOCALHOST, 5004))
+    assert endpoint.stats.packets_received == 2 and endpoint.stats.dropped["source address not the peer"] == 3 * _HOSTS_KEPT

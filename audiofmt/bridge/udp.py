@@ -53,6 +53,7 @@ __all__ = ["AudioFrame", "RtpEndpoint", "open_rtp_endpoint"]
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
 ACCEPT_MODES = ("peer", "peer_host", "latch")
+_HOSTS_KEPT = 256  # canonical forms of source hosts remembered per endpoint
 
 
 def _host(host: object) -> str:
@@ -126,6 +127,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._idle = asyncio.Event()
         self._idle.set()
         self._latched = False
+        self._hosts: dict[str, str] = {}
 
     # -- asyncio protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -133,7 +135,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._loop = asyncio.get_running_loop()
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        source = (_host(addr[0]), int(addr[1]))
+        hosts = self._hosts  # the socket's spelling of a host -> canonical: parsing it costs ~4 µs
+        host = hosts.get(addr[0])
+        if host is None:
+            if len(hosts) >= _HOSTS_KEPT:  # a flood from many sources: no more memory than this
+                hosts.clear()
+            host = hosts[addr[0]] = _host(addr[0])
+        source = (host, int(addr[1]))
         latching = self.accept == "latch" and not self._latched
         if not latching and (self._peer is None or source[0] != self._peer[0]
                              or (self.accept != "peer_host" and source[1] != self._peer[1])):
