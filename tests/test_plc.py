@@ -22,12 +22,17 @@ reading them and the program:
 
 Every sample of every reference file is compared. The vectors cover losses of 10 and 20 ms only;
 the longer-loss branches (the 3-period segment, the fade over 60 ms, silence, recovery after long
-losses) are pinned against `ReferenceModel` below, a plain-Python per-10-ms model of the
+losses, losses before any good frame) are pinned against the reference program's own output on
+stretches of our speech fixture (tests/data/g711iplc, made by the program; its README says how),
+against the compiled program on random patterns when AUDIOFMT_G711IPLC_PROGRAM points at it
+(skipped otherwise), and against `ReferenceModel` below, a plain-Python per-10-ms model of the
 reference's arithmetic, on other speech with random loss patterns.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import math
 import os
 from pathlib import Path
@@ -392,6 +397,128 @@ def test_random_losses_10ms_and_20ms_framings_agree(seed, loss):
         a = c20.lost() if miss else c20.good(f)
         b = np.concatenate([c10.lost(), c10.lost()] if miss else [c10.good(f[:80]), c10.good(f[80:])])
         np.testing.assert_array_equal(a, b)
+
+
+# -- the long-loss branches against the reference program itself ------------------------------
+#
+# tests/data/g711iplc: stretches of fixtures/speech_8k.wav with loss patterns the shared vectors
+# never reach (loss before any good frame, 30/60/100 ms, silence after 60 ms, recovery after long
+# losses, back-to-back losses one good 10 ms apart, loss in near-silence and across an onset), and
+# the ITU-T program's output for each (make_reference.py there; README.md says how). With
+# AUDIOFMT_G711IPLC_PROGRAM set to a compiled g711iplc, random patterns are compared live too.
+
+REF_DATA = REPO / "tests" / "data" / "g711iplc"
+SPEECH_8K_SHA256 = "d03cfea73251d2bf788c20776eb14a61f1517a215f88210f4722bd3c82b634db"
+IPLC_PROGRAM = os.environ.get("AUDIOFMT_G711IPLC_PROGRAM")
+
+
+def _load_reference_cases():
+    spec = importlib.util.spec_from_file_location("g711iplc_make_reference", REF_DATA / "make_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REF_CASES = _load_reference_cases()
+
+
+def speech_8k_stretch(first_unit: int, n_units: int) -> np.ndarray:
+    path = REPO / "fixtures" / "speech_8k.wav"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == SPEECH_8K_SHA256, (
+        "fixtures/speech_8k.wav changed: regenerate tests/data/g711iplc with its make_reference.py "
+        "and update SPEECH_8K_SHA256"
+    )
+    return REF_CASES.stretch(speech_8k(), first_unit, n_units)
+
+
+def frames_fed(x: np.ndarray, lost_units: np.ndarray, frame_units: int) -> np.ndarray:
+    """x through a Concealer frame by frame (good/lost/flush), aligned: frames of frame_units
+    10 ms units, a frame lost when its units are."""
+    c = Concealer(80 * frame_units)
+    per_frame = lost_units.reshape(-1, frame_units)
+    assert (per_frame.all(axis=1) | ~per_frame.any(axis=1)).all()
+    out = [c.lost() if miss else c.good(f) for f, miss in zip(x.reshape(-1, 80 * frame_units), per_frame[:, 0])]
+    return np.concatenate([*out, c.flush()])[DELAY : DELAY + len(x)]
+
+
+@pytest.mark.parametrize("name", sorted(REF_CASES.CASES))
+def test_long_losses_match_the_reference_program_outputs(name):
+    first, lost = REF_CASES.CASES[name]
+    np.testing.assert_array_equal(read_g192((REF_DATA / f"{name}.g192").read_bytes()), lost)
+    x = speech_8k_stretch(first, len(lost))
+    expected = np.fromfile(REF_DATA / f"{name}.raw", dtype="<i2").astype(np.int16)
+    assert len(expected) == len(x)
+    np.testing.assert_array_equal(conceal(x, lost, 80), expected)
+    np.testing.assert_array_equal(frames_fed(x, lost, 1), expected)
+    pairs = lost.reshape(-1, 2)
+    if (pairs.all(axis=1) | ~pairs.any(axis=1)).all():  # whole 20 ms frames lost: 20 ms framing too
+        np.testing.assert_array_equal(conceal(x, pairs[:, 0], 160), expected)
+        np.testing.assert_array_equal(frames_fed(x, lost, 2), expected)
+    np.testing.assert_array_equal(model_output(x, lost), expected)  # the model, on the real program
+
+
+def test_reference_program_cases_reach_the_long_loss_branches():
+    """The cases exist for these branches: check they are taken (and not e.g. all silence)."""
+    taken = {"no good frame yet": False, "3 periods": False, "faded": False, "muted": False,
+             "gain 0 recovery": False, "one good 10 ms between losses": False,
+             "read position exactly one period in": False}
+    for first, lost in REF_CASES.CASES.values():
+        x = speech_8k_stretch(first, len(lost))
+        c = Concealer(80)
+        run_len = 0
+        for u, (f, miss) in enumerate(zip(x.reshape(-1, 80), lost)):
+            if miss:
+                taken["no good frame yet"] |= c.stats.good_frames == 0
+                taken["read position exactly one period in"] |= run_len == 2 and c._offset == c._pitch
+                y = c.lost()
+                run_len += 1
+                taken["3 periods"] |= run_len == 3 and c._seg_len == 3 * c._pitch and np.abs(y).max() > 1000
+                taken["faded"] |= run_len == 6 and np.abs(y[DELAY:]).max() > 0  # gain 0.2 down to 0
+                taken["muted"] |= run_len == 7 and not y[DELAY:].any()  # the first 30: the 6th, delayed
+            else:
+                taken["gain 0 recovery"] |= run_len >= 6
+                taken["one good 10 ms between losses"] |= 0 < u < len(lost) - 1 and lost[u - 1] and lost[u + 1]
+                run_len = 0
+                c.good(f)
+    assert all(taken.values()), taken
+
+
+def reference_program(x: np.ndarray, lost_units: np.ndarray) -> np.ndarray:
+    assert IPLC_PROGRAM is not None
+    return REF_CASES.run_reference(IPLC_PROGRAM, x, lost_units)
+
+
+@pytest.mark.skipif(not IPLC_PROGRAM, reason="AUDIOFMT_G711IPLC_PROGRAM (a compiled ITU-T STL g711iplc) not set")
+@pytest.mark.parametrize("seed", range(4))
+def test_random_losses_against_the_reference_program(seed):
+    """Opt-in: the compiled reference on random patterns (bursts of 10-250 ms, a loss at the
+    start, 50 % loss, back-to-back losses) over speech, reversed speech and clipped speech, in
+    10, 20, 30 and 40 ms frames; every sample compared."""
+    x = reference_samples("f2.le")
+    assert np.array_equal(reference_program(x, np.resize([False] * 18 + [True, True], len(x) // 80)),
+                          reference_samples("f2_10_2.raw")), "the program does not reproduce f2_10_2.raw"
+    rng = np.random.default_rng(seed)
+    speech = speech_8k()[: len(speech_8k()) // 960 * 960]
+    loud = np.clip(speech.astype(np.int32) * 4, -32768, 32767).astype(np.int16)
+    n = len(speech) // 80
+    for signal in (speech, speech[::-1].copy(), loud):
+        for frame_units in (1, 2, 3, 4):
+            bursts = random_units(rng, n, frame_units, 25 // frame_units)
+            bursts[: frame_units * int(rng.integers(1, 4))] = True  # lost before any good frame
+            half = np.repeat(rng.random(n // frame_units) < 0.5, frame_units)
+            b2b = np.zeros(n, dtype=bool)
+            for u in range(0, n - 20 * frame_units, 20 * frame_units):  # two losses, one good frame apart
+                a, b = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+                b2b[u : u + a * frame_units] = True
+                b2b[u + (a + 1) * frame_units : u + (a + 1 + b) * frame_units] = True
+            for lost in (bursts, half, b2b):
+                per_frame = lost.reshape(-1, frame_units)
+                assert (per_frame.all(axis=1) | ~per_frame.any(axis=1)).all()
+                expected = reference_program(signal, lost)
+                np.testing.assert_array_equal(conceal(signal, lost[::frame_units], 80 * frame_units), expected)
+                if frame_units > 1:
+                    np.testing.assert_array_equal(conceal(signal, lost, 80), expected)
 
 
 # -- no loss -----------------------------------------------------------------------------------
