@@ -791,6 +791,15 @@ def test_bad_g192_raises(data, match):
         read_g192(data)
 
 
+def test_every_good_frame_sync_word_of_g192_counts_as_received():
+    words = np.array([0x6B20, 0x6B21, 0x6B22, 0x6B2F, 0x6B20], dtype="<u2")
+    np.testing.assert_array_equal(read_g192(words.tobytes()), [True, False, False, False, True])
+    with pytest.raises(InvalidDataError, match="word 0 is 0x6B30"):
+        read_g192(np.array([0x6B30], dtype="<u2").tobytes())
+    with pytest.raises(InvalidDataError, match="word 0 is 0x6B1F"):
+        read_g192(np.array([0x6B1F], dtype="<u2").tobytes())
+
+
 def test_conceal_checks_its_arguments():
     x = np.zeros(400, np.int16)
     np.testing.assert_array_equal(conceal(x, np.zeros(5, bool)), x)

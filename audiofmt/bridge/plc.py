@@ -69,6 +69,7 @@ GROW_UNITS = 2  # the 2nd and 3rd lost units each add one period to the repeated
 
 G192_GOOD = 0x6B21  # ITU-T G.192 frame-sync word: frame received
 G192_LOST = 0x6B20  # frame erased
+_G192_LAST_GOOD = 0x6B2F  # 0x6B21-0x6B2F: G.192's good-frame sync words
 
 
 @dataclass
@@ -275,7 +276,8 @@ class Concealer:
 
 def read_g192(data: bytes) -> np.ndarray:
     """An ITU-T G.192 frame-erasure pattern (16-bit little-endian words, one per frame:
-    0x6B21 received, 0x6B20 lost) as a bool array, True = lost."""
+    0x6B21 received, 0x6B20 lost) as a bool array, True = lost. The other good-frame sync words
+    G.192 defines, 0x6B22-0x6B2F, count as received, as in the reference program."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidDataError(f"G.192 pattern: expected bytes, got {type(data).__name__}")
     raw = bytes(data)
@@ -284,11 +286,11 @@ def read_g192(data: bytes) -> np.ndarray:
             f"G.192 pattern of {len(raw)} bytes: expected a non-empty whole number of 16-bit words"
         )
     words = np.frombuffer(raw, dtype="<u2")
-    bad = np.flatnonzero((words != G192_GOOD) & (words != G192_LOST))
+    bad = np.flatnonzero((words < G192_LOST) | (words > _G192_LAST_GOOD))
     if bad.size:
         i = int(bad[0])
         raise InvalidDataError(
-            f"G.192 pattern word {i} is 0x{int(words[i]):04X}: expected 0x6B21 (received) or 0x6B20 (lost)"
+            f"G.192 pattern word {i} is 0x{int(words[i]):04X}: expected 0x6B21-0x6B2F (received) or 0x6B20 (lost)"
         )
     return words == G192_LOST
 
