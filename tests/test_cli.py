@@ -92,6 +92,17 @@ def test_decode_and_info(tmp_path, capsysbinary):
     assert run(capsysbinary, "info", str(FIXTURES / "not_audio.wav")).returncode == 1
 
 
+def test_decode_of_a_log_with_a_bad_session_event_fails_in_one_line(tmp_path, capsysbinary):
+    """A session.updated that audiofmt refuses (a SessionError lists its problems on lines of
+    their own) is still one `audiofmt: error:` line, naming the file, the line and the field."""
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"type": "session.updated", "session": {"output_audio_format": "opus", "temperature": 3}}\n')
+    result = run(capsysbinary, "decode", str(log), "--from", "pcm16", "-o", str(tmp_path / "x.wav"))
+    err = result.stderr.decode()
+    assert result.returncode == 1 and err.count("\n") == 1 and err.startswith("audiofmt: error: ")
+    assert "log.jsonl, line 1:" in err and "output_audio_format: got 'opus'" in err and "temperature: got 3" in err
+
+
 def test_info_json_is_valid_json_for_silence(capsysbinary):
     """A silent file's levels are -inf dBFS: JSON has no such number, so --json says null
     (Python's json would write -Infinity, which jq, JSON.parse and strict parsers refuse)."""

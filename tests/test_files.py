@@ -309,6 +309,29 @@ def test_jsonl_events_read_back_as_input(tmp_path):
         probe(events, RawSpec("s16le", 24000))
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_jsonl_saved_with_a_utf8_bom_reads_like_without(target, tmp_path):
+    """Editors and PowerShell save logs with a UTF-8 byte order mark: still JSONL, same samples
+    (it was taken for raw bytes: noise for G.711, a "trailing byte" error for pcm16)."""
+    fmt = audiofmt.get_format(target)
+    data = audiofmt.encode((np.random.default_rng(9).standard_normal(4000) * 3000).astype(np.int16), fmt)
+    lines = [
+        {"type": "response.output_audio.delta", "item_id": "it", "content_index": 0, "delta": base64.b64encode(data[i : i + 800]).decode()}
+        for i in range(0, len(data), 800)
+    ]
+    text = "\r\n".join(json.dumps(line) for line in lines) + "\r\n"
+    long_line = json.dumps({**lines[0], "delta": base64.b64encode(data * 300).decode()})  # the long-line reader
+    for i, body in enumerate((text, long_line)):
+        log = tmp_path / f"bom{i}.jsonl"
+        log.write_bytes(b"\xef\xbb\xbf" + body.encode())
+        decode_file(log, tmp_path / f"bom{i}.pcm", target)
+        assert (tmp_path / f"bom{i}.pcm").read_bytes() == audiofmt.decode(data if i == 0 else data * 300, fmt).astype("<i2").tobytes()
+    appends = tmp_path / "appends.jsonl"
+    appends.write_bytes(b"\xef\xbb\xbf" + text.replace("response.output_audio.delta", "input_audio_buffer.append").replace('"delta"', '"audio"').encode())
+    convert_file(appends, tmp_path / "again.raw", target, raw=RawSpec(target))
+    assert (tmp_path / "again.raw").read_bytes() == audiofmt.encode(audiofmt.decode(data, fmt), fmt)  # μ-law -0 codes become +0
+
+
 _PEAK_RSS_CHILD = """
 import sys
 from audiofmt.files import convert_file

@@ -250,6 +250,15 @@ def test_bad_server_events(event, error, match):
         OutputDecoder(_session("pcm16", "pcm16")).process(event)
 
 
+def test_a_delta_of_part_samples_names_the_field():
+    """An odd pcm16 delta: the error names the event's field (dict and JSON text alike), one line."""
+    for kind in ("response.audio.delta", "response.output_audio.delta"):
+        for event in (_delta(b"\0\0\0", kind=kind), json.dumps(_delta(b"\0\0\0", kind=kind))):
+            for rate in (None, 16000):
+                with pytest.raises(InvalidDataError, match=rf"^{kind}\.delta must be whole 2-byte pcm16 samples; got 3 bytes$"):
+                    OutputDecoder(_session("pcm16", "pcm16"), rate_hz=rate).process(event)
+
+
 def test_bad_encoder_arguments():
     with pytest.raises(AudioFormatError, match="chunk_ms"):
         InputEncoder(_session("pcm16", "pcm16"), rate_hz=24000, chunk_ms=0)

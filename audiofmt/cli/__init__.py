@@ -132,7 +132,8 @@ def _run(args: argparse.Namespace, signals_raise: Any) -> int:
     except AudioFormatError as exc:
         if args.verbose:
             traceback.print_exc()
-        print(f"audiofmt: error: {exc}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(exc).splitlines())  # a SessionError: one problem a line
+        print(f"audiofmt: error: {message}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
     except BrokenPipeError:  # stdout's reader is gone (`| head`): stop quietly, as a pipe expects
         with contextlib.suppress(OSError, ValueError):

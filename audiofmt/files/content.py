@@ -67,7 +67,7 @@ def sniff(head: bytes) -> str | None:
         n = frame_bytes(head, 0)
         if n > 7 and frame_bytes(head, n):
             return kind
-    if head.lstrip()[:1] == b"{":
+    if head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{":  # after a UTF-8 byte order mark, if any
         return "JSONL"
     return None
 

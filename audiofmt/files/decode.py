@@ -1,6 +1,6 @@
 """decode_file: model output (raw session-format bytes, or JSON Lines of audio delta events) → WAV, FLAC or raw s16le.
 
-Input is recognised by content: JSONL by its first non-blank byte "{"; an audio container or an
+Input is recognised by content: JSONL by its first non-blank byte "{" (after a UTF-8 BOM); an audio container or an
 events file without deltas is refused with a message naming the command that reads it.
 """
 

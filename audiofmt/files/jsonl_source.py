@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from ..errors import AudioFormatError, FileFormatError
 
-__all__ = ["AUDIO_FIELDS", "LONG_LINE_BYTES", "jsonl_audio"]
+__all__ = ["AUDIO_FIELDS", "BOM", "LONG_LINE_BYTES", "jsonl_audio"]
 
 LONG_LINE_BYTES = 1 << 20  # lines longer than this are scanned in pieces
 _PIECE = 1 << 20  # bytes read per piece of a long line
@@ -27,6 +27,7 @@ _MAX_OTHER_VALUE = 16 << 20  # any value but the audio string, in a long line (b
 _SPOOL_BYTES = 8 << 20  # audio met before its event's type is kept in memory up to this, then on disk
 AUDIO_FIELDS = {"input_audio_buffer.append": "audio", "response.audio.delta": "delta", "response.output_audio.delta": "delta"}
 _WS = b" \t\r\n"
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark: skipped at the start of a file
 
 
 def _b64(data: bytes) -> bytes:
@@ -47,7 +48,10 @@ def jsonl_audio(stream: BinaryIO, name: str) -> Iterator[tuple[int, dict[str, An
         if not line:
             return
         line_no += 1
-        if len(line) == LONG_LINE_BYTES and not line.endswith(b"\n"):
+        long = len(line) == LONG_LINE_BYTES and not line.endswith(b"\n")
+        if line_no == 1 and line.startswith(BOM):  # a UTF-8 byte order mark, as editors save it
+            line = line[len(BOM) :]
+        if long:
             yield from _long_line(stream, line, line_no, name)
             continue
         if not line.strip():

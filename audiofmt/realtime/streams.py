@@ -18,7 +18,7 @@ from .._checks import QualityName, check_channels, check_dtype, check_int, check
 from .._moved import RenamedAttribute, renamed_keywords
 from .._speedups import first_b64decode
 from ..codecs import _as_code_bytes, decode, encode, int16_to_float, round_to_int16
-from ..errors import AudioFormatError, InvalidSamplesError
+from ..errors import AudioFormatError, InvalidDataError, InvalidSamplesError
 from ..formats import FORMATS, AudioFormat
 from ..resampler.core import Resampler, channel_mean
 from ..resampler.filters import get_quality
@@ -398,7 +398,7 @@ class OutputDecoder:
                         out = fused._samples[:count].copy() if count >= 0 else fused.process_samples(data)
                         self.n_out += out.shape[0]
                         return out
-                    return self.feed(data, item_id, content_index)
+                    return self._feed_delta(data, item_id, content_index, ev["type"])
         ev = parse_event(event)
         kind = ev["type"]
         if kind in AUDIO_DELTA_TYPES:
@@ -472,6 +472,13 @@ class OutputDecoder:
             data = None
         if data is None:
             data = decode_audio(text, f"{ev['type']}.delta")
+        return self._feed_delta(data, item_id, content_index, ev["type"])
+
+    def _feed_delta(self, data: bytes, item_id: str, content_index: int, kind: str) -> np.ndarray:
+        """feed() a delta's bytes; a delta that is not whole samples is named in the error."""
+        size = self._format.bytes_per_sample
+        if len(data) % size:
+            raise InvalidDataError(f"{kind}.delta must be whole {size}-byte {self._format.name} samples; got {len(data)} bytes")
         return self.feed(data, item_id, content_index)
 
     def _session_changed(self, ev: dict[str, Any]) -> np.ndarray:
