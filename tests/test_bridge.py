@@ -414,6 +414,15 @@ def test_any_timestamp_pattern_is_bounded(session, steps):
     assert len(_appended(out)) // (6 if session == "pcm16" else 1) <= 2 * bytes_in + 800
 
 
+def test_a_server_session_with_a_newer_voice_still_switches_the_bridge_paths():
+    bridge = _bridge("g711_ulaw", "g711_ulaw")
+    bridge.receive_model({"type": "session.updated", "session": {"input_audio_format": "pcm16", "output_audio_format": "pcm16",
+                                                                "voice": "nova-2099"}})
+    assert bridge.session.input_format.name == "pcm16" and not bridge.stats.dropped
+    (out,) = bridge.receive_phone(_media(1, 0, bytes(range(160))))
+    assert len(base64.b64decode(out.event["audio"])) % 2 == 0  # pcm16 now
+
+
 def test_session_created_defaults_do_not_change_the_formats_the_bridge_asked_for():
     """session.created carries the server's defaults from before the bridge's session.update (which
     the server applies before any append): appends keep the asked-for format; session.updated rules."""

@@ -112,6 +112,26 @@ def test_output_decoder_float_dtypes_and_ga_events():
     assert decoder.process({"type": "response.text.delta", "delta": "hi"}).shape == (0,)
 
 
+def test_a_server_session_with_fields_newer_than_audiofmt_still_switches_the_format():
+    """The server is the authority on its session: a voice or value this version does not know
+    (a new voice, a temperature outside today's range) is left out, not refused, so decoding its
+    audio goes on; the audio formats are always checked."""
+    decoder = OutputDecoder(_session("pcm16", "pcm16"))
+    newer = {"type": "session.updated", "session": {**_session("pcm16", "g711_ulaw"), "voice": "nova-2099",
+                                                     "temperature": 1.7, "tools": [{"type": "telepathy"}]}}
+    decoder.process(newer)
+    assert decoder.format.name == "g711_ulaw" and decoder.session.voice is None
+    ulaw = bytes(range(160))
+    assert np.array_equal(decoder.process(_delta(ulaw, "item_2")), audiofmt.decode(ulaw, "g711_ulaw"))
+    with pytest.raises(AudioFormatError, match="output_audio_format: got 'opus'"):
+        decoder.process({"type": "session.updated", "session": {"output_audio_format": "opus", "voice": "nova-2099"}})
+    assert Session.parse(newer).voice is None  # a server event: read the same way
+    with pytest.raises(AudioFormatError, match="voice"):
+        Session.parse(newer["session"])  # a session object, as a caller configures one: checked in full
+    with pytest.raises(AudioFormatError, match="voice"):
+        Session.parse({**newer, "type": "session.update"})  # what a client sends: checked in full
+
+
 def test_mid_session_format_change_flushes_and_switches():
     x = (np.sin(np.arange(24000) * 0.05) * 8000).astype(np.int16)
     decoder = OutputDecoder(_session("pcm16", "pcm16"), rate_hz=16000)

@@ -283,7 +283,7 @@ class TwilioMediaStream(_AudioPaths):
                 # Only session.updated: session.created describes the server's defaults from before
                 # the bridge's session.update, which the server applies before any of our appends.
                 try:
-                    session = Session.parse(ev)
+                    session = Session.from_server(ev)
                 except AudioFormatError:
                     raise _Drop("bad session event") from None
                 self.session = session

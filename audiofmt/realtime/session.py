@@ -33,6 +33,7 @@ from .session_rules import (
     _NULLABLE,
     _REALTIME,
     _RULES,
+    _SERVER_EVENT_TYPES,
     KNOWN_MODELS,
     MISSING,
     SHAPES,
@@ -49,18 +50,21 @@ __all__ = ["Session", "SessionError", "VOICES", "KNOWN_MODELS"]
 Found = dict[str, list[tuple[str, Any, Rule]]]  # beta name -> [(path, raw value, rule)]
 
 
-def _coerce(obj: Any) -> Mapping[str, Any]:
-    """Any accepted input as a mapping (a session, or an event's "session")."""
+def _coerce(obj: Any) -> tuple[Mapping[str, Any], bool]:
+    """Any accepted input as a mapping (a session, or an event's "session"), and whether it is
+    what the server said (a session.created / session.updated event)."""
     if isinstance(obj, Session):  # GA when it holds GA-only audio keys, which beta cannot carry
-        return obj._dump("ga" if obj._audio_extra else obj.shape, only=obj._given)
+        return obj._dump("ga" if obj._audio_extra else obj.shape, only=obj._given), False
     obj = plain_object(obj, lambda reason: SessionError([("", obj, f"a session object, as JSON text or an SDK model; {reason}")]))
+    from_server = False
     if isinstance(obj, Mapping) and obj.get("type") in _EVENT_TYPES:
+        from_server = obj.get("type") in _SERVER_EVENT_TYPES
         obj = obj.get("session", MISSING)
         if not isinstance(obj, Mapping):
             raise SessionError([("session", obj, "an object in the event's 'session'")])
     if not isinstance(obj, Mapping):
         raise SessionError([("", obj, "a session object (dict, JSON, openai SDK model, Session or event)")])
-    return obj
+    return obj, from_server
 
 
 def _items(obj: Any, path: str, problems: list[Problem]) -> list[tuple[str, Any]]:
@@ -126,6 +130,9 @@ def _validate(found: Found, defaults: Mapping[str, Any], problems: list[Problem]
     return fields
 
 
+_ALWAYS_CHECKED = frozenset({"input_audio_format", "output_audio_format"})  # from_server never leaves these out
+
+
 def _field(name: str) -> Any:
     return property(lambda self: _copy(self._fields.get(name)), doc=f"The session's {name}.")
 
@@ -142,14 +149,30 @@ class Session:
 
     @classmethod
     def parse(cls, obj: Any) -> Session:
-        """A Session from a dict, JSON text/bytes, an SDK model, a Session (copied) or a session event."""
+        """A Session from a dict, JSON text/bytes, an SDK model, a Session (copied) or a session
+        event. A server event (`session.created` / `session.updated`) is read as by from_server."""
         return cls(obj)
 
+    @classmethod
+    def from_server(cls, obj: Any) -> Session:
+        """parse() for what the server says its session is (its `session.created` / `session.updated`
+        events are read this way by parse too, the session object alone only by this): the audio
+        formats are checked as by parse, but a field this version cannot check (a voice
+        or tool type newer than it, a value outside today's documented range) is left out (its
+        default applies) instead of refused. The server is the authority on its own session, and
+        reading its audio must not fail on a field that does not touch the audio."""
+        session = cls.__new__(cls)
+        session._load(cls._build(obj, lenient=True))
+        return session
+
     @staticmethod
-    def _build(obj: Any, base: Session | None = None) -> tuple[Any, ...]:
+    def _build(obj: Any, base: Session | None = None, lenient: bool = False) -> tuple[Any, ...]:
         problems: list[Problem] = []
         try:
-            shape, found, extra, audio_extra = _split(_coerce(obj), problems)
+            raw, from_server = _coerce(obj)
+            lenient = lenient or from_server
+            shape, found, extra, audio_extra = _split(raw, problems)
+            n_split = len(problems)
             if base is not None:  # update: the partial's fields over the current ones
                 current = {n: [(n, v, _RULES[n])] for n, v in base._fields.items() if n not in found}
                 old_voice = base._fields.get("voice", MISSING)
@@ -164,6 +187,14 @@ class Session:
                 shape = base.shape
             else:
                 fields = _validate(found, _DEFAULTS[shape], problems)
+                if lenient and len(problems) > n_split:  # leave out each field that fails on its own
+                    del problems[n_split:]
+                    for name in [n for n in found if n not in _ALWAYS_CHECKED]:
+                        alone: list[Problem] = []
+                        _validate({name: found[name]}, {}, alone)
+                        if alone:
+                            del found[name]
+                    fields = _validate(found, _DEFAULTS[shape], problems)
             given = frozenset(found) | (base._given if base is not None else frozenset())
         except RecursionError:
             problems.append(("", "<deeply nested value>", "nesting within Python's recursion limit"))

@@ -18,6 +18,7 @@ Rule = Callable[[Any, str, list[Problem]], Any]  # checks a value, appends probl
 
 SHAPES = ("beta", "ga")
 _EVENT_TYPES = ("session.created", "session.updated", "session.update")
+_SERVER_EVENT_TYPES = ("session.created", "session.updated")  # what the server says: see Session.from_server
 
 
 class _Missing:

@@ -482,7 +482,7 @@ class OutputDecoder:
         return self.feed(data, item_id, content_index)
 
     def _session_changed(self, ev: dict[str, Any]) -> np.ndarray:
-        self.session = Session.parse(ev)
+        self.session = Session.from_server(ev)
         if self._audio_marked:
             self.session.mark_audio_output()
         if self.session.output_format == self._format:
