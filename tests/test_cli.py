@@ -178,3 +178,25 @@ def test_numba_does_not_load_scipy_or_pycparser_for_the_command_line(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split("\n")[:2] == ["0 True False False", "later imports work"], done.stderr
+
+
+@pytest.mark.parametrize("kind, pack", [
+    ("gzip", lambda b: __import__("gzip").compress(b)),
+    ("bzip2", lambda b: __import__("bz2").compress(b)),
+    ("xz", lambda b: __import__("lzma").compress(b)),
+])
+@pytest.mark.parametrize("command", ["decode", "convert", "convert-raw"])
+def test_compressed_logs_and_files_are_refused_with_a_hint_not_read_as_raw_audio(tmp_path, capsysbinary, kind, pack, command):
+    """A gzipped log given to `decode --from g711_ulaw` was read as raw μ-law (noise, exit 0)."""
+    line = json.dumps({"type": "response.audio.delta", "item_id": "i", "content_index": 0,
+                       "delta": base64.b64encode(bytes(160)).decode()}) + "\n"
+    packed = tmp_path / "log.jsonl.z"
+    packed.write_bytes(pack(line.encode() * 50))
+    args = {"decode": ["decode", str(packed), "--from", "g711_ulaw"],
+            "convert": ["convert", str(packed), "--to", "pcm16"],
+            "convert-raw": ["convert", str(packed), "--raw-format", "g711_ulaw", "--to", "pcm16"]}[command]
+    result = run(capsysbinary, *args, "-o", str(tmp_path / "out.wav"))
+    err = result.stderr.decode()
+    assert result.returncode == 1 and err.count("\n") == 1
+    assert f"is {kind}-compressed" in err and "decompress it first" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl.z"]

@@ -67,9 +67,28 @@ def sniff(head: bytes) -> str | None:
         n = frame_bytes(head, 0)
         if n > 7 and frame_bytes(head, n):
             return kind
+    for magic, kind in _COMPRESSED:
+        if head.startswith(magic):
+            return kind
+    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
+        return "bzip2"  # a block, or the end of an empty stream
     if head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{":  # after a UTF-8 byte order mark, if any
         return "JSONL"
     return None
+
+
+# compressed data people save logs and recordings as: refused with a hint, never read as raw
+# audio (the magic numbers are long enough that raw audio starting with one is ~1 in 10^8 or rarer)
+_COMPRESSED = ((b"\x1f\x8b\x08", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
+COMPRESSED_KINDS = frozenset(("bzip2", *(kind for _, kind in _COMPRESSED)))
+
+
+_DECOMPRESS = {"gzip": "gunzip -c", "bzip2": "bunzip2 -c", "xz": "xz -dc", "zstd": "zstd -dc", "zip": "unzip -p"}
+
+
+def compressed_message(name: str, kind: str) -> str:
+    how = "before audiofmt reads it" if name == "<stdin>" else f"e.g. `{_DECOMPRESS[kind]} {name} | audiofmt ... -`"
+    return f"{name} is {kind}-compressed, not audio or JSON Lines: decompress it first, {how}"
 
 
 
@@ -80,6 +99,8 @@ def peek(stream: BinaryIO) -> bytes:
 
 def not_raw_message(name: str, kind: str, fmt_name: str, command: str) -> str:
     """Why a container file is refused as headerless input, and which command reads it."""
+    if kind in COMPRESSED_KINDS:
+        return compressed_message(name, kind)
     if command == "decode":
         return (f"{name} is a {kind} file, not raw {fmt_name} bytes: `audiofmt decode` reads raw model output "
                 f"or JSONL deltas; `audiofmt convert {name} --to FORMAT` reads audio files")

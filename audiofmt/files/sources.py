@@ -26,7 +26,7 @@ from .._checks import MAX_CHANNELS, check_int, check_rate
 from .._moved import RenamedAttribute, renamed_keywords
 from ..errors import AudioFormatError, DamagedFileError, FileFormatError, InvalidSamplesError
 from ..formats import FORMATS
-from .content import HEAD_BYTES, events_message, not_raw_message, peek, raw_chunks, sniff
+from .content import COMPRESSED_KINDS, HEAD_BYTES, compressed_message, events_message, not_raw_message, peek, raw_chunks, sniff
 
 __all__ = [
     "FileFormatError",
@@ -186,6 +186,8 @@ def open_source(
         kind = sniff(head)
         if kind == "JSONL":
             raise FileFormatError(events_message(name))
+        if kind in COMPRESSED_KINDS:
+            raise FileFormatError(compressed_message(name, kind))
         try:
             return _open_av(name, stream, block_frames, ignore_errors, head)
         except (_Unreadable, DamagedFileError) as exc:
@@ -225,6 +227,8 @@ def open_source(
     kind = sniff(head)
     if kind == "JSONL":
         raise FileFormatError(events_message(name))
+    if kind in COMPRESSED_KINDS:
+        raise FileFormatError(compressed_message(name, kind))
     from .sndfile_source import open_libsndfile
 
     # MP3 is FFmpeg's alone (see LIBSNDFILE_CONTAINERS); anything else FFmpeg cannot open gets libsndfile too
