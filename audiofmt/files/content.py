@@ -7,9 +7,10 @@ from typing import BinaryIO
 
 from ..errors import FileFormatError
 
-__all__ = ["sniff", "not_raw_message", "raw_chunks", "events_message", "peek", "HEAD_BYTES"]
+__all__ = ["sniff", "not_audio_message", "not_raw_message", "raw_chunks", "events_message", "peek", "BOM", "HEAD_BYTES"]
 
 HEAD_BYTES = 4096
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark: skipped at the start of a JSON Lines file
 
 _W64_GUID = b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
@@ -72,17 +73,15 @@ def sniff(head: bytes) -> str | None:
             return kind
     if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
         return "bzip2"  # a block, or the end of an empty stream
-    if head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{":  # after a UTF-8 byte order mark, if any
+    if head.removeprefix(BOM).lstrip()[:1] == b"{":  # after a UTF-8 byte order mark, if any
         return "JSONL"
     return None
 
 
 # compressed data people save logs and recordings as: refused with a hint, never read as raw
-# audio (the magic numbers are long enough that raw audio starting with one is ~1 in 10^8 or rarer)
+# audio (the magic numbers are long enough that raw audio starting with one is ~1 in 10^8 or
+# rarer; bzip2's is checked in sniff), and the command that decompresses each
 _COMPRESSED = ((b"\x1f\x8b\x08", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
-COMPRESSED_KINDS = frozenset(("bzip2", *(kind for _, kind in _COMPRESSED)))
-
-
 _DECOMPRESS = {"gzip": "gunzip -c", "bzip2": "bunzip2 -c", "xz": "xz -dc", "zstd": "zstd -dc", "zip": "unzip -p"}
 
 
@@ -90,6 +89,13 @@ def compressed_message(name: str, kind: str) -> str:
     how = "before audiofmt reads it" if name == "<stdin>" else f"e.g. `{_DECOMPRESS[kind]} {name} | audiofmt ... -`"
     return f"{name} is {kind}-compressed, not audio or JSON Lines: decompress it first, {how}"
 
+
+def not_audio_message(name: str, kind: str | None) -> str | None:
+    """Why input that sniff() found to be events or compressed data is refused as an audio file
+    (None for anything else)."""
+    if kind == "JSONL":
+        return events_message(name)
+    return compressed_message(name, kind) if kind in _DECOMPRESS else None
 
 
 def peek(stream: BinaryIO) -> bytes:
@@ -99,7 +105,7 @@ def peek(stream: BinaryIO) -> bytes:
 
 def not_raw_message(name: str, kind: str, fmt_name: str, command: str) -> str:
     """Why a container file is refused as headerless input, and which command reads it."""
-    if kind in COMPRESSED_KINDS:
+    if kind in _DECOMPRESS:
         return compressed_message(name, kind)
     if command == "decode":
         return (f"{name} is a {kind} file, not raw {fmt_name} bytes: `audiofmt decode` reads raw model output "

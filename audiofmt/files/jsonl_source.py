@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from ..errors import AudioFormatError, FileFormatError
+from .content import BOM
 
-__all__ = ["AUDIO_FIELDS", "BOM", "LONG_LINE_BYTES", "jsonl_audio"]
+__all__ = ["AUDIO_FIELDS", "LONG_LINE_BYTES", "jsonl_audio"]
 
 LONG_LINE_BYTES = 1 << 20  # lines longer than this are scanned in pieces
 _PIECE = 1 << 20  # bytes read per piece of a long line
@@ -27,7 +28,6 @@ _MAX_OTHER_VALUE = 16 << 20  # any value but the audio string, in a long line (b
 _SPOOL_BYTES = 8 << 20  # audio met before its event's type is kept in memory up to this, then on disk
 AUDIO_FIELDS = {"input_audio_buffer.append": "audio", "response.audio.delta": "delta", "response.output_audio.delta": "delta"}
 _WS = b" \t\r\n"
-BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark: skipped at the start of a file
 
 
 def _b64(data: bytes) -> bytes:

@@ -26,7 +26,7 @@ from .._checks import MAX_CHANNELS, check_int, check_rate
 from .._moved import RenamedAttribute, renamed_keywords
 from ..errors import AudioFormatError, DamagedFileError, FileFormatError, InvalidSamplesError
 from ..formats import FORMATS
-from .content import COMPRESSED_KINDS, HEAD_BYTES, compressed_message, events_message, not_raw_message, peek, raw_chunks, sniff
+from .content import HEAD_BYTES, not_audio_message, not_raw_message, peek, raw_chunks, sniff
 
 __all__ = [
     "FileFormatError",
@@ -184,10 +184,9 @@ def open_source(
             return open_raw(name, stream, raw, block_frames, None)
         head = peek(stream)
         kind = sniff(head)
-        if kind == "JSONL":
-            raise FileFormatError(events_message(name))
-        if kind in COMPRESSED_KINDS:
-            raise FileFormatError(compressed_message(name, kind))
+        refused = not_audio_message(name, kind)
+        if refused:
+            raise FileFormatError(refused)
         try:
             return _open_av(name, stream, block_frames, ignore_errors, head)
         except (_Unreadable, DamagedFileError) as exc:
@@ -225,10 +224,9 @@ def open_source(
     with open(path, "rb") as f:  # type: ignore[arg-type]
         head = f.read(HEAD_BYTES)
     kind = sniff(head)
-    if kind == "JSONL":
-        raise FileFormatError(events_message(name))
-    if kind in COMPRESSED_KINDS:
-        raise FileFormatError(compressed_message(name, kind))
+    refused = not_audio_message(name, kind)
+    if refused:
+        raise FileFormatError(refused)
     from .sndfile_source import open_libsndfile
 
     # MP3 is FFmpeg's alone (see LIBSNDFILE_CONTAINERS); anything else FFmpeg cannot open gets libsndfile too
