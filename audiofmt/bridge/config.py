@@ -54,13 +54,10 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name in ("phone_max_queue", "model_max_queue"):
-            if getattr(self, name) != _UNUSED_DEFAULTS[name]:
+            if getattr(self, name) != self.__dataclass_fields__[name].default:
                 warnings.warn(f"Limits.{name} bounds nothing (the bridge keeps no message queue: a socket stops "
                               "being read as soon as a message has to wait); it will be removed", DeprecationWarning,
                               stacklevel=3)
-
-
-_UNUSED_DEFAULTS = {"phone_max_queue": 32, "model_max_queue": 8}
 
 
 @dataclass
