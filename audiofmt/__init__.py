@@ -44,8 +44,8 @@ _LAZY = {
     "downmix": "resampler.core",
     "output_length": "resampler.core",
     "Session": "realtime.session",
-    "InputEncoder": "realtime.streams",
-    "OutputDecoder": "realtime.streams",
+    "InputEncoder": "realtime.encoder",
+    "OutputDecoder": "realtime.decoder",
     "convert_file": "files.convert",
     "decode_file": "files.decode",
     "RawSpec": "files.sources",
@@ -94,8 +94,9 @@ if TYPE_CHECKING:
     from .codecs import decode, encode, float_to_int16, int16_to_float, transcode
     from .files.convert import RawSpec, convert_file
     from .files.decode import decode_file
+    from .realtime.decoder import OutputDecoder
+    from .realtime.encoder import InputEncoder
     from .realtime.session import Session
-    from .realtime.streams import InputEncoder, OutputDecoder
     from .resampler.core import Resampler, downmix, output_length, resample
 
 

@@ -86,8 +86,8 @@ def decode_file(
     """
     import soundfile
 
+    from ..realtime.decoder import OutputDecoder
     from ..realtime.events import AUDIO_DELTA_TYPES, field
-    from ..realtime.streams import OutputDecoder
     from .jsonl_source import jsonl_audio
     from .sinks import WavSink
 

@@ -95,7 +95,7 @@ class JsonlSink:
     def __init__(
         self, out: BinaryIO, fmt: AudioFormat, *, chunk_ms: int = 100, event_id_prefix: str | None = None, **_: object
     ) -> None:
-        from ..realtime.streams import AppendChunker
+        from ..realtime.encoder import AppendChunker
 
         self.out = out
         self._chunks = AppendChunker(fmt, chunk_ms, event_id_prefix, as_json=True)

@@ -1,5 +1,6 @@
 """Realtime sessions: the session object (session.py), client/server events (events.py), and the
-streams between audio and events (streams.py: InputEncoder, OutputDecoder, AppendChunker).
+streams between audio and events (encoder.py: InputEncoder, AppendChunker; decoder.py:
+OutputDecoder; streams.py keeps their first import path).
 
 Loaded lazily: `Session` and the events need no numba; the streams load the kernels.
 """
@@ -15,13 +16,14 @@ __all__ = ["Session", "SessionError", "InputEncoder", "OutputDecoder", "AppendCh
 _LAZY = {
     "Session": "session",
     "SessionError": "session",
-    "InputEncoder": "streams",
-    "OutputDecoder": "streams",
-    "AppendChunker": "streams",
+    "InputEncoder": "encoder",
+    "OutputDecoder": "decoder",
+    "AppendChunker": "encoder",
 }
 
 if TYPE_CHECKING:
+    from .decoder import OutputDecoder
+    from .encoder import AppendChunker, InputEncoder
     from .session import Session, SessionError
-    from .streams import AppendChunker, InputEncoder, OutputDecoder
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
